@@ -1,0 +1,3 @@
+"""segkit: semantic segmentation of street scenes in PyTorch."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,115 @@
+"""Every segmentation config key with its default. A key not listed here is an error.
+
+Sections: MODEL (architecture), DATASET (where and what), INPUT (train-time
+augmentation and normalisation), DATALOADER, LOSS, SOLVER (optimiser, schedule,
+AMP), TEST (evaluation and inference modes). Defaults follow the BiSeNetV1
+Cityscapes recipe of the best public reproduction.
+"""
+from yacs.config import CfgNode as CN
+
+_C = CN()
+
+_C.OUTPUT_DIR = "output"  # everything a run writes lands here: log.txt, config.yaml, checkpoints, metrics.json
+_C.SEED = 42  # seeds python, numpy and torch (offset by rank in distributed runs)
+_C.DETERMINISTIC = False  # torch.use_deterministic_algorithms; slower, for debugging
+_C.LOG_PERIOD = 20  # iterations between log lines
+
+# ---------------------------------------------------------------------------- model
+_C.MODEL = CN()
+_C.MODEL.NAME = "bisenetv1"  # key of segkit.models.segmentors.SEGMENTORS
+_C.MODEL.NUM_CLASSES = 19  # must equal the dataset's number of classes
+_C.MODEL.NORM = "BN"  # BN, SyncBN, GN, FrozenBN: norm layer of backbone and heads
+_C.MODEL.SYNC_BN = False  # convert every BatchNorm to SyncBatchNorm when training distributed
+_C.MODEL.WEIGHTS = ""  # a segkit checkpoint or model state_dict to initialise the whole model from
+_C.MODEL.ALIGN_CORNERS = False  # align_corners of every bilinear upsampling in the model
+_C.MODEL.DROPOUT = 0.1  # dropout before the classifier of FCN/PSP/DeepLab heads
+_C.MODEL.HEAD_CHANNELS = 512  # width of FCN / PSP bottleneck convolutions
+_C.MODEL.PPM_BINS = [1, 2, 3, 6]  # pyramid pooling bins (PSPNet)
+_C.MODEL.ASPP_RATES = [6, 12, 18]  # ASPP dilations at output stride 16; doubled at output stride 8 (DeepLabV3+)
+_C.MODEL.ASPP_CHANNELS = 256  # ASPP and decoder width (DeepLabV3+)
+
+_C.MODEL.BACKBONE = CN()
+_C.MODEL.BACKBONE.NAME = "resnet18"  # any name of segkit.models.backbones.list_backbones()
+_C.MODEL.BACKBONE.WEIGHTS = ""  # backbone-only state_dict (tools/export_backbone.py, tools/convert_weights.py)
+_C.MODEL.BACKBONE.OUTPUT_STRIDE = 32  # 8, 16 or 32: the last strides become dilations
+_C.MODEL.BACKBONE.FROZEN_STAGES = -1  # stages [0..N] get no gradient; -1 trains everything
+_C.MODEL.BACKBONE.DROP_PATH_RATE = 0.0  # stochastic depth of the backbone (EfficientNet drop-connect)
+
+# ---------------------------------------------------------------------------- dataset
+_C.DATASET = CN()
+_C.DATASET.NAME = "cityscapes"  # key of segkit.data.DATASETS
+_C.DATASET.ROOT = "datasets/cityscapes"  # dataset root folder
+_C.DATASET.TRAIN_SPLIT = "train"  # split used for training
+_C.DATASET.VAL_SPLIT = "val"  # split used for evaluation during and after training
+_C.DATASET.TEST_SPLIT = "test"  # split used by tools/evaluate.py --split test (no labels)
+_C.DATASET.LABEL_TYPE = "labelIds"  # Cityscapes: read *_gtFine_labelIds.png (mapped) or *_gtFine_labelTrainIds.png
+_C.DATASET.IGNORE_INDEX = 255  # label value that no loss or metric counts
+_C.DATASET.GENERATE_DEMO = False  # generate the procedural demo dataset at ROOT when it is missing
+_C.DATASET.DEMO_SIZE = [256, 512]  # demo images: height, width
+_C.DATASET.DEMO_NUM_TRAIN = 120  # demo training images
+_C.DATASET.DEMO_NUM_VAL = 30  # demo validation images
+
+# ---------------------------------------------------------------------------- input
+_C.INPUT = CN()
+_C.INPUT.MEAN = [0.485, 0.456, 0.406]  # RGB mean on a 0..1 scale
+_C.INPUT.STD = [0.229, 0.224, 0.225]  # RGB std on a 0..1 scale
+_C.INPUT.SCALE_RANGE = [0.75, 2.0]  # random rescale factor range of the training image
+_C.INPUT.CROP_SIZE = [1024, 1024]  # training crop: height, width (padded with ignore where the image is smaller)
+_C.INPUT.FLIP_PROB = 0.5  # probability of a horizontal flip
+_C.INPUT.BRIGHTNESS = 0.4  # colour jitter: factor drawn from [1-x, 1+x]
+_C.INPUT.CONTRAST = 0.4  # colour jitter: factor drawn from [1-x, 1+x]
+_C.INPUT.SATURATION = 0.4  # colour jitter: factor drawn from [1-x, 1+x]
+
+# ---------------------------------------------------------------------------- data loader
+_C.DATALOADER = CN()
+_C.DATALOADER.NUM_WORKERS = 4  # worker processes per training process
+_C.DATALOADER.PIN_MEMORY = True  # pinned host memory (only used on CUDA)
+
+# ---------------------------------------------------------------------------- loss
+_C.LOSS = CN()
+_C.LOSS.NAME = "ohem"  # main head: "ohem" or "ce"
+_C.LOSS.AUX_NAME = "ohem"  # every auxiliary head: "ohem" or "ce"
+_C.LOSS.AUX_WEIGHTS = []  # one weight per auxiliary head, in the model's order; empty: the model's published defaults
+_C.LOSS.OHEM_THRESH = 0.7  # OHEM keeps pixels whose true-class probability is below this
+_C.LOSS.OHEM_MIN_KEPT_RATIO = 0.0625  # ...but never fewer than this share of the valid pixels (1/16)
+_C.LOSS.CLASS_WEIGHTS = []  # per-class CE weights; empty: none
+
+# ---------------------------------------------------------------------------- solver
+_C.SOLVER = CN()
+_C.SOLVER.IMS_PER_BATCH = 16  # global batch over all processes (each gets IMS_PER_BATCH / world size)
+_C.SOLVER.MAX_ITER = 80000  # training iterations
+_C.SOLVER.BASE_LR = 0.01  # learning rate of the backbone groups; heads get HEAD_LR_MULT times this
+_C.SOLVER.HEAD_LR_MULT = 10.0  # LR multiplier of the modules the model marks as heads
+_C.SOLVER.MOMENTUM = 0.9  # SGD momentum
+_C.SOLVER.NESTEROV = False  # Nesterov momentum
+_C.SOLVER.WEIGHT_DECAY = 5e-4  # L2 on convolution and linear weights
+_C.SOLVER.WEIGHT_DECAY_NORM = 0.0  # weight decay on norm-layer parameters
+_C.SOLVER.WEIGHT_DECAY_BIAS = 0.0  # weight decay on biases
+_C.SOLVER.LR_SCHEDULER = "poly"  # "poly" or "cosine" after warmup
+_C.SOLVER.POLY_POWER = 0.9  # exponent of the poly schedule
+_C.SOLVER.MIN_LR = 0.0  # LR that poly / cosine decay to at MAX_ITER (base group; head groups keep their multiplier)
+_C.SOLVER.WARMUP_ITERS = 1000  # iterations of warmup
+_C.SOLVER.WARMUP_FACTOR = 0.1  # warmup starts at this fraction of each group's LR
+_C.SOLVER.WARMUP_METHOD = "linear"  # "linear" or "exp"
+_C.SOLVER.CLIP_GRAD_NORM = 0.0  # clip the global gradient norm to this; 0 disables
+_C.SOLVER.CHECKPOINT_PERIOD = 5000  # iterations between checkpoints
+_C.SOLVER.AMP = CN()
+_C.SOLVER.AMP.ENABLED = False  # autocast on CUDA
+_C.SOLVER.AMP.DTYPE = "float16"  # "float16" (with a GradScaler) or "bfloat16"
+
+# ---------------------------------------------------------------------------- test
+_C.TEST = CN()
+_C.TEST.EVAL_PERIOD = 5000  # iterations between evaluations during training; 0 evaluates only at the end
+_C.TEST.SLIDE = False  # sliding-window inference
+_C.TEST.CROP_SIZE = [1024, 1024]  # sliding window: height, width
+_C.TEST.STRIDE = []  # sliding stride: height, width; empty: 2/3 of the crop
+_C.TEST.SCALES = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]  # scales of multi-scale inference (--msc)
+_C.TEST.SCALE = 1.0  # scale of single-scale inference
+_C.TEST.MSC = False  # multi-scale inference over TEST.SCALES
+_C.TEST.FLIP = False  # add horizontally flipped views
+_C.TEST.BATCH_SIZE = 4  # windows / views per forward pass; bounds inference memory
+
+
+def get_cfg() -> CN:
+    """A fresh copy of the segmentation defaults."""
+    return _C.clone()

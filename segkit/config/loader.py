@@ -1,0 +1,99 @@
+"""Reading YAML configs with `_BASE_` inheritance, strictly: an unknown key is an error."""
+from __future__ import annotations
+
+import os
+from typing import Callable, Sequence
+
+import yaml
+from yacs.config import CfgNode as CN
+
+BASE_KEY = "_BASE_"
+
+
+class ConfigError(ValueError):
+    """A config file or override names a key the defaults do not have, or gives it a bad value."""
+
+
+def _read_yaml_chain(path: str, seen: tuple[str, ...] = ()) -> list[tuple[str, dict]]:
+    """The file and its `_BASE_` ancestors as (path, dict), the root ancestor first."""
+    path = os.path.abspath(path)
+    if path in seen:
+        raise ConfigError(f"config {path}: _BASE_ cycle through {' -> '.join(seen)}")
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path}: top level must be a mapping, got {type(data).__name__}")
+    base = data.pop(BASE_KEY, None)
+    chain: list[tuple[str, dict]] = []
+    if base:
+        bases = [base] if isinstance(base, str) else list(base)
+        for b in bases:
+            chain += _read_yaml_chain(os.path.join(os.path.dirname(path), b), seen + (path,))
+    chain.append((path, data))
+    return chain
+
+
+def _check_keys(node: CN, data: dict, prefix: str, source: str) -> None:
+    # yacs checks keys too, but names only the key; the file at fault matters as much.
+    for key, value in data.items():
+        full = f"{prefix}{key}"
+        if key not in node:
+            raise ConfigError(f"{source}: unknown config key '{full}'")
+        if isinstance(node[key], CN):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: '{full}' is a section, got the value {value!r}")
+            _check_keys(node[key], value, full + ".", source)
+
+
+def merge_file(cfg: CN, path: str) -> CN:
+    """Merge a YAML file (and its `_BASE_` chain) into `cfg` in place."""
+    for source, data in _read_yaml_chain(path):
+        _check_keys(cfg, data, "", source)
+        try:
+            cfg.merge_from_other_cfg(CN(data))
+        except (KeyError, ValueError) as e:
+            raise ConfigError(f"{source}: {e}") from e
+    return cfg
+
+
+def merge_opts(cfg: CN, opts: Sequence[str]) -> CN:
+    """Merge command-line `KEY VALUE` pairs into `cfg` in place."""
+    opts = list(opts or [])
+    if len(opts) % 2:
+        raise ConfigError(f"overrides must be KEY VALUE pairs, got an odd number: {opts}")
+    for key, value in zip(opts[0::2], opts[1::2]):
+        node = cfg
+        for part in key.split("."):
+            if not isinstance(node, CN) or part not in node:
+                raise ConfigError(f"command line: unknown config key '{key}'")
+            node = node[part]
+        try:
+            cfg.merge_from_list([key, value])
+        except (KeyError, ValueError, AssertionError) as e:
+            raise ConfigError(f"command line: bad value {value!r} for '{key}': {e}") from e
+    return cfg
+
+
+def load_cfg(
+    config_file: str | None = None,
+    opts: Sequence[str] | None = None,
+    defaults: Callable[[], CN] | None = None,
+) -> CN:
+    """Defaults, then the file chain, then the overrides; returns a frozen config."""
+    if defaults is None:
+        from .defaults import get_cfg as defaults
+    cfg = defaults()
+    if config_file:
+        merge_file(cfg, config_file)
+    merge_opts(cfg, opts or [])
+    cfg.freeze()
+    return cfg
+
+
+def save_cfg(cfg: CN, path: str) -> None:
+    """Write the merged config as YAML (the form `load_cfg` reads back)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(cfg.dump())

@@ -1,0 +1,4 @@
+from .backbones import build_backbone, list_backbones
+from .build import build_classifier, build_model, create_classifier
+
+__all__ = ["build_backbone", "list_backbones", "build_model", "build_classifier", "create_classifier"]

@@ -1,0 +1,2 @@
+"""efficientnet family (being written)."""
+MODELS: dict = {}

@@ -1,0 +1,2 @@
+"""resnet family (being written)."""
+MODELS: dict = {}

@@ -1,0 +1,2 @@
+"""xception family (being written)."""
+MODELS: dict = {}

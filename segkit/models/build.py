@@ -1,0 +1,45 @@
+"""Entry points that turn a config into a model."""
+from __future__ import annotations
+
+import logging
+
+from torch import nn
+from yacs.config import CfgNode
+
+from ..engine.checkpoint import load_weights
+from .classifier import Classifier, create_classifier
+from .segmentors import SEGMENTORS
+
+logger = logging.getLogger("segkit")
+
+
+def build_model(cfg: CfgNode) -> nn.Module:
+    """The segmentor named by MODEL.NAME, with MODEL.BACKBONE.WEIGHTS and MODEL.WEIGHTS loaded."""
+    name = cfg.MODEL.NAME
+    if name not in SEGMENTORS:
+        raise KeyError(f"unknown MODEL.NAME '{name}'; available: {', '.join(sorted(SEGMENTORS))}")
+    model = SEGMENTORS[name](cfg)
+    if cfg.MODEL.BACKBONE.WEIGHTS:
+        backbone = getattr(model, "backbone", None)
+        if backbone is None:
+            raise ValueError(f"MODEL.BACKBONE.WEIGHTS is set but model '{name}' has no zoo backbone to load it into")
+        missing, unexpected = load_weights(backbone, cfg.MODEL.BACKBONE.WEIGHTS, what=f"backbone {cfg.MODEL.BACKBONE.NAME}")
+        logger.info(
+            "loaded backbone weights %s: %d missing keys %s, %d unexpected keys %s",
+            cfg.MODEL.BACKBONE.WEIGHTS, len(missing), missing[:5], len(unexpected), unexpected[:5],
+        )
+    if cfg.MODEL.WEIGHTS:
+        missing, unexpected = load_weights(model, cfg.MODEL.WEIGHTS, what=f"model {name}")
+        logger.info("loaded model weights %s: missing %s, unexpected %s", cfg.MODEL.WEIGHTS, missing[:5], unexpected[:5])
+    return model
+
+
+def build_classifier(cfg: CfgNode) -> Classifier:
+    """The classifier for ImageNet pretraining, from a classification config (segkit.config.get_cls_cfg)."""
+    return create_classifier(
+        cfg.MODEL.NAME,
+        num_classes=cfg.MODEL.NUM_CLASSES,
+        drop_rate=cfg.MODEL.DROP_RATE,
+        drop_path_rate=cfg.MODEL.DROP_PATH_RATE,
+        norm=cfg.MODEL.NORM,
+    )

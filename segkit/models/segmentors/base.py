@@ -1,0 +1,39 @@
+"""What every segmentor promises the trainer, the loss and the optimizer."""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def resize_logits(x: torch.Tensor, size: tuple[int, int], align_corners: bool = False) -> torch.Tensor:
+    """Bilinear resize of logits to `size` (H, W); a no-op when already there."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=align_corners)
+
+
+class Segmentor(nn.Module):
+    """Base class of segmentation models.
+
+    forward(images [N,3,H,W]) returns logits [N,C,H,W] at the input size in eval mode, and
+    (logits, OrderedDict(aux_name -> logits [N,C,H,W])) in train mode, aux heads in the order
+    of `aux_names`, which is also the order of LOSS.AUX_WEIGHTS.
+    `head_names` names the attributes that get SOLVER.HEAD_LR_MULT; a model that stands on a
+    zoo backbone keeps it as `self.backbone` so MODEL.BACKBONE.WEIGHTS can be loaded into it.
+    """
+
+    aux_names: tuple[str, ...] = ()
+    default_aux_weights: tuple[float, ...] = ()
+    head_names: tuple[str, ...] = ()
+
+    def head_modules(self) -> list[nn.Module]:
+        return [getattr(self, n) for n in self.head_names]
+
+    def outputs(
+        self, logits: torch.Tensor, aux: "OrderedDict[str, torch.Tensor]"
+    ) -> torch.Tensor | tuple[torch.Tensor, "OrderedDict[str, torch.Tensor]"]:
+        """Return the forward result the contract asks for in the current mode."""
+        return (logits, aux) if self.training else logits

@@ -1,0 +1,24 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="segkit",
+    version="0.1.0",
+    description="Semantic segmentation of street scenes in PyTorch: BiSeNet, FCN, PSPNet, DeepLabV3+ on an own backbone zoo",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["segkit", "segkit.*"]),
+    install_requires=[
+        "torch>=2.1",
+        "torchvision>=0.16",
+        "opencv-python",
+        "numpy",
+        "cityscapesscripts",
+        "tabulate",
+        "yacs",
+        "tqdm",
+    ],
+    # torchvision and timm models are imported only by tests and by tools/convert_weights.py.
+    extras_require={"test": ["pytest", "timm"]},
+)

@@ -1,0 +1,64 @@
+import pytest
+
+from segkit.config import ConfigError, get_cfg, load_cfg, save_cfg
+
+
+def _write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+def test_defaults_have_a_comment_for_every_key():
+    src = open(__import__("segkit.config.defaults", fromlist=["x"]).__file__).read()
+    for line in src.splitlines():
+        if line.startswith("_C.") and "= CN()" not in line:
+            assert "#" in line, f"key without a comment: {line}"
+
+
+def test_base_inheritance_and_override(tmp_path):
+    base = _write(tmp_path / "base.yaml", "SOLVER:\n  BASE_LR: 0.05\n  MAX_ITER: 10\n")
+    child = _write(tmp_path / "child.yaml", "_BASE_: base.yaml\nSOLVER:\n  MAX_ITER: 20\n")
+    cfg = load_cfg(child, ["SOLVER.WARMUP_ITERS", "3", "INPUT.CROP_SIZE", "[64, 128]"])
+    assert cfg.SOLVER.BASE_LR == 0.05
+    assert cfg.SOLVER.MAX_ITER == 20
+    assert cfg.SOLVER.WARMUP_ITERS == 3
+    assert list(cfg.INPUT.CROP_SIZE) == [64, 128]
+    assert cfg.is_frozen()
+
+
+def test_unknown_key_in_file_is_an_error_naming_key_and_file(tmp_path):
+    bad = _write(tmp_path / "bad.yaml", "SOLVER:\n  BASE_LRR: 0.05\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml.*SOLVER\.BASE_LRR"):
+        load_cfg(bad)
+
+
+def test_unknown_key_in_base_names_the_base(tmp_path):
+    _write(tmp_path / "base.yaml", "MODELL:\n  NAME: x\n")
+    child = _write(tmp_path / "child.yaml", "_BASE_: base.yaml\n")
+    with pytest.raises(ConfigError, match=r"base\.yaml.*MODELL"):
+        load_cfg(child)
+
+
+def test_unknown_key_on_command_line():
+    with pytest.raises(ConfigError, match="SOLVER.NOPE"):
+        load_cfg(None, ["SOLVER.NOPE", "1"])
+
+
+def test_bad_value_type_is_an_error():
+    with pytest.raises(ConfigError, match="SOLVER.MAX_ITER"):
+        load_cfg(None, ["SOLVER.MAX_ITER", "'many'"])
+
+
+def test_missing_file_and_odd_overrides(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_cfg(str(tmp_path / "nope.yaml"))
+    with pytest.raises(ConfigError, match="pairs"):
+        load_cfg(None, ["SOLVER.MAX_ITER"])
+
+
+def test_saved_config_loads_back(tmp_path):
+    cfg = load_cfg(None, ["SOLVER.MAX_ITER", "7", "MODEL.BACKBONE.NAME", "resnet34"])
+    save_cfg(cfg, str(tmp_path / "out" / "config.yaml"))
+    again = load_cfg(str(tmp_path / "out" / "config.yaml"))
+    assert again == cfg
+    assert get_cfg().SOLVER.MAX_ITER != 7
