@@ -72,7 +72,8 @@ _C.LOSS.AUX_NAME = "ohem"  # every auxiliary head: "ohem" or "ce"
 _C.LOSS.AUX_WEIGHTS = []  # one weight per auxiliary head, in the model's order; empty: the model's published defaults
 _C.LOSS.OHEM_THRESH = 0.7  # OHEM keeps pixels whose true-class probability is below this
 _C.LOSS.OHEM_MIN_KEPT_RATIO = 0.0625  # ...but never fewer than this share of the valid pixels (1/16)
-_C.LOSS.CLASS_WEIGHTS = []  # per-class CE weights; empty: none
+_C.LOSS.CLASS_WEIGHTS = []  # per-class CE weights; empty: none (see CLASS_WEIGHTING)
+_C.LOSS.CLASS_WEIGHTING = ""  # "" or "median_freq": weights from the training set's class pixel counts
 
 # ---------------------------------------------------------------------------- solver
 _C.SOLVER = CN()
