@@ -20,5 +20,5 @@ setup(
         "tqdm",
     ],
     # torchvision and timm models are imported only by tests and by tools/convert_weights.py.
-    extras_require={"test": ["pytest", "timm"]},
+    extras_require={"test": ["pytest", "pytest-xdist", "timm"]},
 )

@@ -1,4 +1,5 @@
+from .cls_defaults import get_cls_cfg
 from .defaults import get_cfg
 from .loader import ConfigError, load_cfg, merge_file, merge_opts, save_cfg
 
-__all__ = ["get_cfg", "load_cfg", "merge_file", "merge_opts", "save_cfg", "ConfigError"]
+__all__ = ["get_cfg", "get_cls_cfg", "load_cfg", "merge_file", "merge_opts", "save_cfg", "ConfigError"]

@@ -27,6 +27,11 @@ _C.MODEL.HEAD_CHANNELS = 512  # width of FCN / PSP bottleneck convolutions
 _C.MODEL.PPM_BINS = [1, 2, 3, 6]  # pyramid pooling bins (PSPNet)
 _C.MODEL.ASPP_RATES = [6, 12, 18]  # ASPP dilations at output stride 16; doubled at output stride 8 (DeepLabV3+)
 _C.MODEL.ASPP_CHANNELS = 256  # ASPP and decoder width (DeepLabV3+)
+_C.MODEL.ASPP_SEPARABLE = True  # depthwise-separable 3x3 convs in ASPP and decoder, as the published DeepLabV3+
+_C.MODEL.DECODER_LOW_CHANNELS = 48  # DeepLabV3+ decoder: channels c2 is projected to before the fusion
+_C.MODEL.FCN_NUM_CONVS = 2  # 3x3 convs of HEAD_CHANNELS in the FCN decode head
+_C.MODEL.FCN_CONCAT_INPUT = True  # FCN decode head fuses its input with the conv output (published FCN-D8 head)
+_C.MODEL.AUX_CHANNELS = 256  # width of the auxiliary FCN head on c4 (FCN, PSPNet)
 
 _C.MODEL.BACKBONE = CN()
 _C.MODEL.BACKBONE.NAME = "resnet18"  # any name of segkit.models.backbones.list_backbones()
@@ -48,6 +53,15 @@ _C.DATASET.GENERATE_DEMO = False  # generate the procedural demo dataset at ROOT
 _C.DATASET.DEMO_SIZE = [256, 512]  # demo images: height, width
 _C.DATASET.DEMO_NUM_TRAIN = 120  # demo training images
 _C.DATASET.DEMO_NUM_VAL = 30  # demo validation images
+# Folder / CamVid datasets ({split} in the paths below is replaced by the split name)
+_C.DATASET.IMAGE_DIR = "{split}"  # image folder under ROOT
+_C.DATASET.LABEL_DIR = "{split}annot"  # label folder under ROOT, files paired with images by stem
+_C.DATASET.LABEL_SUFFIX = ""  # label stem = image stem + this (e.g. "_mask")
+_C.DATASET.LIST_FILE = ""  # e.g. "{split}.txt" of "image [label]" lines relative to ROOT; replaces the folders
+_C.DATASET.CLASS_NAMES = []  # class names in train-id order (CamVid: its 11 classes when empty)
+_C.DATASET.PALETTE = []  # [R, G, B] per class; also decodes colour label PNGs (extra entries: extra raw values)
+_C.DATASET.LABEL_MAPPING = []  # [[stored value, train id], ...] applied to labels; other values kept as they are
+_C.DATASET.CHECK_LABELS = True  # histogram every label while indexing (cached): unknown values are an error
 
 # ---------------------------------------------------------------------------- input
 _C.INPUT = CN()
@@ -109,6 +123,8 @@ _C.TEST.SCALE = 1.0  # scale of single-scale inference
 _C.TEST.MSC = False  # multi-scale inference over TEST.SCALES
 _C.TEST.FLIP = False  # add horizontally flipped views
 _C.TEST.BATCH_SIZE = 4  # windows / views per forward pass; bounds inference memory
+_C.TEST.SIZE_DIVISOR = 32  # inputs are zero-padded to a multiple of this (the network stride), logits cropped back
+_C.TEST.AMP = False  # autocast evaluation forward passes on CUDA with SOLVER.AMP.DTYPE
 
 
 def get_cfg() -> CN:

@@ -39,7 +39,7 @@ def build_classifier(cfg: CfgNode) -> Classifier:
     return create_classifier(
         cfg.MODEL.NAME,
         num_classes=cfg.MODEL.NUM_CLASSES,
-        drop_rate=cfg.MODEL.DROP_RATE,
+        drop_rate=None if cfg.MODEL.DROP_RATE < 0 else cfg.MODEL.DROP_RATE,  # negative: the family default
         drop_path_rate=cfg.MODEL.DROP_PATH_RATE,
         norm=cfg.MODEL.NORM,
     )

@@ -95,3 +95,51 @@ class SqueezeExcite(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = x.mean((2, 3), keepdim=True)
         return x * self.gate(self.expand(self.act(self.reduce(s))))
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drops a residual branch per sample in training, rescaling the survivors."""
+
+    def __init__(self, rate: float = 0.0) -> None:
+        super().__init__()
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"drop path rate must be in [0, 1), got {rate}")
+        self.rate = rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.rate == 0.0:
+            return x
+        keep = 1.0 - self.rate
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask.div_(keep)
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate}"
+
+
+class SeparableConv2d(nn.Module):
+    """Depthwise kxk conv -> norm -> act, then pointwise 1x1 conv -> norm -> act.
+
+    `act=None` leaves both convolutions without activation (Xception's pre-activated units);
+    DeepLabV3+'s ASPP/decoder use act="relu". Padding keeps the size at any dilation.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        dilation: int = 1,
+        norm: str | None = "BN",
+        act: str | None = "relu",
+        norm_eps: float = 1e-5,
+        norm_momentum: float = 0.1,
+    ) -> None:
+        super().__init__()
+        bn = dict(norm=norm, act=act, norm_eps=norm_eps, norm_momentum=norm_momentum)
+        self.depthwise = ConvBNAct(in_channels, in_channels, kernel_size, stride, dilation, in_channels, **bn)
+        self.pointwise = ConvBNAct(in_channels, out_channels, 1, **bn)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(x))

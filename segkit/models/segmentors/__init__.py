@@ -6,7 +6,18 @@ from typing import Callable
 from yacs.config import CfgNode
 
 from .base import Segmentor, resize_logits
+from .bisenetv1 import build_bisenetv1
+from .bisenetv2 import build_bisenetv2
+from .deeplabv3plus import build_deeplabv3plus
+from .fcn import build_fcn
+from .pspnet import build_pspnet
 
-SEGMENTORS: dict[str, Callable[[CfgNode], Segmentor]] = {}
+SEGMENTORS: dict[str, Callable[[CfgNode], Segmentor]] = {
+    "bisenetv1": build_bisenetv1,
+    "bisenetv2": build_bisenetv2,
+    "fcn": build_fcn,
+    "pspnet": build_pspnet,
+    "deeplabv3plus": build_deeplabv3plus,
+}
 
 __all__ = ["SEGMENTORS", "Segmentor", "resize_logits"]

@@ -1,0 +1,14 @@
+"""Datasets, transforms, samplers and loaders (see `build_dataset`, `build_train_loader`, `build_test_loader`)."""
+from .build import DATASETS, build_dataset, build_test_loader, build_train_loader, collate, worker_init_fn
+from .cityscapes import CityscapesDataset
+from .demo import ensure_demo_dataset, generate_demo_dataset, render_scene
+from .folder import CamVidDataset, FolderDataset, Sample, SegDataset
+from .samplers import InferenceSampler, TrainingSampler
+from .seg_transforms import SegEvalTransform, SegTrainTransform
+
+__all__ = [
+    "DATASETS", "build_dataset", "build_train_loader", "build_test_loader", "collate", "worker_init_fn",
+    "CityscapesDataset", "FolderDataset", "CamVidDataset", "SegDataset", "Sample",
+    "ensure_demo_dataset", "generate_demo_dataset", "render_scene",
+    "InferenceSampler", "TrainingSampler", "SegTrainTransform", "SegEvalTransform",
+]

@@ -1,0 +1,85 @@
+"""Datasets and loaders from a config: one interface for every dataset."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..engine.distributed import get_rank, get_world_size
+from .cityscapes import CityscapesDataset
+from .demo import ensure_demo_dataset
+from .folder import CamVidDataset, FolderDataset, SegDataset
+from .samplers import InferenceSampler, SeededItems, TrainingSampler
+from .seg_transforms import SegEvalTransform, SegTrainTransform
+
+# DATASET.NAME -> class(cfg, split, transform=None, check_labels=None, strict=True)
+DATASETS: dict[str, type[SegDataset]] = {
+    "cityscapes": CityscapesDataset,
+    "folder": FolderDataset,
+    "camvid": CamVidDataset,
+}
+
+
+def build_dataset(cfg, split: str, train: bool | None = None, check_labels: bool | None = None,
+                  strict: bool = True) -> SegDataset:
+    """The split of DATASET.NAME with train transforms when `train` (default: split is the training split).
+
+    `check_labels` overrides DATASET.CHECK_LABELS; `strict=False` (tools/check_dataset.py) keeps images
+    without a label (label None) and skips the value check, so that a scan can report every problem.
+    """
+    name = cfg.DATASET.NAME
+    if name not in DATASETS:
+        raise KeyError(f"unknown DATASET.NAME {name!r}; known: {sorted(DATASETS)}")
+    ensure_demo_dataset(cfg)
+    if train is None:
+        train = split == cfg.DATASET.TRAIN_SPLIT
+    transform = (SegTrainTransform.from_config(cfg) if train else SegEvalTransform.from_config(cfg))
+    return DATASETS[name](cfg, split, transform=transform, check_labels=check_labels, strict=strict)
+
+
+def worker_init_fn(worker_id: int) -> None:
+    # torch seeds python and torch per worker, not numpy, which the transforms draw from.
+    np.random.seed(torch.initial_seed() % 2**32)
+
+
+def collate(batch: list[dict]) -> dict:
+    return {"image": torch.stack([b["image"] for b in batch]), "label": torch.stack([b["label"] for b in batch]),
+            "name": [b["name"] for b in batch], "path": [b["path"] for b in batch]}
+
+
+def _loader_kwargs(cfg) -> dict:
+    workers = cfg.DATALOADER.NUM_WORKERS
+    return dict(num_workers=workers, pin_memory=bool(cfg.DATALOADER.PIN_MEMORY) and torch.cuda.is_available(),
+                collate_fn=collate, worker_init_fn=worker_init_fn, persistent_workers=workers > 0)
+
+
+def build_train_loader(cfg, dataset: Dataset | None = None, start_iter: int = 0) -> Iterator[dict]:
+    """Endless iterator of batches of SOLVER.IMS_PER_BATCH // world size, seeded and sharded by rank.
+
+    The batches are a function of (SEED, world size, iteration) only: `start_iter` (iterations already
+    done) starts the stream where a resumed run left it, augmentation included, whatever NUM_WORKERS."""
+    world, rank = get_world_size(), get_rank()
+    if cfg.SOLVER.IMS_PER_BATCH % world:
+        raise ValueError(f"SOLVER.IMS_PER_BATCH {cfg.SOLVER.IMS_PER_BATCH} is not divisible by the world size {world}")
+    dataset = dataset if dataset is not None else build_dataset(cfg, cfg.DATASET.TRAIN_SPLIT, train=True)
+    sampler = TrainingSampler(len(dataset), shuffle=True, seed=cfg.SEED, rank=rank, world_size=world,
+                              start=start_iter * cfg.SOLVER.IMS_PER_BATCH, with_seeds=True)
+    dataset = SeededItems(dataset)
+    generator = torch.Generator()
+    generator.manual_seed(cfg.SEED + rank)  # distinct, reproducible worker seeds per rank
+    loader = DataLoader(dataset, batch_size=cfg.SOLVER.IMS_PER_BATCH // world, sampler=sampler, drop_last=True,
+                        generator=generator, **_loader_kwargs(cfg))
+    return iter(loader)
+
+
+def build_test_loader(cfg, split: str | None = None, dataset: Dataset | None = None) -> DataLoader:
+    """Batch-1 loader over this rank's shard (indices rank::world) of the split, eval transforms."""
+    split = split or cfg.DATASET.VAL_SPLIT
+    dataset = dataset if dataset is not None else build_dataset(cfg, split, train=False)
+    sampler = InferenceSampler(len(dataset), get_rank(), get_world_size())
+    kw = _loader_kwargs(cfg)
+    kw["num_workers"] = min(kw["num_workers"], 2)  # full-size images: a few workers keep up with inference
+    kw["persistent_workers"] = False
+    return DataLoader(dataset, batch_size=1, sampler=sampler, **kw)

@@ -1,0 +1,263 @@
+"""Iteration-based training of a segmentor: CPU, one GPU, or DDP under torchrun.
+
+One `SegTrainer(cfg, resume)` builds data, model, loss, optimizer and schedule from the config;
+`train()` runs SOLVER.MAX_ITER iterations, logging every LOG_PERIOD, evaluating every
+TEST.EVAL_PERIOD and at the end, checkpointing every SOLVER.CHECKPOINT_PERIOD and at the end.
+
+Resume is exact on CPU: a checkpoint holds model, optimizer, scheduler, grad scaler and the
+number of iterations done; the training loader is rebuilt from that number and python, numpy and
+torch are reseeded from (SEED, rank, iteration) before every batch, so iteration k draws the same
+batch and the same randomness whether or not the run was interrupted before it.
+
+AMP: SOLVER.AMP.ENABLED autocasts on CUDA to SOLVER.AMP.DTYPE (float16 with a GradScaler,
+bfloat16 without one). On CPU the switch is ignored with a warning and training stays float32:
+CPU autocast is slower than float32 on most CPUs, so it would only make CPU runs differ from the
+GPU recipe without buying speed.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from yacs.config import CfgNode
+
+from ..config import ConfigError, save_cfg
+from ..data import build_dataset, build_train_loader, ensure_demo_dataset
+from ..evaluation import evaluate_dataset, format_metrics_table, save_metrics
+from ..losses import build_criterion
+from ..models import build_model
+from ..solver import build_lr_scheduler, build_optimizer, clip_gradients
+from ..utils.logger import setup_logger
+from ..utils.meters import WindowMeters, format_eta
+from ..utils.seed import seed_everything
+from .checkpoint import extract_model_state, find_last_checkpoint, load_checkpoint, save_checkpoint
+from .distributed import all_reduce_sum, barrier, init_distributed, is_main_process, reduce_mean_dict
+
+_AMP_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+class NonFiniteError(FloatingPointError):
+    """The loss or the weights stopped being finite; training stops without writing a checkpoint."""
+
+
+class SegTrainer:
+    """Builds everything a training run needs from `cfg`; `train()` runs it and returns the final metrics."""
+
+    def __init__(self, cfg: CfgNode, resume: bool = False) -> None:
+        self.cfg = cfg
+        self.rank, self.world_size, self.device = init_distributed()
+        self.logger = setup_logger(cfg.OUTPUT_DIR, self.rank)
+        seed_everything(cfg.SEED + self.rank, cfg.DETERMINISTIC)
+        if self.device.type == "cuda" and not cfg.DETERMINISTIC:
+            torch.backends.cudnn.benchmark = True  # fixed crop size: the autotuned kernels stay valid
+        if is_main_process():
+            save_cfg(cfg, os.path.join(cfg.OUTPUT_DIR, "config.yaml"))
+        self.logger.info(
+            "rank %d of %d on %s; config saved to %s", self.rank, self.world_size, self.device,
+            os.path.join(cfg.OUTPUT_DIR, "config.yaml"),
+        )
+
+        if is_main_process():
+            ensure_demo_dataset(cfg)  # one writer; the other ranks wait for the finished folder
+        barrier()
+        self.train_set = build_dataset(cfg, cfg.DATASET.TRAIN_SPLIT)
+        self.val_set = build_dataset(cfg, cfg.DATASET.VAL_SPLIT)
+        if cfg.MODEL.NUM_CLASSES != self.train_set.num_classes:
+            raise ConfigError(
+                f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES} but dataset '{cfg.DATASET.NAME}' at "
+                f"{cfg.DATASET.ROOT} has {self.train_set.num_classes} classes; set MODEL.NUM_CLASSES "
+                f"{self.train_set.num_classes}"
+            )
+
+        model = build_model(cfg).to(self.device)
+        if cfg.MODEL.SYNC_BN:
+            if self.world_size > 1:
+                # Parameters are reused by the conversion, so optimizer groups built afterwards see them.
+                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            else:
+                self.logger.info("MODEL.SYNC_BN ignored: a single process has nothing to synchronise")
+        self.model = model
+        self.criterion = build_criterion(cfg, model, class_weights=self._class_weights()).to(self.device)
+        self.optimizer = build_optimizer(cfg, model)
+        self.scheduler = build_lr_scheduler(cfg, self.optimizer)
+        self._setup_amp()
+        self.ddp_model: nn.Module = model
+        if self.world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+        self.start_iter = 0
+        if resume:
+            self.resume()
+        self.logger.info(
+            "model %s (%s), %.2fM parameters; %d train / %d val images",
+            cfg.MODEL.NAME, cfg.MODEL.BACKBONE.NAME,
+            sum(p.numel() for p in model.parameters()) / 1e6, len(self.train_set), len(self.val_set),
+        )
+
+    # ------------------------------------------------------------------ setup helpers
+    def _setup_amp(self) -> None:
+        amp = self.cfg.SOLVER.AMP
+        if amp.DTYPE not in _AMP_DTYPES:
+            raise ConfigError(f"SOLVER.AMP.DTYPE must be one of {sorted(_AMP_DTYPES)}, got '{amp.DTYPE}'")
+        self.amp_enabled = bool(amp.ENABLED) and self.device.type == "cuda"
+        if amp.ENABLED and not self.amp_enabled:
+            self.logger.warning("SOLVER.AMP.ENABLED needs CUDA; training on %s in float32", self.device)
+        self.amp_dtype = _AMP_DTYPES[amp.DTYPE]
+        use_scaler = self.amp_enabled and self.amp_dtype == torch.float16
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
+
+    def _class_weights(self) -> list[float] | None:
+        """Median-frequency weights from the training labels when LOSS.CLASS_WEIGHTING asks for them."""
+        how = self.cfg.LOSS.CLASS_WEIGHTING
+        if not how:
+            return None
+        if how != "median_freq":
+            raise ConfigError(f"LOSS.CLASS_WEIGHTING must be '' or 'median_freq', got '{how}'")
+        from ..data.stats import count_class_pixels, median_frequency_weights
+
+        counts = torch.zeros(self.cfg.MODEL.NUM_CLASSES, dtype=torch.float64, device=self.device)
+        if is_main_process():  # one pass over the labels, shared with the other ranks
+            counts += torch.as_tensor(
+                count_class_pixels(build_dataset(self.cfg, self.cfg.DATASET.TRAIN_SPLIT, train=False)),
+                dtype=torch.float64, device=self.device,
+            )
+        all_reduce_sum(counts)
+        weights = median_frequency_weights([int(c) for c in counts.tolist()])
+        self.logger.info("median-frequency class weights: %s", [round(w, 3) for w in weights])
+        return weights
+
+    @staticmethod
+    def _iteration_seed(seed: int, rank: int, iteration: int) -> int:
+        return int(np.random.SeedSequence([seed, rank, iteration]).generate_state(1)[0])
+
+    # ------------------------------------------------------------------ checkpoints
+    def resume(self) -> None:
+        """Continue from the newest checkpoint in OUTPUT_DIR (a fresh start when there is none)."""
+        path = find_last_checkpoint(self.cfg.OUTPUT_DIR)
+        if path is None:
+            self.logger.info("--resume: no checkpoint in %s, starting from iteration 0", self.cfg.OUTPUT_DIR)
+            return
+        ckpt = load_checkpoint(path, map_location="cpu")
+        for key in ("model", "optimizer", "scheduler", "iteration"):
+            if key not in ckpt:
+                raise KeyError(f"{path} is not a training checkpoint: it has no '{key}' entry")
+        self.model.load_state_dict(extract_model_state(ckpt))
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        if ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.start_iter = int(ckpt["iteration"])
+        self.logger.info("resumed from %s at iteration %d", path, self.start_iter)
+
+    def save(self, name: str, iteration: int) -> None:
+        """Write a full checkpoint, refusing weights that are not finite (the last good one stays)."""
+        state = self.model.state_dict()
+        # Every rank holds the same weights, so every rank reaches the same verdict without talking.
+        bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if bad:
+            raise NonFiniteError(
+                f"weights {bad[:3]} are not finite after iteration {iteration}; not writing {name}. "
+                f"Last good checkpoint: {find_last_checkpoint(self.cfg.OUTPUT_DIR) or 'none'}"
+            )
+        if is_main_process():
+            save_checkpoint(os.path.join(self.cfg.OUTPUT_DIR, name), {
+                "model": state,
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "iteration": iteration,
+                "config": self.cfg.dump(),  # a YAML string: loads under weights_only=True
+            })
+            self.logger.info("saved %s", os.path.join(self.cfg.OUTPUT_DIR, name))
+        barrier()
+
+    # ------------------------------------------------------------------ training
+    def run_step(self, batch: dict[str, Any], iteration: int) -> dict[str, float]:
+        """One optimisation step on `batch`; returns the losses of this rank as floats."""
+        images = batch["image"].to(self.device, non_blocking=True)
+        labels = batch["label"].to(self.device, non_blocking=True)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_enabled):
+            outputs = self.ddp_model(images)
+            loss, parts = self.criterion(outputs, labels)
+        names = ["loss", *parts]
+        values = torch.stack([loss.detach().float(), *(p.detach().float() for p in parts.values())])
+        # Every rank must stop together, or the others would wait forever in the next all-reduce.
+        bad = all_reduce_sum((~torch.isfinite(values)).any().to(torch.float32).reshape(1))
+        if bad.item() > 0:
+            raise NonFiniteError(
+                f"non-finite loss at iteration {iteration + 1}: "
+                + ", ".join(f"{n}={v:.4g}" for n, v in zip(names, values.tolist()))
+                + f" (on {int(bad.item())} of {self.world_size} processes). Stopping; last good checkpoint: "
+                + f"{find_last_checkpoint(self.cfg.OUTPUT_DIR) or 'none'}. Lower SOLVER.BASE_LR, lengthen "
+                + "SOLVER.WARMUP_ITERS or set SOLVER.CLIP_GRAD_NORM."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        clip_gradients(self.model, self.cfg.SOLVER.CLIP_GRAD_NORM, scaler=self.scaler, optimizer=self.optimizer)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return dict(zip(names, values.tolist()))
+
+    def train(self) -> dict[str, Any]:
+        """Run from `start_iter` to SOLVER.MAX_ITER; returns the final evaluation metrics."""
+        cfg = self.cfg
+        max_iter, log_period = cfg.SOLVER.MAX_ITER, max(1, cfg.LOG_PERIOD)
+        ckpt_period, eval_period = cfg.SOLVER.CHECKPOINT_PERIOD, cfg.TEST.EVAL_PERIOD
+        loader = build_train_loader(cfg, start_iter=self.start_iter)
+        meters = WindowMeters(log_period)
+        self.ddp_model.train()
+        self.logger.info("training from iteration %d to %d", self.start_iter, max_iter)
+        for it in range(self.start_iter, max_iter):
+            start = time.perf_counter()
+            seed_everything(self._iteration_seed(cfg.SEED, self.rank, it))
+            batch = next(loader)
+            data_time = time.perf_counter() - start
+            losses = self.run_step(batch, it)
+            meters.update(time=time.perf_counter() - start, data_time=data_time, **losses)
+            done = it + 1
+            if done % log_period == 0 or done == max_iter:
+                self._log(done, meters)
+            if ckpt_period > 0 and done % ckpt_period == 0 and done < max_iter:
+                self.save(f"model_{done:07d}.pth", done)
+            if eval_period > 0 and done % eval_period == 0 and done < max_iter:
+                self.evaluate(done)
+        if self.start_iter >= max_iter:
+            self.logger.info("already at iteration %d of %d: nothing to train", self.start_iter, max_iter)
+        else:
+            self.save("model_final.pth", max_iter)
+        return self.evaluate(max_iter)
+
+    def _log(self, done: int, meters: WindowMeters) -> None:
+        losses = reduce_mean_dict(meters.averages("loss"), self.device)
+        sec = meters.avg("time")
+        eta = format_eta(sec * (self.cfg.SOLVER.MAX_ITER - done))
+        mem = ""
+        if self.device.type == "cuda":
+            mem = f"  max_mem: {torch.cuda.max_memory_allocated(self.device) / 2**20:.0f}M"
+        self.logger.info(
+            "iter: %d/%d  %s  lr: %.4g  time: %.3fs/it  data: %.3fs  eta: %s%s",
+            done, self.cfg.SOLVER.MAX_ITER,
+            "  ".join(f"{k}: {v:.4f}" for k, v in sorted(losses.items(), key=lambda kv: kv[0] != "loss")),
+            self.optimizer.param_groups[0]["lr"], sec, meters.avg("data_time"), eta, mem,
+        )
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self, iteration: int) -> dict[str, Any]:
+        """Evaluate on DATASET.VAL_SPLIT, log the table and write OUTPUT_DIR/metrics.json."""
+        start = time.perf_counter()
+        metrics = evaluate_dataset(self.model, self.val_set, self.cfg, self.device)  # restores train mode
+        if is_main_process():
+            self.logger.info(
+                "evaluation on %s at iteration %d (%.1fs):\n%s",
+                self.cfg.DATASET.VAL_SPLIT, iteration, time.perf_counter() - start, format_metrics_table(metrics),
+            )
+            save_metrics({"iteration": iteration, **metrics}, os.path.join(self.cfg.OUTPUT_DIR, "metrics.json"))
+        return metrics
+

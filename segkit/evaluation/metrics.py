@@ -1,0 +1,125 @@
+"""Confusion-matrix metrics of semantic segmentation: IoU, accuracy, their means, and a printable table.
+
+Conventions (the same as the official Cityscapes pixel-level evaluator, whose class-level IoU
+segkit reproduces exactly, see tests/evaluation/test_export.py):
+- rows of the confusion matrix are ground truth, columns predictions; pixels whose label is the
+  ignore index are not counted at all, so predictions on them are neither TP nor FP;
+- IoU_c = TP / (TP + FP + FN), no smoothing term; NaN when TP + FP + FN == 0, i.e. the class has
+  neither ground truth nor prediction in the evaluated set. A class predicted somewhere but absent
+  from the ground truth gets IoU 0 (the official evaluator does the same: TP = 0, FP > 0);
+- Acc_c = TP / (TP + FN), NaN when the class has no ground-truth pixel (a prediction alone does
+  not define a recall);
+- mIoU and mAcc average only the non-NaN classes (the official "Score Average" does this too);
+  aAcc = trace / total. All figures in percent.
+- In JSON, NaN is written as null (strict JSON has no NaN).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from tabulate import tabulate
+
+
+def confusion_matrix(
+    pred: torch.Tensor, label: torch.Tensor, num_classes: int, ignore_index: int = 255
+) -> torch.Tensor:
+    """int64 [C, C] confusion matrix (rows ground truth) of one prediction, on the prediction's device.
+
+    `pred` and `label` are integer tensors of the same shape; label pixels equal to `ignore_index`
+    are skipped. A label value outside [0, C) that is not the ignore index is an error, since
+    silently dropping it would hide a wrong label mapping.
+    """
+    if pred.shape != label.shape:
+        raise ValueError(f"prediction shape {tuple(pred.shape)} differs from label shape {tuple(label.shape)}")
+    label = label.to(pred.device)
+    valid = label != ignore_index
+    gt = label[valid].long()
+    pr = pred[valid].long()
+    if gt.numel():
+        # One host sync for all four bounds; the check guards against a wrong label mapping.
+        glo, ghi, plo, phi = torch.stack([*torch.aminmax(gt), *torch.aminmax(pr)]).tolist()
+        if glo < 0 or ghi >= num_classes:
+            raise ValueError(
+                f"label values must lie in [0, {num_classes}) or equal ignore_index {ignore_index}; "
+                f"found values from {glo} to {ghi}"
+            )
+        if plo < 0 or phi >= num_classes:
+            raise ValueError(f"predicted classes must lie in [0, {num_classes}); found {plo} to {phi}")
+    counts = torch.bincount(gt * num_classes + pr, minlength=num_classes * num_classes)
+    return counts.view(num_classes, num_classes)
+
+
+def _nan_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    out = np.full(num.shape, np.nan, dtype=np.float64)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def _nanmean(values: np.ndarray) -> float:
+    valid = values[~np.isnan(values)]
+    return float(valid.mean()) if valid.size else float("nan")
+
+
+def compute_metrics(conf: torch.Tensor | np.ndarray, class_names: Sequence[str]) -> dict[str, Any]:
+    """mIoU, mAcc, aAcc and per-class IoU/Acc in percent from a [C, C] confusion matrix (rows ground truth)."""
+    cm = conf.detach().cpu().numpy() if isinstance(conf, torch.Tensor) else np.asarray(conf)
+    cm = cm.astype(np.float64)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"confusion matrix must be square, got shape {cm.shape}")
+    if len(class_names) != cm.shape[0]:
+        raise ValueError(f"{len(class_names)} class names for a {cm.shape[0]}-class confusion matrix")
+    tp = np.diag(cm)
+    gt = cm.sum(axis=1)
+    pred = cm.sum(axis=0)
+    iou = _nan_div(tp, gt + pred - tp) * 100.0
+    acc = _nan_div(tp, gt) * 100.0
+    total = cm.sum()
+    return {
+        "mIoU": _nanmean(iou),
+        "mAcc": _nanmean(acc),
+        "aAcc": float(tp.sum() / total * 100.0) if total > 0 else float("nan"),
+        "per_class": {name: {"IoU": float(i), "Acc": float(a)} for name, i, a in zip(class_names, iou, acc)},
+    }
+
+
+def _fmt(v: float | None, digits: int = 2) -> str:
+    return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def format_metrics_table(metrics: dict[str, Any], digits: int = 2) -> str:
+    """A per-class table (class, IoU, Acc) followed by mIoU, mAcc and aAcc, both with tabulate."""
+    rows = [[name, _fmt(m["IoU"], digits), _fmt(m["Acc"], digits)] for name, m in metrics["per_class"].items()]
+    per_class = tabulate(rows, headers=["class", "IoU", "Acc"], tablefmt="github", colalign=("left", "right", "right"))
+    summary = tabulate(
+        [[_fmt(metrics["mIoU"], digits), _fmt(metrics["mAcc"], digits), _fmt(metrics["aAcc"], digits)]],
+        headers=["mIoU", "mAcc", "aAcc"],
+        tablefmt="github",
+    )
+    return per_class + "\n\n" + summary
+
+
+def _nan_to_none(obj: Any) -> Any:
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nan_to_none(v) for v in obj]
+    return obj
+
+
+def metrics_to_json(metrics: dict[str, Any]) -> str:
+    """Strict JSON of a metrics dict, NaN written as null."""
+    return json.dumps(_nan_to_none(metrics), indent=2, allow_nan=False)
+
+
+def save_metrics(metrics: dict[str, Any], path: str) -> None:
+    """Write `metrics_to_json(metrics)` to `path`, creating its folder."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(metrics_to_json(metrics) + "\n")

@@ -1,0 +1,97 @@
+import os
+
+import cv2
+import numpy as np
+import pytest
+from cityscapesscripts.helpers.labels import labels as CS_LABELS
+
+from segkit.config import get_cfg
+from segkit.data import build_dataset
+from segkit.data.cityscapes import CLASS_NAMES, PALETTE, label_id_to_train_id, train_id_to_label_id
+
+
+def make_cityscapes(root, split="train", city="aachen", names=("aachen_000000_000019",), label_ids=None,
+                    with_labels=True):
+    idir = os.path.join(root, "leftImg8bit", split, city)
+    ldir = os.path.join(root, "gtFine", split, city)
+    os.makedirs(idir, exist_ok=True)
+    os.makedirs(ldir, exist_ok=True)
+    if label_ids is None:
+        label_ids = np.arange(40, dtype=np.uint8).reshape(4, 10)  # ids 0..33 plus unknown 34..39
+    for n in names:
+        img = np.dstack([label_ids] * 3).astype(np.uint8)
+        cv2.imwrite(os.path.join(idir, f"{n}_leftImg8bit.png"), img)
+        if with_labels:
+            cv2.imwrite(os.path.join(ldir, f"{n}_gtFine_labelIds.png"), label_ids)
+            trainids = label_id_to_train_id().astype(np.uint8)[label_ids]
+            cv2.imwrite(os.path.join(ldir, f"{n}_gtFine_labelTrainIds.png"), trainids)
+    return label_ids
+
+
+def cfg_for(root, **kw):
+    cfg = get_cfg()
+    cfg.DATASET.ROOT = str(root)
+    for k, v in kw.items():
+        setattr(cfg.DATASET, k, v)
+    return cfg
+
+
+def expected_train_ids(label_ids):
+    table = {lab.id: (lab.trainId if 0 <= lab.trainId < 255 else 255) for lab in CS_LABELS}
+    return np.vectorize(lambda v: table.get(int(v), 255))(label_ids)
+
+
+@pytest.mark.parametrize("label_type", ["labelIds", "labelTrainIds"])
+def test_every_label_id_maps_to_its_train_id(tmp_path, label_type):
+    ids = make_cityscapes(tmp_path)
+    ds = build_dataset(cfg_for(tmp_path, LABEL_TYPE=label_type), "train", train=False)
+    item = ds[0]
+    assert item["label"].dtype.is_floating_point is False and str(item["label"].dtype) == "torch.int64"
+    np.testing.assert_array_equal(item["label"].numpy(), expected_train_ids(ids))
+    assert item["name"] == "aachen_000000_000019"
+    assert item["image"].shape == (3, 4, 10)
+    assert ds.num_classes == 19 and ds.has_labels and ds.class_names[0] == "road" and ds.class_names[-1] == "bicycle"
+    assert ds.palette[0] == (128, 64, 128) and len(ds.palette) == 19
+
+
+def test_tables_and_export_round_trip():
+    lut = label_id_to_train_id()
+    back = train_id_to_label_id()
+    assert back.dtype == np.uint8 and back.shape == (256,)
+    for t in range(19):
+        assert lut[back[t]] == t
+    assert lut[0] == 255 and lut[7] == 0 and lut[33] == 18 and lut[255] == 255
+    assert len(CLASS_NAMES) == len(PALETTE) == 19
+
+
+def test_missing_root_names_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        build_dataset(cfg_for(tmp_path / "nowhere"), "train")
+
+
+def test_split_without_images_names_path(tmp_path):
+    os.makedirs(tmp_path / "leftImg8bit" / "val" / "x")
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "leftImg8bit" / "val")):
+        build_dataset(cfg_for(tmp_path), "val")
+    with pytest.raises(FileNotFoundError, match="train"):
+        build_dataset(cfg_for(tmp_path), "train")
+
+
+def test_image_without_label_names_label_path(tmp_path):
+    make_cityscapes(tmp_path)
+    make_cityscapes(tmp_path, names=("aachen_000001_000019",), with_labels=False)
+    with pytest.raises(FileNotFoundError, match="aachen_000001_000019_gtFine_labelIds.png"):
+        build_dataset(cfg_for(tmp_path), "train")
+
+
+def test_test_split_needs_no_labels(tmp_path):
+    make_cityscapes(tmp_path, split="test", city="berlin", names=("berlin_000000_000019",), with_labels=False)
+    ds = build_dataset(cfg_for(tmp_path), "test")
+    assert not ds.has_labels
+    assert (ds[0]["label"] == 255).all()
+
+
+def test_bad_label_type(tmp_path):
+    make_cityscapes(tmp_path)
+    with pytest.raises(ValueError, match="LABEL_TYPE"):
+        build_dataset(cfg_for(tmp_path, LABEL_TYPE="color"), "train")

@@ -1,0 +1,145 @@
+import math
+import os
+
+import pytest
+import torch
+
+from segkit.config import load_cfg
+from segkit.data import build_train_loader, generate_demo_dataset
+from segkit.engine.checkpoint import find_last_checkpoint, load_checkpoint
+from segkit.engine.seg_trainer import NonFiniteError, SegTrainer
+
+
+@pytest.fixture(scope="module")
+def demo_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("seg_trainer") / "demo_cityscapes"
+    generate_demo_dataset(str(root), (64, 128), num_train=4, num_val=2, seed=0, workers=1)
+    return str(root)
+
+
+def tiny_opts(root: str, out, **overrides) -> list[str]:
+    """Overrides for a real BiSeNetV1 run that takes seconds: 64x128 crops, batch 2, no workers."""
+    opts = {
+        "DATASET.ROOT": root, "OUTPUT_DIR": str(out), "INPUT.CROP_SIZE": "[64, 128]",
+        "INPUT.SCALE_RANGE": "[0.75, 1.25]", "SOLVER.IMS_PER_BATCH": 2, "SOLVER.MAX_ITER": 4,
+        "SOLVER.WARMUP_ITERS": 1, "SOLVER.CHECKPOINT_PERIOD": 2, "SOLVER.BASE_LR": 0.01,
+        "DATALOADER.NUM_WORKERS": 0, "LOG_PERIOD": 1, "TEST.EVAL_PERIOD": 0,
+    }
+    opts.update(overrides)
+    return [str(x) for kv in opts.items() for x in kv]
+
+
+def record_losses(trainer: SegTrainer, stop_at: int | None = None) -> dict[int, dict[str, float]]:
+    """Losses per iteration index; raising KeyboardInterrupt at `stop_at` stands for a killed run."""
+    seen: dict[int, dict[str, float]] = {}
+    step = trainer.run_step
+
+    def wrapped(batch, it):
+        if it == stop_at:
+            raise KeyboardInterrupt
+        seen[it] = step(batch, it)
+        return seen[it]
+
+    trainer.run_step = wrapped
+    return seen
+
+
+def test_a_few_iterations_reduce_the_loss_on_a_fixed_batch(demo_root, tmp_path):
+    cfg = load_cfg(None, tiny_opts(demo_root, tmp_path, **{"SOLVER.MAX_ITER": 100, "SOLVER.WARMUP_ITERS": 0}))
+    trainer = SegTrainer(cfg)
+    batch = next(build_train_loader(cfg))
+    losses = [trainer.run_step(batch, i)["loss"] for i in range(8)]
+    assert all(math.isfinite(v) for v in losses)
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_resumed_run_gives_the_same_losses_and_weights_as_an_uninterrupted_one(demo_root, tmp_path):
+    full = SegTrainer(load_cfg(None, tiny_opts(demo_root, tmp_path / "full")))
+    full_losses = record_losses(full)
+    full.train()
+
+    cfg = load_cfg(None, tiny_opts(demo_root, tmp_path / "cut"))
+    killed = SegTrainer(cfg)
+    record_losses(killed, stop_at=2)
+    with pytest.raises(KeyboardInterrupt):
+        killed.train()
+    assert find_last_checkpoint(cfg.OUTPUT_DIR).endswith("model_0000002.pth")
+
+    resumed = SegTrainer(cfg, resume=True)
+    assert resumed.start_iter == 2
+    resumed_losses = record_losses(resumed)
+    resumed.train()
+    assert sorted(resumed_losses) == [2, 3]
+    for it in (2, 3):
+        for name, value in full_losses[it].items():
+            assert resumed_losses[it][name] == pytest.approx(value, abs=1e-6), (it, name)
+    a = load_checkpoint(os.path.join(tmp_path / "full", "model_final.pth"))
+    b = load_checkpoint(os.path.join(cfg.OUTPUT_DIR, "model_final.pth"))
+    for k, v in a["model"].items():
+        assert torch.allclose(v.float(), b["model"][k].float(), atol=1e-6), k
+    # The checkpoint is complete and loads under weights_only=True (load_checkpoint); its config reloads.
+    assert {"model", "optimizer", "scheduler", "scaler", "iteration", "config"} <= set(b)
+    assert b["iteration"] == 4
+    saved = tmp_path / "saved.yaml"
+    saved.write_text(b["config"])
+    assert load_cfg(str(saved)) == cfg
+
+
+def test_resumed_loader_continues_the_stream_with_workers(demo_root, tmp_path):
+    # Augmentation is seeded per stream position, so a worker process resumes it exactly too.
+    cfg = load_cfg(None, tiny_opts(demo_root, tmp_path, **{"DATALOADER.NUM_WORKERS": 1}))
+    fresh = build_train_loader(cfg)
+    batches = [next(fresh) for _ in range(3)]
+    resumed = next(build_train_loader(cfg, start_iter=2))
+    assert resumed["name"] == batches[2]["name"]
+    assert torch.equal(resumed["image"], batches[2]["image"])
+    assert torch.equal(resumed["label"], batches[2]["label"])
+    assert not torch.equal(batches[1]["image"], batches[2]["image"])
+
+
+def test_nan_loss_stops_naming_the_iteration_and_keeps_the_last_good_checkpoint(demo_root, tmp_path):
+    cfg = load_cfg(None, tiny_opts(demo_root, tmp_path, **{"SOLVER.MAX_ITER": 6}))
+    trainer = SegTrainer(cfg)
+    criterion, calls = trainer.criterion, []
+
+    def poisoned(outputs, target):
+        total, parts = criterion(outputs, target)
+        calls.append(1)
+        return (total * float("nan") if len(calls) == 3 else total), parts
+
+    trainer.criterion = poisoned
+    with pytest.raises(NonFiniteError, match=r"non-finite loss at iteration 3.*model_0000002\.pth"):
+        trainer.train()
+    last = find_last_checkpoint(cfg.OUTPUT_DIR)
+    assert last == os.path.join(cfg.OUTPUT_DIR, "model_0000002.pth")
+    state = load_checkpoint(last)
+    assert state["iteration"] == 2
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    assert not os.path.exists(os.path.join(cfg.OUTPUT_DIR, "model_final.pth"))
+
+
+def test_weights_turned_nan_are_never_written_over_a_good_checkpoint(demo_root, tmp_path):
+    cfg = load_cfg(None, tiny_opts(demo_root, tmp_path, **{"SOLVER.MAX_ITER": 6}))
+    trainer = SegTrainer(cfg)
+    criterion, calls = trainer.criterion, []
+
+    def nan_gradients(outputs, target):
+        total, parts = criterion(outputs, target)
+        calls.append(1)
+        if len(calls) == 4:  # the loss is finite, the step that follows fills the weights with NaN
+            total.register_hook(lambda g: g * float("nan"))
+        return total, parts
+
+    trainer.criterion = nan_gradients
+    with pytest.raises(NonFiniteError, match=r"not finite after iteration 4; not writing model_0000004\.pth"):
+        trainer.train()
+    assert find_last_checkpoint(cfg.OUTPUT_DIR) == os.path.join(cfg.OUTPUT_DIR, "model_0000002.pth")
+    assert not os.path.exists(os.path.join(cfg.OUTPUT_DIR, "model_0000004.pth"))
+
+
+def test_amp_on_cpu_warns_and_trains_in_float32(demo_root, tmp_path):
+    cfg = load_cfg(None, tiny_opts(demo_root, tmp_path, **{"SOLVER.AMP.ENABLED": True}))
+    trainer = SegTrainer(cfg)
+    assert not trainer.amp_enabled and not trainer.scaler.is_enabled()
+    with open(os.path.join(cfg.OUTPUT_DIR, "log.txt")) as f:
+        assert "SOLVER.AMP.ENABLED needs CUDA" in f.read()

@@ -1,0 +1,118 @@
+"""Contract tests over the whole backbone registry: shapes at every output stride, backward, fusion."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from torch import nn
+
+from segkit.models.backbones import build_backbone, list_backbones
+from segkit.models.fuse import fuse_conv_bn
+
+NAMES = list_backbones()
+SIZE = 64  # smallest input whose c5 is still 2x2 at output stride 32
+
+
+def _count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+# Real-tensor tests on the largest models would dominate the suite on 2 cores, so every entry is
+# covered at output stride 32, 16 and 8 in the cheapest way: light models on the meta device at OS 32
+# and with real tensors at OS 16 (backward) and OS 8 (fusion); heavy models with real tensors at OS 32
+# and on the meta device (the real forward code, shapes only) at OS 16 and 8.
+HEAVY_PATTERN = re.compile(r"(resnet|seresnet)(101|152).*|efficientnet_b[67]|xception(65|71)")
+HEAVY = [n for n in NAMES if HEAVY_PATTERN.fullmatch(n)]
+LIGHT = [n for n in NAMES if n not in HEAVY]
+EXPECTED_STRIDES = {32: (4, 8, 16, 32), 16: (4, 8, 16, 16), 8: (4, 8, 8, 8)}
+
+
+def randomize_norms(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give every norm non-trivial affine parameters and running statistics, so that an error in
+    statistics handling (conversion, fusion) shows up in the outputs."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._NormBase) and m.running_mean is not None:
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.2)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+            if isinstance(m, (nn.modules.batchnorm._NormBase, nn.GroupNorm)) and m.weight is not None:
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.2)
+    return model
+
+
+def _check_shapes(backbone: nn.Module, feats: dict, size: int) -> None:
+    declared = backbone.output_shape()
+    assert list(feats) == list(declared) == ["c2", "c3", "c4", "c5"]
+    for name, spec in declared.items():
+        n, c, h, w = feats[name].shape
+        assert c == spec.channels, f"{name}: {c} channels, declared {spec.channels}"
+        assert (h, w) == (size // spec.stride, size // spec.stride), f"{name}: {h}x{w}, declared stride {spec.stride}"
+    assert backbone.num_features == declared["c5"].channels
+
+
+def _meta_shapes_and_count(name: str, output_stride: int) -> int:
+    """Check declared against actual shapes with meta tensors; return the parameter count."""
+    with torch.device("meta"):
+        backbone = build_backbone(name, output_stride=output_stride).eval()
+        feats = backbone(torch.empty(1, 3, SIZE, SIZE))
+    _check_shapes(backbone, feats, SIZE)
+    assert tuple(s.stride for s in backbone.output_shape().values()) == EXPECTED_STRIDES[output_stride]
+    return _count(backbone)
+
+
+def test_registry_split_covers_everything() -> None:
+    assert sorted(HEAVY + LIGHT) == NAMES and len(NAMES) == len(set(NAMES))
+
+
+@pytest.mark.parametrize("name", LIGHT)
+def test_declared_shapes_and_dilated_params(name: str) -> None:
+    # Dilation replaces strides without adding or removing parameters.
+    assert _meta_shapes_and_count(name, 32) == _meta_shapes_and_count(name, 8)
+
+
+@pytest.mark.parametrize("name", LIGHT)
+def test_forward_backward(name: str) -> None:
+    backbone = build_backbone(name, output_stride=16).train()
+    assert tuple(s.stride for s in backbone.output_shape().values()) == EXPECTED_STRIDES[16]
+    x = torch.randn(2, 3, SIZE, SIZE, requires_grad=True)
+    feats = backbone(x)
+    _check_shapes(backbone, feats, SIZE)
+    sum(f.square().mean() for f in feats.values()).backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    no_grad = [n for n, p in backbone.named_parameters() if p.grad is None]
+    assert not no_grad, f"parameters outside the forward: {no_grad[:5]}"
+
+
+@pytest.mark.parametrize("name", LIGHT)
+def test_fused_copy_equals_original(name: str) -> None:
+    backbone = randomize_norms(build_backbone(name, output_stride=8)).eval()
+    fused = fuse_conv_bn(backbone)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules()), "a BatchNorm was left unfused"
+    assert any(isinstance(m, nn.BatchNorm2d) for m in backbone.modules()), "fusion changed the original"
+    x = torch.randn(1, 3, SIZE, SIZE)
+    with torch.no_grad():
+        ref, out = backbone(x), fused(x)
+    _check_shapes(backbone, out, SIZE)
+    for k in ref:
+        err = (ref[k] - out[k]).abs().max() / ref[k].abs().max().clamp_min(1e-6)
+        assert err <= 1e-5, f"{k}: relative error {err:.2e}"
+
+
+@pytest.mark.parametrize("name", HEAVY)
+def test_heavy_shapes_every_output_stride(name: str) -> None:
+    backbone = build_backbone(name).eval()
+    with torch.no_grad():
+        feats = backbone(torch.randn(1, 3, SIZE, SIZE))
+    _check_shapes(backbone, feats, SIZE)
+    assert all(torch.isfinite(f).all() for f in feats.values())
+    count = _count(backbone)
+    assert _meta_shapes_and_count(name, 16) == count
+    assert _meta_shapes_and_count(name, 8) == count
+
+
+def test_unknown_backbone_is_named() -> None:
+    with pytest.raises(KeyError, match="no_such_net"):
+        build_backbone("no_such_net")

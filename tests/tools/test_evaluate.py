@@ -1,0 +1,70 @@
+import json
+import os
+import shutil
+
+import pytest
+import torch
+
+from segkit.config import load_cfg
+from segkit.data import build_dataset
+from segkit.evaluation import evaluate_dataset
+from segkit.models import build_model
+from tests.evaluation.test_export import make_cityscapes
+from tools.evaluate import main
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("evaltool")
+    root = tmp / "cityscapes"
+    make_cityscapes(str(root), n=2, size=(48, 80))
+    # The test split: images only, as on the real benchmark.
+    shutil.copytree(root / "leftImg8bit" / "val", root / "leftImg8bit" / "test")
+    cfg_file = tmp / "cfg.yaml"
+    cfg_file.write_text(
+        f"OUTPUT_DIR: {tmp / 'out'}\nMODEL:\n  NAME: bisenetv1\nDATASET:\n  ROOT: {root}\n"
+        "DATALOADER:\n  NUM_WORKERS: 0\nTEST:\n  CROP_SIZE: [48, 64]\n"
+    )
+    cfg = load_cfg(str(cfg_file))
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    weights = tmp / "model_final.pth"
+    torch.save({"model": model.state_dict(), "iteration": 1}, weights)
+    return tmp, cfg_file, cfg, model, weights
+
+
+def test_evaluate_tool_end_to_end(setup, capsys):
+    tmp, cfg_file, cfg, model, weights = setup
+    out = tmp / "m.json"
+    # Small on purpose (2 images, 6 windows each): BiSeNetV1 on CPU is the cost of this test.
+    argv = ["--config-file", str(cfg_file), "--weights", str(weights), "--slide", "--scales", "0.5", "1.0",
+            "--flip", "--out", str(out), "--save-pred", str(tmp / "pred"), "TEST.BATCH_SIZE", "3"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "mIoU" in printed and "traffic light" in printed
+    data = json.loads(out.read_text())
+    assert data["mode"] == {"scales": [0.5, 1.0], "flip": True, "slide": True, "crop_size": [48, 64],
+                            "stride": [32, 43], "batch_size": 3}
+    assert set(data["per_class"]["road"]) == {"IoU", "Acc"} and data["num_images"] == 2
+    # The tool is a thin wrapper: the library on the same model gives the same figures.
+    direct = evaluate_dataset(model, build_dataset(cfg, "val", train=False), cfg, "cpu",
+                              slide=True, scales=[0.5, 1.0], flip=True)
+    assert data["mIoU"] == pytest.approx(direct["mIoU"], abs=1e-9)
+    assert len(os.listdir(tmp / "pred" / "labelIds")) == 2 and len(os.listdir(tmp / "pred" / "overlay")) == 2
+
+
+def test_test_split_saves_predictions_and_default_json(setup):
+    tmp, cfg_file, _, _, weights = setup
+    assert main(["--config-file", str(cfg_file), "--weights", str(weights), "--split", "test",
+                 "--save-pred", str(tmp / "testpred")]) == 0
+    data = json.loads((tmp / "out" / "metrics_eval.json").read_text())
+    assert "mIoU" not in data and data["split"] == "test" and data["num_images"] == 2
+    assert sorted(os.listdir(tmp / "testpred" / "labelIds"))[0].endswith("_leftImg8bit.png")
+
+
+def test_weights_of_another_model_are_a_clear_error(setup, capsys):
+    tmp, cfg_file, _, _, _ = setup
+    other = tmp / "other.pth"
+    torch.save({"model": torch.nn.Conv2d(3, 19, 1).state_dict()}, other)
+    assert main(["--config-file", str(cfg_file), "--weights", str(other)]) == 1
+    assert str(other) in capsys.readouterr().err

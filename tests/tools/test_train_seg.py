@@ -1,0 +1,62 @@
+import json
+import os
+
+import torch
+
+from segkit.config import load_cfg
+from segkit.engine.checkpoint import load_checkpoint
+from tools.train_seg import main
+
+DEMO_CONFIG = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "demo", "bisenetv1_demo.yaml")
+
+
+def tiny_demo_argv(tmp_path, *extra: str) -> list[str]:
+    """The demo config on a tiny demo set that the run generates itself (GENERATE_DEMO is on)."""
+    opts = {
+        "DATASET.ROOT": tmp_path / "demo_cityscapes", "OUTPUT_DIR": tmp_path / "out",
+        "DATASET.DEMO_SIZE": "[64, 128]", "DATASET.DEMO_NUM_TRAIN": 4, "DATASET.DEMO_NUM_VAL": 2,
+        "INPUT.CROP_SIZE": "[64, 128]", "INPUT.SCALE_RANGE": "[0.75, 1.25]", "TEST.SCALE": 1.0,
+        "SOLVER.IMS_PER_BATCH": 2, "SOLVER.MAX_ITER": 3, "SOLVER.WARMUP_ITERS": 1,
+        "SOLVER.CHECKPOINT_PERIOD": 2, "TEST.EVAL_PERIOD": 2, "DATALOADER.NUM_WORKERS": 0, "LOG_PERIOD": 1,
+    }
+    return ["--config-file", DEMO_CONFIG, *[str(x) for kv in opts.items() for x in kv], *extra]
+
+
+def test_train_seg_end_to_end_on_a_generated_cityscapes_set(tmp_path, capsys):
+    assert main(tiny_demo_argv(tmp_path)) == 0
+    out = tmp_path / "out"
+    assert (tmp_path / "demo_cityscapes" / "leftImg8bit" / "val").is_dir()
+    for name in ("log.txt", "config.yaml", "model_0000002.pth", "model_final.pth", "metrics.json"):
+        assert (out / name).is_file(), name
+
+    log = (out / "log.txt").read_text()
+    for needle in ("iter: 3/3", "loss_main", "loss_aux16", "lr:", "s/it", "data:", "eta:", "mIoU"):
+        assert needle in log, needle
+    assert "evaluation on val at iteration 2" in log  # TEST.EVAL_PERIOD 2, then the final one
+    assert "mIoU" in capsys.readouterr().out  # the table reaches the console too
+
+    cfg = load_cfg(str(out / "config.yaml"))
+    assert cfg.SOLVER.MAX_ITER == 3 and cfg.OUTPUT_DIR == str(out)
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["iteration"] == 3
+    assert 0.0 <= metrics["mIoU"] <= 100.0
+    assert set(metrics["per_class"]["road"]) == {"IoU", "Acc"}
+
+    final = load_checkpoint(str(out / "model_final.pth"))
+    assert final["iteration"] == 3
+    assert all(torch.isfinite(v).all() for v in final["model"].values() if v.is_floating_point())
+
+
+def test_train_seg_resume_of_a_finished_run_only_evaluates(tmp_path):
+    assert main(tiny_demo_argv(tmp_path)) == 0
+    before = os.path.getmtime(tmp_path / "out" / "model_final.pth")
+    assert main(tiny_demo_argv(tmp_path, "--resume")) == 0
+    assert os.path.getmtime(tmp_path / "out" / "model_final.pth") == before
+    assert "already at iteration 3 of 3" in (tmp_path / "out" / "log.txt").read_text()
+
+
+def test_train_seg_rejects_a_class_count_the_dataset_does_not_have(tmp_path, capsys):
+    assert main(tiny_demo_argv(tmp_path, "MODEL.NUM_CLASSES", "7")) == 1
+    err = capsys.readouterr().err
+    assert "MODEL.NUM_CLASSES is 7" in err and "19 classes" in err

@@ -1,0 +1,87 @@
+#!/usr/bin/env python
+"""Scan a dataset split and report whether its labels agree with the declared classes.
+
+    python tools/check_dataset.py --config-file configs/camvid/bisenetv1_r18.yaml [--split train] [--json out.json]
+
+Prints the number of images, their size range, the label values found against the classes, images
+without labels, per-class pixel counts and share, ignored and unknown pixels, the image mean and std,
+and median-frequency class weights. Exits 1 on an inconsistency (unknown label values, missing labels,
+label/image size mismatch, unreadable files, MODEL.NUM_CLASSES different from the dataset's classes).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tabulate import tabulate  # noqa: E402
+
+from segkit.config.loader import load_cfg  # noqa: E402
+from segkit.data import build_dataset  # noqa: E402
+from segkit.data.stats import scan_dataset  # noqa: E402
+
+
+def _list(title: str, items, limit: int = 10) -> list[str]:
+    if not items:
+        return []
+    lines = [f"{title}: {len(items)}"] + [f"  {x}" for x in list(items)[:limit]]
+    return lines + ([f"  ... and {len(items) - limit} more"] if len(items) > limit else [])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config-file", required=True)
+    parser.add_argument("--split", default="", help="split to scan (default: DATASET.TRAIN_SPLIT)")
+    parser.add_argument("--json", default="", help="write the report as JSON here")
+    parser.add_argument("--no-image-stats", action="store_true", help="skip decoding images (no size/mean/std)")
+    parser.add_argument("opts", nargs="*", help="KEY VALUE config overrides")
+    args = parser.parse_intermixed_args(argv)
+    cfg = load_cfg(args.config_file, args.opts)
+    split = args.split or cfg.DATASET.TRAIN_SPLIT
+    dataset = build_dataset(cfg, split, train=False, check_labels=False, strict=False)
+    report = scan_dataset(dataset, image_stats=not args.no_image_stats, workers=max(1, cfg.DATALOADER.NUM_WORKERS))
+    report["split"] = split
+    report["dataset"] = cfg.DATASET.NAME
+    problems = []
+    if cfg.MODEL.NUM_CLASSES != dataset.num_classes:
+        problems.append(f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES} but the dataset declares "
+                        f"{dataset.num_classes} classes")
+        report["ok"] = False
+    report["problems"] = problems
+
+    print(f"{cfg.DATASET.NAME} '{split}' at {cfg.DATASET.ROOT}: {report['num_images']} images, "
+          f"{report['num_labelled']} with labels")
+    if "image_size" in report:
+        (h0, w0), (h1, w1) = report["image_size"]["min"], report["image_size"]["max"]
+        print(f"image size (HxW): {h0}x{w0} .. {h1}x{w1}")
+        print("image mean (RGB, 0..1): " + ", ".join(f"{v:.4f}" for v in report["mean"]))
+        print("image std  (RGB, 0..1): " + ", ".join(f"{v:.4f}" for v in report["std"]))
+    print(f"label values found: {report['label_values']}")
+    weights = report["median_freq_weights"] or [math.nan] * dataset.num_classes
+    rows = [(i, n, report["class_pixels"][n], f"{report['class_share'][n]:.2f}", f"{w:.3f}")
+            for i, (n, w) in enumerate(zip(dataset.class_names, weights))]
+    print(tabulate(rows, headers=["id", "class", "pixels", "share %", "median-freq weight"]))
+    print(f"ignored pixels (value -> {dataset.ignore_index}): {report['ignored_pixels']}")
+    absent = [n for n, c in report["class_pixels"].items() if c == 0]
+    lines = _list("classes without any pixel (warning)", absent)
+    lines += _list("UNKNOWN label values {value: pixels}", [f"{k}: {v}" for k, v in report["unknown_values"].items()])
+    lines += _list("files with unknown values", [f"{k}: {v}" for k, v in report["files_with_unknown_values"].items()])
+    lines += _list("images without labels", report["images_without_labels"])
+    lines += _list("label/image size mismatches", report["size_mismatches"])
+    lines += _list("unreadable files", report["errors"])
+    lines += _list("config problems", problems)
+    print("\n".join(lines))
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=1)
+    print("OK: labels agree with the declared classes" if report["ok"] else "INCONSISTENT: see above")
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

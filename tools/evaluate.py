@@ -1,0 +1,92 @@
+#!/usr/bin/env python
+"""Evaluate segmentation weights on a dataset split and print the per-class table.
+
+    python tools/evaluate.py --config-file X --weights W [--slide] [--msc] [--flip] [--scales 0.5 0.75 ...]
+        [--split val|test] [--out metrics.json] [--save-pred DIR] [KEY VALUE ...]
+
+Flags left out fall back to TEST.SLIDE / TEST.MSC / TEST.FLIP; `--scales` implies --msc. The JSON
+(metrics in percent, NaN as null, plus the inference mode) goes to --out, by default to
+OUTPUT_DIR/metrics_eval.json (not metrics.json, which belongs to the training run). `--save-pred DIR`
+writes DIR/labelIds/<name>_leftImg8bit.png (Cityscapes label ids, the benchmark server's format; point
+cityscapesscripts at DIR/labelIds), DIR/color/ and DIR/overlay/. The test split has no labels: predictions
+are saved and metrics skipped. Multi-process: `torchrun --nproc_per_node=N tools/evaluate.py ...`.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
+
+from segkit.config import ConfigError, load_cfg  # noqa: E402
+from segkit.data import build_dataset  # noqa: E402
+from segkit.engine.checkpoint import load_weights  # noqa: E402
+from segkit.engine.distributed import cleanup, init_distributed, is_main_process  # noqa: E402
+from segkit.evaluation import evaluate_dataset, format_metrics_table, save_metrics  # noqa: E402
+from segkit.models import build_model  # noqa: E402
+from segkit.utils.logger import setup_logger  # noqa: E402
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config-file", required=True, help="YAML config (may inherit with _BASE_)")
+    p.add_argument("--weights", required=True, help="checkpoint (model_final.pth, model_XXXXXXX.pth) or state_dict")
+    p.add_argument("--slide", action="store_true", default=None, help="sliding windows of TEST.CROP_SIZE")
+    p.add_argument("--msc", action="store_true", default=None, help="multi-scale over TEST.SCALES (or --scales)")
+    p.add_argument("--flip", action="store_true", default=None, help="add horizontally flipped views")
+    p.add_argument("--scales", type=float, nargs="+", default=None, help="scales of multi-scale inference")
+    p.add_argument("--split", choices=("val", "test"), default="val",
+                   help="DATASET.VAL_SPLIT or DATASET.TEST_SPLIT (no labels: predictions only)")
+    p.add_argument("--out", default=None, help="metrics JSON path (default OUTPUT_DIR/metrics_eval.json)")
+    p.add_argument("--save-pred", default=None, metavar="DIR", help="write label-id, colour and overlay PNGs here")
+    p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs")
+    return p.parse_args(argv)
+
+
+def load_model(cfg, weights: str):
+    """The model of the config with `weights` loaded; weights that do not cover it are an error."""
+    model = build_model(cfg)
+    missing, unexpected = load_weights(model, weights, what=f"model {cfg.MODEL.NAME} ({cfg.MODEL.BACKBONE.NAME})")
+    if missing:
+        raise ValueError(f"{weights} lacks {len(missing)} weights of model {cfg.MODEL.NAME}, e.g. {missing[:5]}")
+    if unexpected:
+        logging.getLogger("segkit").warning("%s: %d keys not used by the model, e.g. %s",
+                                            weights, len(unexpected), unexpected[:5])
+    return model
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        # The full model comes from --weights: initial weights named in the config are not needed.
+        cfg = load_cfg(args.config_file, list(args.opts) + ["MODEL.WEIGHTS", "", "MODEL.BACKBONE.WEIGHTS", ""])
+        rank, _, device = init_distributed()
+        logger = setup_logger(cfg.OUTPUT_DIR, rank)
+        split = cfg.DATASET.VAL_SPLIT if args.split == "val" else cfg.DATASET.TEST_SPLIT
+        dataset = build_dataset(cfg, split, train=False)
+        if dataset.num_classes != cfg.MODEL.NUM_CLASSES:
+            raise ConfigError(f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES} but dataset {cfg.DATASET.NAME} "
+                              f"has {dataset.num_classes} classes")
+        model = load_model(cfg, args.weights).to(device)
+        metrics = evaluate_dataset(model, dataset, cfg, device, slide=args.slide, msc=args.msc, flip=args.flip,
+                                   scales=args.scales, save_pred_dir=args.save_pred)
+        if is_main_process():
+            metrics.update(weights=os.path.abspath(args.weights), split=split)
+            if "mIoU" in metrics:
+                logger.info("%s %s (%d images, mode %s):\n%s", cfg.DATASET.NAME, split, metrics["num_images"],
+                            metrics["mode"], format_metrics_table(metrics))
+            out = args.out or os.path.join(cfg.OUTPUT_DIR, "metrics_eval.json")
+            save_metrics(metrics, out)
+            logger.info("wrote %s", out)
+    except (ConfigError, ValueError, FileNotFoundError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+#!/usr/bin/env python
+"""Write the backbone-only state_dict of a classifier checkpoint: `python tools/export_backbone.py CKPT OUT [--ema]`.
+
+CKPT is a pretraining checkpoint (last.pth, model_best.pth, model_final.pth) or a bare classifier
+state_dict; OUT loads into build_backbone(name) and through MODEL.BACKBONE.WEIGHTS of a segmentation config.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
+
+from segkit.engine.cls_trainer import export_backbone  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", help="classifier checkpoint or state_dict")
+    parser.add_argument("out", help="where to write the backbone state_dict (.pth)")
+    parser.add_argument("--ema", action="store_true", help="export the EMA weights instead of the raw model's")
+    args = parser.parse_args(argv)
+    try:
+        state = export_backbone(args.checkpoint, args.out, use_ema=args.ema)
+    except (FileNotFoundError, RuntimeError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.out}: {len(state)} tensors ({'EMA' if args.ema else 'raw'} weights)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+#!/usr/bin/env python
+"""Train a segmentation model: `python tools/train_seg.py --config-file X [--resume] [KEY VALUE ...]`.
+
+Multi-GPU (or multi-process CPU with gloo): `torchrun --nproc_per_node=N tools/train_seg.py ...`.
+Everything is written under OUTPUT_DIR: log.txt, config.yaml, model_XXXXXXX.pth, model_final.pth, metrics.json.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
+
+from segkit.config import ConfigError, load_cfg  # noqa: E402
+from segkit.engine.distributed import cleanup  # noqa: E402
+from segkit.engine.seg_trainer import NonFiniteError, SegTrainer  # noqa: E402
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config-file", required=True, help="YAML config (may inherit with _BASE_)")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in OUTPUT_DIR")
+    parser.add_argument("opts", nargs="*", help="config overrides as KEY VALUE pairs")
+    # Intermixed: `--resume` may come before or after the overrides.
+    return parser.parse_intermixed_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = load_cfg(args.config_file, args.opts)
+        SegTrainer(cfg, resume=args.resume).train()
+    except (ConfigError, NonFiniteError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
