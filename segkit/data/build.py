@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -42,6 +43,8 @@ def build_dataset(cfg, split: str, train: bool | None = None, check_labels: bool
 def worker_init_fn(worker_id: int) -> None:
     # torch seeds python and torch per worker, not numpy, which the transforms draw from.
     np.random.seed(torch.initial_seed() % 2**32)
+    # Parallelism comes from the workers; OpenCV's own thread pool in each would oversubscribe the cores.
+    cv2.setNumThreads(1)
 
 
 def collate(batch: list[dict]) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -72,7 +73,9 @@ def read_image_rgb(path: str) -> torch.Tensor:
     errors = []
     if decode_jpeg is not None and data.startswith(_JPEG_MAGIC):
         try:
-            return decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+            with warnings.catch_warnings():  # its deprecation notice fires on every call; the choice is deliberate
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
         except (RuntimeError, ValueError) as e:  # e.g. a JPEG variant libjpeg rejects: let PIL try
             errors.append(f"torchvision: {e}")
     for name, decode in (("PIL", _decode_pil), ("OpenCV", _decode_cv2)):

@@ -7,7 +7,6 @@ uninterrupted run exactly (same data order, augmentation, mixup draws and dropou
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 import logging
 import os
@@ -17,17 +16,19 @@ from typing import Any, Mapping
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler, Subset
+from torch.utils.data import DataLoader, DistributedSampler
 from yacs.config import CfgNode
 
 from ..config import save_cfg
 from ..data.cls_transforms import build_cls_transforms
 from ..data.demo_cls import demo_cls_exists, make_demo_cls_dataset
 from ..data.imagefolder import ImageFolder
+from ..data.samplers import InferenceSampler
 from ..losses import ClassificationLoss, DistillationLoss, Mixup
 from ..models.build import build_classifier
 from ..models.classifier import create_classifier
 from ..solver import ModelEma, clip_gradients, create_lr_scheduler, create_optimizer, get_param_groups, scale_lr
+from ..utils.meters import format_eta
 from ..utils.seed import seed_everything
 from .checkpoint import extract_model_state, find_last_checkpoint, load_checkpoint, load_weights, save_checkpoint
 from .distributed import all_reduce_sum, barrier, get_rank, get_world_size, is_main_process, reduce_mean_dict
@@ -65,9 +66,9 @@ def per_process_batch(cfg: CfgNode) -> int:
 
 def build_val_loader(cfg: CfgNode, dataset: ImageFolder) -> DataLoader:
     """This rank's share of val (indices rank::world, no padding: every image counts once over ranks)."""
-    shard = Subset(dataset, range(get_rank(), len(dataset), get_world_size()))
+    sampler = InferenceSampler(len(dataset), get_rank(), get_world_size())
     batch = cfg.DATALOADER.VAL_BATCH_SIZE or per_process_batch(cfg)
-    return DataLoader(shard, batch_size=batch, shuffle=False, num_workers=cfg.DATALOADER.NUM_WORKERS,
+    return DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=cfg.DATALOADER.NUM_WORKERS,
                       pin_memory=cfg.DATALOADER.PIN_MEMORY and torch.cuda.is_available())
 
 
@@ -310,7 +311,7 @@ class ClsTrainer:
             if (it + 1) % cfg.LOG_PERIOD == 0 or it + 1 == self.iters_per_epoch:
                 done = iters_done_at_start + it + 1
                 per_iter = (t_last - t_run) / max(done - self._iters_resumed, 1)
-                eta = datetime.timedelta(seconds=int(per_iter * (self.max_iter - done)))
+                eta = format_eta(per_iter * (self.max_iter - done))
                 logger.info(
                     "epoch %d/%d iter %d/%d  loss %.4f (avg %.4f)  lr %.5f  %.0f img/s  data %.0f%%  eta %s",
                     epoch + 1, cfg.SOLVER.EPOCHS, it + 1, self.iters_per_epoch, loss.item(), loss_sum / seen,
@@ -374,7 +375,7 @@ class ClsTrainer:
             _atomic_save(state, os.path.join(out_dir, "model_final.pth"))
             export_backbone(state, os.path.join(out_dir, "backbone_final.pth"), use_ema=cfg.EXPORT == "ema")
             logger.info("wrote %s (%s weights) after %s", os.path.join(out_dir, "backbone_final.pth"), cfg.EXPORT,
-                        datetime.timedelta(seconds=int(time.perf_counter() - t_run)))
+                        format_eta(time.perf_counter() - t_run))
         barrier()
         return metrics
 

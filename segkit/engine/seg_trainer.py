@@ -75,11 +75,12 @@ class SegTrainer:
 
         model = build_model(cfg).to(self.device)
         if cfg.MODEL.SYNC_BN:
-            if self.world_size > 1:
-                # Parameters are reused by the conversion, so optimizer groups built afterwards see them.
-                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-            else:
+            if self.world_size == 1:
                 self.logger.info("MODEL.SYNC_BN ignored: a single process has nothing to synchronise")
+            elif self.device.type != "cuda":
+                self.logger.warning("MODEL.SYNC_BN ignored: torch's SyncBatchNorm runs on GPUs only")
+            else:
+                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = model
         self.criterion = build_criterion(cfg, model, class_weights=self._class_weights()).to(self.device)
         self.optimizer = build_optimizer(cfg, model)
@@ -122,10 +123,7 @@ class SegTrainer:
 
         counts = torch.zeros(self.cfg.MODEL.NUM_CLASSES, dtype=torch.float64, device=self.device)
         if is_main_process():  # one pass over the labels, shared with the other ranks
-            counts += torch.as_tensor(
-                count_class_pixels(build_dataset(self.cfg, self.cfg.DATASET.TRAIN_SPLIT, train=False)),
-                dtype=torch.float64, device=self.device,
-            )
+            counts += torch.as_tensor(count_class_pixels(self.train_set), dtype=torch.float64, device=self.device)
         all_reduce_sum(counts)
         weights = median_frequency_weights([int(c) for c in counts.tolist()])
         self.logger.info("median-frequency class weights: %s", [round(w, 3) for w in weights])
@@ -209,7 +207,7 @@ class SegTrainer:
         cfg = self.cfg
         max_iter, log_period = cfg.SOLVER.MAX_ITER, max(1, cfg.LOG_PERIOD)
         ckpt_period, eval_period = cfg.SOLVER.CHECKPOINT_PERIOD, cfg.TEST.EVAL_PERIOD
-        loader = build_train_loader(cfg, start_iter=self.start_iter)
+        loader = build_train_loader(cfg, self.train_set, start_iter=self.start_iter)
         meters = WindowMeters(log_period)
         self.ddp_model.train()
         self.logger.info("training from iteration %d to %d", self.start_iter, max_iter)
@@ -243,7 +241,7 @@ class SegTrainer:
         self.logger.info(
             "iter: %d/%d  %s  lr: %.4g  time: %.3fs/it  data: %.3fs  eta: %s%s",
             done, self.cfg.SOLVER.MAX_ITER,
-            "  ".join(f"{k}: {v:.4f}" for k, v in sorted(losses.items(), key=lambda kv: kv[0] != "loss")),
+            "  ".join(f"{k}: {v:.4f}" for k, v in sorted(losses.items(), key=_loss_order)),
             self.optimizer.param_groups[0]["lr"], sec, meters.avg("data_time"), eta, mem,
         )
 
@@ -261,3 +259,7 @@ class SegTrainer:
             save_metrics({"iteration": iteration, **metrics}, os.path.join(self.cfg.OUTPUT_DIR, "metrics.json"))
         return metrics
 
+
+def _loss_order(item: tuple[str, float]) -> tuple[bool, bool, str]:
+    # The total first, then the main head, then the auxiliary heads by name.
+    return item[0] != "loss", item[0] != "loss_main", item[0]

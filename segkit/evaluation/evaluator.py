@@ -69,6 +69,9 @@ def evaluate_dataset(
     metrics: predictions are saved (when `save_pred_dir`) and the result holds the mode only.
     """
     device = torch.device(device)
+    if isinstance(model, nn.parallel.DistributedDataParallel):
+        # Ranks see different numbers of images: no collective may hide inside the forward pass.
+        model = model.module
     mode = resolve_mode(cfg, slide=slide, msc=msc, flip=flip, scales=scales)
     num_classes = int(getattr(dataset, "num_classes", cfg.MODEL.NUM_CLASSES))
     ignore_index = int(getattr(dataset, "ignore_index", cfg.DATASET.IGNORE_INDEX))

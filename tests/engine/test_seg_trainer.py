@@ -143,3 +143,14 @@ def test_amp_on_cpu_warns_and_trains_in_float32(demo_root, tmp_path):
     assert not trainer.amp_enabled and not trainer.scaler.is_enabled()
     with open(os.path.join(cfg.OUTPUT_DIR, "log.txt")) as f:
         assert "SOLVER.AMP.ENABLED needs CUDA" in f.read()
+
+
+def test_median_frequency_class_weights_reach_every_head(demo_root, tmp_path):
+    from segkit.data.stats import count_class_pixels, median_frequency_weights
+
+    cfg = load_cfg(None, tiny_opts(demo_root, tmp_path, **{"LOSS.CLASS_WEIGHTING": "median_freq"}))
+    trainer = SegTrainer(cfg)
+    expected = torch.tensor(median_frequency_weights(count_class_pixels(trainer.train_set)))
+    assert (expected > 0).sum() >= 5 and expected.max() > expected.min()  # skewed demo classes
+    for loss in (trainer.criterion.main, *trainer.criterion.aux.values()):
+        assert torch.allclose(loss.weight, expected)

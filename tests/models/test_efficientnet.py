@@ -10,6 +10,9 @@ from segkit.models.backbones.efficientnet import MODELS, MBConv
 from segkit.models.classifier import create_classifier
 from segkit.models.layers import DropPath, SqueezeExcite
 
+from .test_backbones import EXPECTED_STRIDES
+from .test_backbones import _check_shapes as check_shapes
+
 # The reference implementations' 1000-class parameter counts (timm == torchvision for B0-B7).
 EXACT_COUNTS = {
     "efficientnet_b0": 5_288_548,
@@ -58,11 +61,8 @@ def test_declared_shapes(name: str, output_stride: int) -> None:
     backbone = build_backbone(name, output_stride=output_stride).eval()
     with torch.no_grad():
         feats = backbone(torch.randn(1, 3, 64, 64))
-    shapes = backbone.output_shape()
-    assert list(feats) == list(shapes) == ["c2", "c3", "c4", "c5"]
-    for key, spec in shapes.items():
-        assert feats[key].shape == (1, spec.channels, 64 // spec.stride, 64 // spec.stride)
-    assert [s.stride for s in shapes.values()] == [4, 8, min(16, output_stride), output_stride]
+    check_shapes(backbone, feats, 64)
+    assert tuple(s.stride for s in backbone.output_shape().values()) == EXPECTED_STRIDES[output_stride]
 
 
 def test_b0_channels_and_head() -> None:

@@ -82,3 +82,18 @@ class Backbone(nn.Module, abc.ABC):
     @abc.abstractmethod
     def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
         """The feature maps named in `output_shape()`, in that order."""
+
+
+class StagedBackbone(Backbone):
+    """A backbone built as `stem` then `layer1..layer4`, the layers giving c2..c5 in turn."""
+
+    def stages(self) -> list[nn.Module]:
+        return [self.stem, self.layer1, self.layer2, self.layer3, self.layer4]
+
+    def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
+        x = self.stem(x)
+        out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
+        for name, layer in zip(FEATURE_NAMES, self.stages()[1:]):
+            x = layer(x)
+            out[name] = x
+        return out

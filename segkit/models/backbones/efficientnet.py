@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..layers import ConvBNAct, DropPath, SqueezeExcite, make_divisible
-from .base import FEATURE_NAMES, Backbone, ShapeSpec, dilation_schedule
+from .base import FEATURE_NAMES, ShapeSpec, StagedBackbone, dilation_schedule
 
 # B0 stages: (repeats, kernel, stride, expand ratio, output channels).
 BASE_STAGES: tuple[tuple[int, int, int, int, int], ...] = (
@@ -95,10 +95,13 @@ class MBConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.project(self.se(self.dw(self.expand(x))))
-        return x + self.drop_path(out) if self.has_skip else out
+        if self.has_skip:
+            out = self.drop_path(out)
+            out += x  # in place: the norm output is not needed by its backward, and this saves a copy
+        return out
 
 
-class EfficientNet(Backbone):
+class EfficientNet(StagedBackbone):
     """EfficientNet body without the head convolution; outputs c2..c5."""
 
     def __init__(
@@ -154,17 +157,6 @@ class EfficientNet(Backbone):
         )
         for m in self.modules():
             init_module(m)
-
-    def stages(self) -> list[nn.Module]:
-        return [self.stem, self.layer1, self.layer2, self.layer3, self.layer4]
-
-    def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
-        x = self.stem(x)
-        out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
-        for name, layer in zip(FEATURE_NAMES, (self.layer1, self.layer2, self.layer3, self.layer4)):
-            x = layer(x)
-            out[name] = x
-        return out
 
     def build_pre_logits(self) -> tuple[nn.Module, int]:
         """The 1x1 head conv + norm + act that widens c5 to `head_channels` before pooling."""

@@ -14,7 +14,9 @@ decoder and c5 for ASPP. Stages: `stem` (two 3x3 convs, stride 2), then `layer1.
 the units ending at strides 4, 8, 16 and 32.
 
 Dilation (output_stride 8/16): a stage that gives up its stride runs its first unit at the
-previous dilation and the rest at the new one. BN eps defaults to 1e-3 as in the TF reference.
+previous dilation and the rest at the new one. A unit whose stride became dilation keeps its
+1x1 projection shortcut (unstrided), so every output stride holds the same weights (timm drops
+it in Xception-71 at output stride 8). BN eps defaults to 1e-3 as in the TF reference.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import ConvBNAct, DropPath, SeparableConv2d
-from .base import FEATURE_NAMES, Backbone, ShapeSpec, dilation_schedule
+from .base import FEATURE_NAMES, ShapeSpec, StagedBackbone, dilation_schedule
 from .efficientnet import init_module
 
 NORM_EPS = 1e-3  # default BN eps, the TF DeepLab reference's
@@ -65,12 +67,13 @@ class XceptionUnit(nn.Module):
     """Three 3x3 separable convs (the third strided) plus a residual.
 
     `residual=False` gives the final exit unit: no shortcut and BN + ReLU inside each separable
-    conv instead of the ReLU before it.
+    conv instead of the ReLU before it. `project=True` keeps the 1x1 projection shortcut of a
+    unit whose stride was turned into dilation, so dilated models hold the same weights.
     """
 
     def __init__(
         self, in_ch: int, out_chs: tuple[int, int, int], stride: int = 1, dilation: int = 1,
-        residual: bool = True, drop_path: float = 0.0, **bn,
+        residual: bool = True, drop_path: float = 0.0, project: bool = False, **bn,
     ) -> None:
         super().__init__()
         self.residual = residual
@@ -80,7 +83,7 @@ class XceptionUnit(nn.Module):
             SeparableConv2d(chans[i], chans[i + 1], 3, stride if i == 2 else 1, dilation, act=act, **bn)
             for i in range(3)
         )
-        needs_proj = residual and (in_ch != out_chs[-1] or stride != 1)
+        needs_proj = residual and (project or in_ch != out_chs[-1] or stride != 1)
         self.shortcut = ConvBNAct(in_ch, out_chs[-1], 1, stride, act=None, **bn) if needs_proj else nn.Identity()
         self.drop_path = DropPath(drop_path) if residual and drop_path > 0 else nn.Identity()
 
@@ -90,10 +93,13 @@ class XceptionUnit(nn.Module):
             if self.residual:
                 out = F.relu(out, inplace=i > 0)  # the input itself is still needed by the shortcut
             out = sep(out)
-        return self.drop_path(out) + self.shortcut(x) if self.residual else out
+        if self.residual:
+            out = self.drop_path(out)
+            out += self.shortcut(x)  # in place: the norm output is not needed by its backward
+        return out
 
 
-class Xception(Backbone):
+class Xception(StagedBackbone):
     """Aligned Xception body; outputs c2..c5."""
 
     def __init__(
@@ -113,14 +119,16 @@ class Xception(Backbone):
         real, dilation = 2, 1
         strides = [0, 0, 0, 0]
         for idx, ((in_ch, out_chs, stride), stage) in enumerate(zip(units, unit_stages(units))):
-            unit_dil = dilation
+            unit_dil, project = dilation, stride > 1
             if stride > 1:  # only a stage's first unit strides
                 stride, dilation = schedule[stage]
                 real *= stride
             strides[stage] = real
             dpr = drop_path_rate * idx / (len(units) - 1)  # drop-path rises linearly with depth
             stages[stage].append(
-                XceptionUnit(in_ch, out_chs, stride, unit_dil, residual=idx < len(units) - 1, drop_path=dpr, **bn)
+                XceptionUnit(
+                    in_ch, out_chs, stride, unit_dil, residual=idx < len(units) - 1, drop_path=dpr, project=project, **bn
+                )
             )
         self.layer1, self.layer2, self.layer3, self.layer4 = (nn.Sequential(*s) for s in stages)
         self._out_shapes = OrderedDict(
@@ -129,17 +137,6 @@ class Xception(Backbone):
         )
         for m in self.modules():
             init_module(m)
-
-    def stages(self) -> list[nn.Module]:
-        return [self.stem, self.layer1, self.layer2, self.layer3, self.layer4]
-
-    def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
-        x = self.stem(x)
-        out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
-        for name, layer in zip(FEATURE_NAMES, (self.layer1, self.layer2, self.layer3, self.layer4)):
-            x = layer(x)
-            out[name] = x
-        return out
 
 
 def _build(name: str, output_stride: int = 32, norm: str = "BN", **kwargs) -> Xception:

@@ -55,9 +55,8 @@ class ContextPath(nn.Module):
     backbone); the first feeds the fusion module, both feed the auxiliary heads.
     """
 
-    def __init__(self, c4_channels: int, c5_channels: int, channels: int = 128, norm: str = "BN") -> None:
+    def __init__(self, c4: int, c5: int, channels: int = 128, norm: str = "BN") -> None:
         super().__init__()
-        c4, c5 = c4_channels, c5_channels
         self.arm16 = AttentionRefinement(c4, channels, norm)
         self.arm32 = AttentionRefinement(c5, channels, norm)
         self.global_context = ConvBNAct(c5, channels, 1, norm=norm)

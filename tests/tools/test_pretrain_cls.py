@@ -1,0 +1,111 @@
+import glob
+import importlib.util
+import json
+import os
+
+import pytest
+import torch
+
+from segkit.config import get_cfg, get_cls_cfg, load_cfg
+from segkit.engine.cls_trainer import export_backbone
+from segkit.models.backbones import BACKBONES, build_backbone, list_backbones
+from segkit.models.classifier import create_classifier
+from tests.engine.test_cls_trainer import CLASSES, TinyBackbone
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def tiny_backbone(monkeypatch):
+    monkeypatch.setitem(BACKBONES, "tiny_test", TinyBackbone)
+
+
+def _config(tmp_path, data):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(
+        f"OUTPUT_DIR: {tmp_path / 'out'}\n"
+        f"MODEL: {{NAME: tiny_test, NUM_CLASSES: {len(CLASSES)}}}\n"
+        f"DATASET: {{ROOT: {data}, GENERATE_DEMO: true, DEMO_TRAIN_PER_CLASS: 8, DEMO_VAL_PER_CLASS: 4, DEMO_SIZE: 32,"
+        f" DEMO_NUM_CLASSES: {len(CLASSES)}}}\n"
+        "INPUT: {TRAIN_SIZE: 32, VAL_SIZE: 32}\n"
+        "SOLVER: {BATCH_SIZE: 8, EPOCHS: 1, WARMUP_EPOCHS: 0}\n"
+        "DATALOADER: {NUM_WORKERS: 0}\n"
+    )
+    return str(path)
+
+
+def test_pretrain_eval_and_export_tools(tmp_path, capsys):
+    data = tmp_path / "data"
+    cfg_file = _config(tmp_path, data)
+    pretrain = _tool("pretrain_cls")
+    assert pretrain.main(["--config-file", cfg_file]) == 0
+    out = tmp_path / "out"
+    assert (data / "train").is_dir()  # GENERATE_DEMO wrote the set
+    metrics = json.load(open(out / "metrics.json"))
+    assert metrics["epoch"] == 1 and 0.0 <= metrics["top1"] <= 100.0 and metrics["ema_top1"] is not None
+    assert "epoch 1/1" in (out / "log.txt").read_text() and "eta" in (out / "log.txt").read_text()
+
+    capsys.readouterr()
+    assert pretrain.main(["--config-file", cfg_file, "--eval-only", "--weights", str(out / "model_best.pth")]) == 0
+    printed = capsys.readouterr().out
+    assert "top-1" in printed and "top-5" in printed
+    top1 = float(printed.split("top-1")[-1].split()[0])
+    assert top1 == pytest.approx(json.load(open(out / "metrics.json"))["top1"], abs=1e-2)
+
+    export = _tool("export_backbone")
+    assert export.main([str(out / "last.pth"), str(tmp_path / "bb.pth"), "--ema"]) == 0
+    state = torch.load(tmp_path / "bb.pth", weights_only=True)
+    assert not build_backbone("tiny_test").load_state_dict(state, strict=True).missing_keys
+    assert export.main([str(tmp_path / "bb.pth"), str(tmp_path / "bb2.pth")]) == 1  # a backbone is no classifier
+    assert "not a segkit classifier" in capsys.readouterr().err
+
+
+def test_tool_errors_name_the_fault(tmp_path, capsys):
+    pretrain = _tool("pretrain_cls")
+    cfg_file = _config(tmp_path, tmp_path / "data")
+    assert pretrain.main(["--config-file", cfg_file, "SOLVER.NO_SUCH_KEY", "1"]) == 1
+    assert "SOLVER.NO_SUCH_KEY" in capsys.readouterr().err
+    assert pretrain.main(["--config-file", cfg_file, "--eval-only"]) == 1
+    assert "--weights" in capsys.readouterr().err
+    assert pretrain.main(["--config-file", cfg_file, "DATASET.GENERATE_DEMO", "False"]) == 1
+    assert "image folder not found" in capsys.readouterr().err
+
+
+def test_zoo_export_loads_with_no_missing_key(tmp_path):
+    # The real resnet18 and efficientnet_b0: pre_logits weights (EfficientNet's head conv) stay out of the export.
+    for name in ("resnet18", "efficientnet_b0"):
+        clf = create_classifier(name, num_classes=5)
+        torch.save({"kind": "classifier", "model": clf.state_dict()}, tmp_path / "c.pth")
+        state = export_backbone(str(tmp_path / "c.pth"), str(tmp_path / "b.pth"))
+        result = build_backbone(name).load_state_dict(torch.load(tmp_path / "b.pth", weights_only=True), strict=True)
+        assert not result.missing_keys and not result.unexpected_keys
+        assert all(torch.equal(v, clf.backbone.state_dict()[k]) for k, v in state.items())
+
+
+def test_shipped_configs_load():
+    files = sorted(glob.glob(os.path.join(ROOT, "configs", "imagenet", "*.yaml")))
+    names = {os.path.basename(f) for f in files}
+    assert {"resnet50.yaml", "resnet50d.yaml", "resnet101.yaml", "efficientnet_b0.yaml", "efficientnet_b2.yaml",
+            "xception41.yaml", "xception65.yaml"} <= names
+    for f in files + [os.path.join(ROOT, "configs", "demo", "pretrain_demo.yaml")]:
+        cfg = load_cfg(f, defaults=get_cls_cfg)
+        assert cfg.MODEL.NAME in list_backbones(), f
+    seg = load_cfg(os.path.join(ROOT, "configs", "demo", "bisenetv1_pretrained_demo.yaml"), defaults=get_cfg)
+    assert seg.MODEL.BACKBONE.WEIGHTS == "output/pretrain_demo/backbone_final.pth"
+    assert seg.MODEL.BACKBONE.NAME == load_cfg(os.path.join(ROOT, "configs", "demo", "pretrain_demo.yaml"),
+                                               defaults=get_cls_cfg).MODEL.NAME
+
+
+def test_make_demo_cls_data_tool(tmp_path):
+    tool = _tool("make_demo_cls_data")
+    assert tool.main(["--root", str(tmp_path), "--num-classes", "3", "--train-per-class", "2", "--val-per-class", "1",
+                      "--size", "20"]) == 0
+    assert len(os.listdir(tmp_path / "train")) == 3 and len(os.listdir(tmp_path / "val" / "circle")) == 1
+    assert tool.main(["--root", str(tmp_path / "x"), "--num-classes", "40"]) == 1
