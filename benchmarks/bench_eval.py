@@ -5,7 +5,7 @@
    (segkit.evaluation.inference + the confusion matrix) against the time of the model's forward passes
    alone on the same views (same padded sizes, same batches), prepared beforehand. Target: <= 1.15x.
 2. Memory of --slide --msc --flip at the default crop (1024x1024, stride 2/3) for several TEST.BATCH_SIZE
-   values, and at a third of the stride (about 3x the windows) for one batch size. Each configuration
+   values, and at a third of the crop as stride (about twice the windows) for one batch size. Each configuration
    runs in a fresh process. CUDA: torch.cuda.max_memory_allocated (tensor memory). CPU: the process's peak
    resident set (VmHWM) minus its resident set just before inference, i.e. everything inference made
    resident (tensors, allocator caches, the library's own buffers), measured by the kernel.
@@ -30,7 +30,10 @@ from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 from segkit.config import get_cfg  # noqa: E402
-from segkit.evaluation.inference import _chunks, _pad_to, _scaled_size, default_stride, inference, window_starts  # noqa: E402,E501
+# The private helpers rebuild exactly the padded view batches the evaluator feeds the model.
+from segkit.evaluation.inference import (  # noqa: E402
+    _chunks, _pad_to, _scaled_size, default_stride, inference, window_starts,
+)
 from segkit.evaluation.metrics import confusion_matrix  # noqa: E402
 
 NUM_CLASSES = 19
@@ -186,7 +189,7 @@ def main() -> None:
         base = [sys.executable, os.path.abspath(__file__), "--memory-child", "--model", args.model,
                 "--device", args.device, "--size", *map(str, args.size), "--scales", *map(str, args.scales)]
         configs = [["--batch-size", str(b)] for b in args.batch_sizes]
-        configs.append(["--batch-size", str(args.batch_size), "--stride", "342", "342"])  # ~3x the windows
+        configs.append(["--batch-size", str(args.batch_size), "--stride", "342", "342"])  # about twice the windows
         for extra in configs:
             out = subprocess.run(base + extra, check=True, capture_output=True, text=True).stdout
             print(f"memory --slide --msc --flip: {out.strip().splitlines()[-1]}")

@@ -183,7 +183,10 @@ class ClsTrainer:
 
         net = build_classifier(cfg)
         if cfg.MODEL.SYNC_BN and self.world > 1:
-            net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+            if device.type == "cuda":
+                net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+            else:
+                logger.warning("MODEL.SYNC_BN ignored: torch's SyncBatchNorm runs on GPUs only")
         net.to(device)
         if cfg.CHANNELS_LAST:
             net.to(memory_format=torch.channels_last)

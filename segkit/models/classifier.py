@@ -6,6 +6,7 @@ from torch import nn
 
 from .backbones import BACKBONES, build_backbone, efficientnet, resnet, xception
 
+
 def default_drop_rate(name: str) -> float:
     """The family default for classifier dropout: the backbone module's `DROP_RATES[name]`, else 0.
 

@@ -12,16 +12,16 @@ from segkit.models.fuse import fuse_conv_bn
 
 NAMES = list_backbones()
 SIZE = 64  # smallest input whose c5 is still 2x2 at output stride 32
+SMALL = 32  # real forward/backward at output stride 8: c5 is 4x4
 
 
 def _count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-# Real-tensor tests on the largest models would dominate the suite on 2 cores, so every entry is
-# covered at output stride 32, 16 and 8 in the cheapest way: light models on the meta device at OS 32
-# and with real tensors at OS 16 (backward) and OS 8 (fusion); heavy models with real tensors at OS 32
-# and on the meta device (the real forward code, shapes only) at OS 16 and 8.
+# Every entry is checked at output stride 32, 16 and 8 on the meta device (the real forward code,
+# shapes only, nearly free). Real tensors: light models forward, backward and fusion at OS 8; heavy
+# ones, which would dominate the suite on 2 cores, a forward at OS 32 only.
 HEAVY_PATTERN = re.compile(r"(resnet|seresnet)(101|152).*|efficientnet_b[67]|xception(65|71)")
 HEAVY = [n for n in NAMES if HEAVY_PATTERN.fullmatch(n)]
 LIGHT = [n for n in NAMES if n not in HEAVY]
@@ -67,50 +67,46 @@ def test_registry_split_covers_everything() -> None:
     assert sorted(HEAVY + LIGHT) == NAMES and len(NAMES) == len(set(NAMES))
 
 
-@pytest.mark.parametrize("name", LIGHT)
+@pytest.mark.parametrize("name", NAMES)
 def test_declared_shapes_and_dilated_params(name: str) -> None:
     # Dilation replaces strides without adding or removing parameters.
-    assert _meta_shapes_and_count(name, 32) == _meta_shapes_and_count(name, 8)
+    counts = {os_: _meta_shapes_and_count(name, os_) for os_ in (32, 16, 8)}
+    assert len(set(counts.values())) == 1, f"parameter count changes with output stride: {counts}"
 
 
 @pytest.mark.parametrize("name", LIGHT)
-def test_forward_backward(name: str) -> None:
-    backbone = build_backbone(name, output_stride=16).train()
-    assert tuple(s.stride for s in backbone.output_shape().values()) == EXPECTED_STRIDES[16]
-    x = torch.randn(2, 3, SIZE, SIZE, requires_grad=True)
+def test_forward_backward_and_fusion(name: str) -> None:
+    # One real build at output stride 8 serves both checks, since building dominates the cost here.
+    backbone = build_backbone(name, output_stride=8).train()
+    x = torch.randn(2, 3, SMALL, SMALL, requires_grad=True)
     feats = backbone(x)
-    _check_shapes(backbone, feats, SIZE)
+    _check_shapes(backbone, feats, SMALL)
     sum(f.square().mean() for f in feats.values()).backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
     no_grad = [n for n, p in backbone.named_parameters() if p.grad is None]
     assert not no_grad, f"parameters outside the forward: {no_grad[:5]}"
 
-
-@pytest.mark.parametrize("name", LIGHT)
-def test_fused_copy_equals_original(name: str) -> None:
-    backbone = randomize_norms(build_backbone(name, output_stride=8)).eval()
+    randomize_norms(backbone).eval()
     fused = fuse_conv_bn(backbone)
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules()), "a BatchNorm was left unfused"
+    # An IBN's BN half (named "BN") normalises only part of a conv's channels and cannot fold.
+    left = [n for n, m in fused.named_modules() if isinstance(m, nn.BatchNorm2d) and not n.endswith(".BN")]
+    assert not left, f"BatchNorms left unfused: {left[:5]}"
     assert any(isinstance(m, nn.BatchNorm2d) for m in backbone.modules()), "fusion changed the original"
-    x = torch.randn(1, 3, SIZE, SIZE)
+    x = torch.randn(1, 3, SMALL, SMALL)
     with torch.no_grad():
         ref, out = backbone(x), fused(x)
-    _check_shapes(backbone, out, SIZE)
     for k in ref:
         err = (ref[k] - out[k]).abs().max() / ref[k].abs().max().clamp_min(1e-6)
         assert err <= 1e-5, f"{k}: relative error {err:.2e}"
 
 
 @pytest.mark.parametrize("name", HEAVY)
-def test_heavy_shapes_every_output_stride(name: str) -> None:
+def test_heavy_forward(name: str) -> None:
     backbone = build_backbone(name).eval()
     with torch.no_grad():
         feats = backbone(torch.randn(1, 3, SIZE, SIZE))
     _check_shapes(backbone, feats, SIZE)
     assert all(torch.isfinite(f).all() for f in feats.values())
-    count = _count(backbone)
-    assert _meta_shapes_and_count(name, 16) == count
-    assert _meta_shapes_and_count(name, 8) == count
 
 
 def test_unknown_backbone_is_named() -> None:

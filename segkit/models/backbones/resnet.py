@@ -77,8 +77,9 @@ class BasicBlock(nn.Module):
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.se(self.conv2(self.conv1(x)))
-        return self.act(self.post_norm(self.drop_path(out) + self.downsample(x)))
+        out = self.drop_path(self.se(self.conv2(self.conv1(x))))
+        out += self.downsample(x)  # in place: saves a feature-map allocation per block
+        return self.act(self.post_norm(out))
 
 
 class Bottleneck(nn.Module):
@@ -103,8 +104,9 @@ class Bottleneck(nn.Module):
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.se(self.conv3(self.conv2(self.conv1(x))))
-        return self.act(self.post_norm(self.drop_path(out) + self.downsample(x)))
+        out = self.drop_path(self.se(self.conv3(self.conv2(self.conv1(x)))))
+        out += self.downsample(x)  # in place: saves a feature-map allocation per block
+        return self.act(self.post_norm(out))
 
 
 class ResNet(Backbone):
