@@ -11,7 +11,6 @@ from segkit.data.demo_cls import make_demo_cls_dataset
 from segkit.engine import cls_trainer
 from segkit.engine.cls_trainer import ClsTrainer, classifier_backbone_state, export_backbone, topk_correct
 from segkit.models.backbones import BACKBONES, Backbone, ShapeSpec, build_backbone
-from segkit.models.classifier import create_classifier
 
 # Stripe orientations: learnable in a few dozen steps by a tiny net at 32 px on one core.
 CLASSES = ("hstripes", "vstripes", "diagonal")
@@ -150,3 +149,22 @@ def test_class_count_mismatch_names_the_key(data_root, tmp_path):
     cfg.MODEL.NUM_CLASSES = 7
     with pytest.raises(ValueError, match="MODEL.NUM_CLASSES is 7"):
         cls_trainer.build_cls_datasets(cfg)
+
+
+def test_distillation_from_a_teacher_checkpoint(data_root, tmp_path):
+    from segkit.models.classifier import create_classifier
+
+    teacher = create_classifier("tiny_test", num_classes=len(CLASSES))
+    torch.save({"kind": "classifier", "model": teacher.state_dict()}, tmp_path / "teacher.pth")
+    cfg = tiny_cfg(data_root, tmp_path / "out", epochs=1)
+    cfg.KD.TEACHER_WEIGHTS, cfg.KD.ALPHA, cfg.KD.TEMPERATURE = str(tmp_path / "teacher.pth"), 1.0, 2.0
+    cfg.freeze()
+    trainer = ClsTrainer(cfg, torch.device("cpu"))
+    assert trainer.teacher is not None and not trainer.teacher.training
+    assert torch.equal(trainer.teacher.fc.weight, teacher.fc.weight)
+    metrics = trainer.train()
+    assert metrics["epoch"] == 1 and metrics["train_loss"] >= 0.0  # alpha 1: pure KL to the teacher, >= 0
+    bad = tiny_cfg(data_root, tmp_path / "bad", epochs=1)
+    bad.KD.TEACHER_WEIGHTS = str(tmp_path / "missing.pth")
+    with pytest.raises(FileNotFoundError, match="missing.pth"):
+        ClsTrainer(bad, torch.device("cpu"))
