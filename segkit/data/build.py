@@ -1,6 +1,7 @@
 """Datasets and loaders from a config: one interface for every dataset."""
 from __future__ import annotations
 
+import multiprocessing as mp
 from typing import Iterator
 
 import cv2
@@ -54,8 +55,13 @@ def collate(batch: list[dict]) -> dict:
 
 def _loader_kwargs(cfg) -> dict:
     workers = cfg.DATALOADER.NUM_WORKERS
-    return dict(num_workers=workers, pin_memory=bool(cfg.DATALOADER.PIN_MEMORY) and torch.cuda.is_available(),
-                collate_fn=collate, worker_init_fn=worker_init_fn, persistent_workers=workers > 0)
+    kw = dict(num_workers=workers, pin_memory=bool(cfg.DATALOADER.PIN_MEMORY) and torch.cuda.is_available(),
+              collate_fn=collate, worker_init_fn=worker_init_fn, persistent_workers=workers > 0)
+    if workers > 0:
+        # A worker forked from a process whose OpenCV thread pool has run (demo generation, label scan)
+        # deadlocks in its first OpenCV call: start workers from a clean forkserver instead.
+        kw["multiprocessing_context"] = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    return kw
 
 
 def build_train_loader(cfg, dataset: Dataset | None = None, start_iter: int = 0) -> Iterator[dict]:
