@@ -62,13 +62,20 @@ def extract_model_state(obj: dict[str, Any]) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_weights(module: nn.Module, path: str, what: str = "model", strict: bool = False) -> tuple[list, list]:
+def load_weights(
+    module: nn.Module, path: str, what: str = "model", strict: bool = False, submodule: str | None = None
+) -> tuple[list, list]:
     """Load weights into `module` from `path`, refusing tensors of the wrong shape.
 
+    `submodule` names where `module` sits inside bigger models: when the file holds such a model
+    (a classifier or a segmentor whose keys start with 'backbone.'), only that part is taken.
     Returns (missing, unexpected) key lists. A checkpoint of another model shows up as
     shape mismatches or as no key in common; both are errors naming the file and keys.
     """
     state = extract_model_state(load_checkpoint(path))
+    prefix = f"{submodule}."
+    if submodule and any(k.startswith(prefix) for k in state):
+        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     own = module.state_dict()
     mismatched = [
         f"{k}: checkpoint {tuple(v.shape)} vs {what} {tuple(own[k].shape)}"

@@ -23,7 +23,10 @@ def build_model(cfg: CfgNode) -> nn.Module:
         backbone = getattr(model, "backbone", None)
         if backbone is None:
             raise ValueError(f"MODEL.BACKBONE.WEIGHTS is set but model '{name}' has no zoo backbone to load it into")
-        missing, unexpected = load_weights(backbone, cfg.MODEL.BACKBONE.WEIGHTS, what=f"backbone {cfg.MODEL.BACKBONE.NAME}")
+        # A backbone export, a converted or pretrained classifier, or another segmentor's checkpoint.
+        missing, unexpected = load_weights(
+            backbone, cfg.MODEL.BACKBONE.WEIGHTS, what=f"backbone {cfg.MODEL.BACKBONE.NAME}", submodule="backbone"
+        )
         logger.info(
             "loaded backbone weights %s: %d missing keys %s, %d unexpected keys %s",
             cfg.MODEL.BACKBONE.WEIGHTS, len(missing), missing[:5], len(unexpected), unexpected[:5],
