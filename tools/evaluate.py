@@ -23,9 +23,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from segkit.config import ConfigError, load_cfg  # noqa: E402
 from segkit.data import build_dataset  # noqa: E402
 from segkit.engine.checkpoint import load_weights  # noqa: E402
-from segkit.engine.distributed import cleanup, init_distributed, is_main_process  # noqa: E402
+from segkit.engine.distributed import init_distributed, is_main_process  # noqa: E402
 from segkit.evaluation import evaluate_dataset, format_metrics_table, save_metrics  # noqa: E402
 from segkit.models import build_model  # noqa: E402
+from segkit.utils.cli import run_tool  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 
 
@@ -59,33 +60,30 @@ def load_model(cfg, weights: str):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        # The full model comes from --weights: initial weights named in the config are not needed.
-        cfg = load_cfg(args.config_file, list(args.opts) + ["MODEL.WEIGHTS", "", "MODEL.BACKBONE.WEIGHTS", ""])
-        rank, _, device = init_distributed()
-        logger = setup_logger(cfg.OUTPUT_DIR, rank)
-        split = cfg.DATASET.VAL_SPLIT if args.split == "val" else cfg.DATASET.TEST_SPLIT
-        dataset = build_dataset(cfg, split, train=False)
-        if dataset.num_classes != cfg.MODEL.NUM_CLASSES:
-            raise ConfigError(f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES} but dataset {cfg.DATASET.NAME} "
-                              f"has {dataset.num_classes} classes")
-        model = load_model(cfg, args.weights).to(device)
-        metrics = evaluate_dataset(model, dataset, cfg, device, slide=args.slide, msc=args.msc, flip=args.flip,
-                                   scales=args.scales, save_pred_dir=args.save_pred)
-        if is_main_process():
-            metrics.update(weights=os.path.abspath(args.weights), split=split)
-            if "mIoU" in metrics:
-                logger.info("%s %s (%d images, mode %s):\n%s", cfg.DATASET.NAME, split, metrics["num_images"],
-                            metrics["mode"], format_metrics_table(metrics))
-            out = args.out or os.path.join(cfg.OUTPUT_DIR, "metrics_eval.json")
-            save_metrics(metrics, out)
-            logger.info("wrote %s", out)
-    except (ConfigError, ValueError, FileNotFoundError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    finally:
-        cleanup()
-    return 0
+    return run_tool(lambda: evaluate(args))
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    # The full model comes from --weights: initial weights named in the config are not needed.
+    cfg = load_cfg(args.config_file, list(args.opts) + ["MODEL.WEIGHTS", "", "MODEL.BACKBONE.WEIGHTS", ""])
+    rank, _, device = init_distributed()
+    logger = setup_logger(cfg.OUTPUT_DIR, rank)
+    split = cfg.DATASET.VAL_SPLIT if args.split == "val" else cfg.DATASET.TEST_SPLIT
+    dataset = build_dataset(cfg, split, train=False)
+    if dataset.num_classes != cfg.MODEL.NUM_CLASSES:
+        raise ConfigError(f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES} but dataset {cfg.DATASET.NAME} "
+                          f"has {dataset.num_classes} classes")
+    model = load_model(cfg, args.weights).to(device)
+    metrics = evaluate_dataset(model, dataset, cfg, device, slide=args.slide, msc=args.msc, flip=args.flip,
+                               scales=args.scales, save_pred_dir=args.save_pred)
+    if is_main_process():
+        metrics.update(weights=os.path.abspath(args.weights), split=split)
+        if "mIoU" in metrics:
+            logger.info("%s %s (%d images, mode %s):\n%s", cfg.DATASET.NAME, split, metrics["num_images"],
+                        metrics["mode"], format_metrics_table(metrics))
+        out = args.out or os.path.join(cfg.OUTPUT_DIR, "metrics_eval.json")
+        save_metrics(metrics, out)
+        logger.info("wrote %s", out)
 
 
 if __name__ == "__main__":

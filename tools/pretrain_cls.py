@@ -17,7 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from segkit.config import ConfigError, get_cls_cfg, load_cfg  # noqa: E402
 from segkit.data.imagefolder import UnreadableImageError  # noqa: E402
 from segkit.engine.cls_trainer import ClsTrainer, evaluate_weights  # noqa: E402
-from segkit.engine.distributed import cleanup, init_distributed  # noqa: E402
+from segkit.engine.distributed import init_distributed  # noqa: E402
+from segkit.utils.cli import run_tool  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 
 
@@ -33,24 +34,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        if args.eval_only and not args.weights:
-            raise ConfigError("--eval-only needs --weights W")
-        cfg = load_cfg(args.config_file, args.opts, defaults=get_cls_cfg)
-        rank, _, device = init_distributed()
-        logger = setup_logger(None if args.eval_only else cfg.OUTPUT_DIR, rank)
-        if args.eval_only:
-            m = evaluate_weights(cfg, args.weights, device)
-            logger.info("%s on %d val images: top-1 %.2f  top-5 %.2f", args.weights, m["count"], m["top1"], m["top5"])
-            print(f"top-1 {m['top1']:.2f}  top-5 {m['top5']:.2f}")
-        else:
-            ClsTrainer(cfg, device, resume=args.resume).train()
-    except (ConfigError, FileNotFoundError, UnreadableImageError, ValueError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    finally:
-        cleanup()
-    return 0
+    return run_tool(lambda: pretrain(args), extra_errors=(UnreadableImageError,))
+
+
+def pretrain(args: argparse.Namespace) -> None:
+    if args.eval_only and not args.weights:
+        raise ConfigError("--eval-only needs --weights W")
+    cfg = load_cfg(args.config_file, args.opts, defaults=get_cls_cfg)
+    rank, _, device = init_distributed()
+    logger = setup_logger(None if args.eval_only else cfg.OUTPUT_DIR, rank)
+    if args.eval_only:
+        m = evaluate_weights(cfg, args.weights, device)
+        logger.info("%s on %d val images: top-1 %.2f  top-5 %.2f", args.weights, m["count"], m["top1"], m["top5"])
+        print(f"top-1 {m['top1']:.2f}  top-5 {m['top5']:.2f}")
+    else:
+        ClsTrainer(cfg, device, resume=args.resume).train()
 
 
 if __name__ == "__main__":

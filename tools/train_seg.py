@@ -12,9 +12,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
-from segkit.config import ConfigError, load_cfg  # noqa: E402
-from segkit.engine.distributed import cleanup  # noqa: E402
-from segkit.engine.seg_trainer import NonFiniteError, SegTrainer  # noqa: E402
+from segkit.config import load_cfg  # noqa: E402
+from segkit.engine.seg_trainer import SegTrainer  # noqa: E402
+from segkit.utils.cli import run_tool  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -28,15 +28,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        cfg = load_cfg(args.config_file, args.opts)
-        SegTrainer(cfg, resume=args.resume).train()
-    except (ConfigError, NonFiniteError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    finally:
-        cleanup()
-    return 0
+    return run_tool(lambda: SegTrainer(load_cfg(args.config_file, args.opts), resume=args.resume).train())
 
 
 if __name__ == "__main__":

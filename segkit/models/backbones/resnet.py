@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..layers import ConvBNAct, DropPath, SqueezeExcite, get_norm, make_divisible
-from .base import FEATURE_NAMES, Backbone, ShapeSpec, dilation_schedule
+from .base import FEATURE_NAMES, ShapeSpec, StagedBackbone, dilation_schedule
 
 
 class IBN(nn.Module):
@@ -109,7 +109,7 @@ class Bottleneck(nn.Module):
         return self.act(self.post_norm(out))
 
 
-class ResNet(Backbone):
+class ResNet(StagedBackbone):
     """ResNet body: stem (conv + max-pool, stride 4) and four stages giving c2..c5."""
 
     def __init__(
@@ -186,16 +186,6 @@ class ResNet(Backbone):
                     if getattr(last.bn, "weight", None) is not None and isinstance(last.bn.weight, nn.Parameter):
                         nn.init.zeros_(last.bn.weight)
 
-    def stages(self) -> list[nn.Module]:
-        return [self.stem, self.layer1, self.layer2, self.layer3, self.layer4]
-
-    def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
-        x = self.stem(x)
-        out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
-        for name, layer in zip(FEATURE_NAMES, (self.layer1, self.layer2, self.layer3, self.layer4)):
-            x = layer(x)
-            out[name] = x
-        return out
 
 
 DEPTHS: dict[int, tuple[type, tuple[int, int, int, int]]] = {
