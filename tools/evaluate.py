@@ -14,7 +14,6 @@ are saved and metrics skipped. Multi-process: `torchrun --nproc_per_node=N tools
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 
@@ -22,10 +21,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from segkit.config import ConfigError, load_cfg  # noqa: E402
 from segkit.data import build_dataset  # noqa: E402
-from segkit.engine.checkpoint import load_weights  # noqa: E402
 from segkit.engine.distributed import init_distributed, is_main_process  # noqa: E402
 from segkit.evaluation import evaluate_dataset, format_metrics_table, save_metrics  # noqa: E402
-from segkit.models import build_model  # noqa: E402
+from segkit.models import load_model_for_inference  # noqa: E402
 from segkit.utils.cli import run_tool  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 
@@ -46,26 +44,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def load_model(cfg, weights: str):
-    """The model of the config with `weights` loaded; weights that do not cover it are an error."""
-    model = build_model(cfg)
-    missing, unexpected = load_weights(model, weights, what=f"model {cfg.MODEL.NAME} ({cfg.MODEL.BACKBONE.NAME})")
-    if missing:
-        raise ValueError(f"{weights} lacks {len(missing)} weights of model {cfg.MODEL.NAME}, e.g. {missing[:5]}")
-    if unexpected:
-        logging.getLogger("segkit").warning("%s: %d keys not used by the model, e.g. %s",
-                                            weights, len(unexpected), unexpected[:5])
-    return model
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     return run_tool(lambda: evaluate(args))
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    # The full model comes from --weights: initial weights named in the config are not needed.
-    cfg = load_cfg(args.config_file, list(args.opts) + ["MODEL.WEIGHTS", "", "MODEL.BACKBONE.WEIGHTS", ""])
+    cfg = load_cfg(args.config_file, list(args.opts))
     rank, _, device = init_distributed()
     logger = setup_logger(cfg.OUTPUT_DIR, rank)
     split = cfg.DATASET.VAL_SPLIT if args.split == "val" else cfg.DATASET.TEST_SPLIT
@@ -73,7 +58,7 @@ def evaluate(args: argparse.Namespace) -> None:
     if dataset.num_classes != cfg.MODEL.NUM_CLASSES:
         raise ConfigError(f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES} but dataset {cfg.DATASET.NAME} "
                           f"has {dataset.num_classes} classes")
-    model = load_model(cfg, args.weights).to(device)
+    model = load_model_for_inference(cfg, args.weights).to(device)
     metrics = evaluate_dataset(model, dataset, cfg, device, slide=args.slide, msc=args.msc, flip=args.flip,
                                scales=args.scales, save_pred_dir=args.save_pred)
     if is_main_process():

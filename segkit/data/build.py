@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..engine.distributed import get_rank, get_world_size
 from .cityscapes import CityscapesDataset
 from .demo import ensure_demo_dataset
-from .folder import CamVidDataset, FolderDataset, SegDataset
+from .folder import CamVidDataset, FolderDataset, SegDataset, build_label_lut, display_palette, image_samples
 from .samplers import InferenceSampler, SeededItems, TrainingSampler
 from .seg_transforms import SegEvalTransform, SegTrainTransform
 
@@ -24,6 +24,13 @@ DATASETS: dict[str, type[SegDataset]] = {
 }
 
 
+def _dataset_class(cfg) -> type[SegDataset]:
+    name = cfg.DATASET.NAME
+    if name not in DATASETS:
+        raise KeyError(f"unknown DATASET.NAME {name!r}; known: {sorted(DATASETS)}")
+    return DATASETS[name]
+
+
 def build_dataset(cfg, split: str, train: bool | None = None, check_labels: bool | None = None,
                   strict: bool = True) -> SegDataset:
     """The split of DATASET.NAME with train transforms when `train` (default: split is the training split).
@@ -31,14 +38,26 @@ def build_dataset(cfg, split: str, train: bool | None = None, check_labels: bool
     `check_labels` overrides DATASET.CHECK_LABELS; `strict=False` (tools/check_dataset.py) keeps images
     without a label (label None) and skips the value check, so that a scan can report every problem.
     """
-    name = cfg.DATASET.NAME
-    if name not in DATASETS:
-        raise KeyError(f"unknown DATASET.NAME {name!r}; known: {sorted(DATASETS)}")
+    dataset_class = _dataset_class(cfg)
     ensure_demo_dataset(cfg)
     if train is None:
         train = split == cfg.DATASET.TRAIN_SPLIT
     transform = (SegTrainTransform.from_config(cfg) if train else SegEvalTransform.from_config(cfg))
-    return DATASETS[name](cfg, split, transform=transform, check_labels=check_labels, strict=strict)
+    return dataset_class(cfg, split, transform=transform, check_labels=check_labels, strict=strict)
+
+
+def dataset_classes(cfg) -> tuple[list[str], list[tuple[int, int, int]]]:
+    """(class names, export palette) of DATASET.NAME from the config alone: the dataset's files are not needed."""
+    names, palette = _dataset_class(cfg).declared_classes(cfg)
+    return names, display_palette(palette, len(names))
+
+
+def build_image_dataset(cfg, path: str) -> SegDataset:
+    """Unlabelled images (one file or a folder) as a dataset with the classes of DATASET.NAME, eval transform."""
+    names, palette = dataset_classes(cfg)
+    ignore = cfg.DATASET.IGNORE_INDEX
+    return SegDataset(image_samples(path), names, palette, ignore, build_label_lut(len(names), ignore),
+                      transform=SegEvalTransform.from_config(cfg))
 
 
 def worker_init_fn(worker_id: int) -> None:

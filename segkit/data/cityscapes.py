@@ -69,6 +69,11 @@ def find_samples(root: str, split: str, label_type: str | None, strict: bool = T
 class CityscapesDataset(SegDataset):
     """DATASET.NAME 'cityscapes'. The test split (DATASET.TEST_SPLIT) has no labels: all ignore."""
 
+    @classmethod
+    def declared_classes(cls, cfg) -> tuple[list[str], list[tuple[int, int, int]]]:
+        """The 19 evaluated classes and their official colours (no files read)."""
+        return list(CLASS_NAMES), list(PALETTE)
+
     def __init__(self, cfg, split: str, transform: Callable | None = None, check_labels: bool | None = None,
                  strict: bool = True) -> None:
         # check_labels is accepted for the common interface: the official table maps every value.

@@ -85,6 +85,15 @@ class LabelReader:
         return self.order[pos].astype(np.uint8 if len(self.keys) <= 256 else np.uint16)
 
 
+def display_palette(palette: Sequence[Sequence[int]], num_classes: int) -> list[tuple[int, int, int]]:
+    """An (R, G, B) per class for exports: the given palette, or evenly spread hues when it is empty."""
+    if not len(palette):
+        hsv = np.stack([np.linspace(0, 179, num_classes, endpoint=False), np.full(num_classes, 200),
+                        np.full(num_classes, 220)], -1).astype(np.uint8)[None]
+        palette = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0].tolist()
+    return [tuple(int(v) for v in c) for c in palette][:num_classes]
+
+
 def build_label_lut(num_classes: int, ignore_index: int, mapping: Sequence[Sequence[int]] = ()) -> np.ndarray:
     """int64 table over every uint16 value: identity, then `mapping` pairs (value, train id) applied."""
     lut = np.arange(65536, dtype=np.int64)
@@ -116,7 +125,7 @@ class SegDataset(Dataset):
         self.samples = list(samples)
         self.class_names = list(class_names)
         self.num_classes = len(self.class_names)
-        self.palette = [tuple(int(v) for v in c) for c in palette][: self.num_classes]
+        self.palette = display_palette(palette, self.num_classes)
         self.ignore_index = int(ignore_index)
         self.has_labels = all(s.label is not None for s in self.samples)
         self.value_lut = np.asarray(lut, dtype=np.int64)
@@ -289,6 +298,29 @@ def list_file_samples(list_file: str, root: str, strict: bool = True) -> list[Sa
     return samples
 
 
+def image_samples(path: str) -> list[Sample]:
+    """Unlabelled samples of one image file or of the files of a folder OpenCV can decode (by signature)."""
+    if os.path.isfile(path):
+        files = [path]
+        if not cv2.haveImageReader(path):
+            raise OSError(f"cannot read image {path}: not a format OpenCV decodes")
+    elif os.path.isdir(path):
+        files = [p for p in (os.path.join(path, f) for f in sorted(os.listdir(path)))
+                 if os.path.isfile(p) and cv2.haveImageReader(p)]
+        if not files:
+            raise FileNotFoundError(f"no images OpenCV can read in {path}")
+    else:
+        raise FileNotFoundError(f"input not found: {path}")
+    samples, seen = [], {}
+    for f in files:
+        stem = os.path.splitext(os.path.basename(f))[0]
+        if stem in seen:  # outputs are named by stem: one would overwrite the other
+            raise ValueError(f"{seen[stem]} and {f} share the name {stem!r}")
+        seen[stem] = f
+        samples.append(Sample(f, None, stem))
+    return samples
+
+
 class FolderDataset(SegDataset):
     """DATASET.NAME 'folder': any images + labels, classes and encoding declared in the config."""
 
@@ -296,18 +328,25 @@ class FolderDataset(SegDataset):
     default_palette: Sequence[Sequence[int]] = ()
     default_mapping: Sequence[Sequence[int]] = ()
 
+    @classmethod
+    def declared_classes(cls, cfg) -> tuple[list[str], list[list[int]]]:
+        """Class names and declared palette (may be empty) from the config alone, no files read."""
+        d = cfg.DATASET
+        class_names = list(d.CLASS_NAMES) or list(cls.default_classes)
+        if not class_names:
+            raise ValueError("DATASET.CLASS_NAMES is empty: the folder dataset needs its class names")
+        palette = [list(c) for c in (d.PALETTE or cls.default_palette)]
+        if palette and (len(palette) < len(class_names) or any(len(c) != 3 for c in palette)):
+            raise ValueError(f"DATASET.PALETTE needs an [R, G, B] per class ({len(class_names)}), got {palette}")
+        return class_names, palette
+
     def __init__(self, cfg, split: str, transform: Callable | None = None, check_labels: bool | None = None,
                  strict: bool = True) -> None:
         d = cfg.DATASET
         root = d.ROOT
         if not os.path.isdir(root):
             raise FileNotFoundError(f"dataset root not found: {root} (DATASET.ROOT)")
-        class_names = list(d.CLASS_NAMES) or list(self.default_classes)
-        if not class_names:
-            raise ValueError("DATASET.CLASS_NAMES is empty: the folder dataset needs its class names")
-        palette = [list(c) for c in (d.PALETTE or self.default_palette)]
-        if palette and (len(palette) < len(class_names) or any(len(c) != 3 for c in palette)):
-            raise ValueError(f"DATASET.PALETTE needs an [R, G, B] per class ({len(class_names)}), got {palette}")
+        class_names, palette = self.declared_classes(cfg)
         mapping = d.LABEL_MAPPING or self.default_mapping
         if d.LIST_FILE:
             samples = list_file_samples(os.path.join(root, d.LIST_FILE.format(split=split)), root, strict)
@@ -320,10 +359,6 @@ class FolderDataset(SegDataset):
         first_label = next((s.label for s in samples if s.label), None)
         reader = LabelReader(palette, pil_palette=bool(first_label) and is_palette_png(first_label))
         lut = build_label_lut(len(class_names), d.IGNORE_INDEX, mapping)
-        if not palette:  # a display palette is still needed for exports; evenly spread hues
-            hsv = np.stack([np.linspace(0, 179, len(class_names), endpoint=False), np.full(len(class_names), 200),
-                            np.full(len(class_names), 220)], -1).astype(np.uint8)[None]
-            palette = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0].tolist()
         super().__init__(samples, class_names, palette, d.IGNORE_INDEX, lut, transform, reader)
         self.root, self.split = root, split
         self.label_histograms: list[dict[int, int]] | None = None

@@ -1,4 +1,5 @@
 from .backbones import build_backbone, list_backbones
-from .build import build_classifier, build_model, create_classifier
+from .build import build_classifier, build_model, create_classifier, load_model_for_inference
 
-__all__ = ["build_backbone", "list_backbones", "build_model", "build_classifier", "create_classifier"]
+__all__ = ["build_backbone", "list_backbones", "build_model", "build_classifier", "create_classifier",
+           "load_model_for_inference"]

@@ -37,6 +37,24 @@ def build_model(cfg: CfgNode) -> nn.Module:
     return model
 
 
+def load_model_for_inference(cfg: CfgNode, weights: str) -> nn.Module:
+    """The model of the config with the full `weights` loaded; weights that do not cover it are an error.
+
+    MODEL.WEIGHTS / MODEL.BACKBONE.WEIGHTS are not read: `weights` replaces every parameter anyway, and the
+    initial weights a training config names need not exist where the model is evaluated.
+    """
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.MODEL.WEIGHTS, cfg.MODEL.BACKBONE.WEIGHTS = "", ""
+    model = build_model(cfg)
+    missing, unexpected = load_weights(model, weights, what=f"model {cfg.MODEL.NAME} ({cfg.MODEL.BACKBONE.NAME})")
+    if missing:
+        raise ValueError(f"{weights} lacks {len(missing)} weights of model {cfg.MODEL.NAME}, e.g. {missing[:5]}")
+    if unexpected:
+        logger.warning("%s: %d keys not used by the model, e.g. %s", weights, len(unexpected), unexpected[:5])
+    return model
+
+
 def build_classifier(cfg: CfgNode) -> Classifier:
     """The classifier for ImageNet pretraining, from a classification config (segkit.config.get_cls_cfg)."""
     return create_classifier(
