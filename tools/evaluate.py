@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from segkit.config import ConfigError, load_cfg  # noqa: E402
 from segkit.data import build_dataset  # noqa: E402
-from segkit.engine.distributed import init_distributed, is_main_process  # noqa: E402
+from segkit.utils.comm import init_distributed, is_main_process  # noqa: E402
 from segkit.evaluation import evaluate_dataset, format_metrics_table, save_metrics  # noqa: E402
 from segkit.models import load_model_for_inference  # noqa: E402
 from segkit.utils.cli import run_tool  # noqa: E402

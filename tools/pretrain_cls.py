@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from segkit.config import ConfigError, get_cls_cfg, load_cfg  # noqa: E402
 from segkit.data.imagefolder import UnreadableImageError  # noqa: E402
 from segkit.engine.cls_trainer import ClsTrainer, evaluate_weights  # noqa: E402
-from segkit.engine.distributed import init_distributed  # noqa: E402
+from segkit.utils.comm import init_distributed  # noqa: E402
 from segkit.utils.cli import run_tool  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..engine.distributed import get_rank, get_world_size
+from ..utils.comm import get_rank, get_world_size
 from .cityscapes import CityscapesDataset
 from .demo import ensure_demo_dataset
 from .folder import CamVidDataset, FolderDataset, SegDataset, build_label_lut, display_palette, image_samples

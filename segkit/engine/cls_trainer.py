@@ -30,8 +30,8 @@ from ..models.classifier import create_classifier
 from ..solver import ModelEma, clip_gradients, create_lr_scheduler, create_optimizer, get_param_groups, scale_lr
 from ..utils.meters import format_eta
 from ..utils.seed import seed_everything
-from .checkpoint import extract_model_state, find_last_checkpoint, load_checkpoint, load_weights, save_checkpoint
-from .distributed import all_reduce_sum, barrier, get_rank, get_world_size, is_main_process, reduce_mean_dict
+from ..utils.checkpoint import extract_model_state, find_last_checkpoint, load_checkpoint, load_weights, save_checkpoint
+from ..utils.comm import all_reduce_sum, barrier, get_rank, get_world_size, is_main_process, reduce_mean_dict
 
 logger = logging.getLogger("segkit")
 

@@ -29,16 +29,14 @@ from ..config import ConfigError, save_cfg
 from ..data import build_dataset, build_train_loader, ensure_demo_dataset
 from ..evaluation import evaluate_dataset, format_metrics_table, save_metrics
 from ..losses import build_criterion
-from ..models import build_model
+from ..models import build_model, load_initial_weights
 from ..solver import build_lr_scheduler, build_optimizer, clip_gradients
+from ..utils.amp import autocast, autocast_dtype, grad_scaler
 from ..utils.logger import setup_logger
 from ..utils.meters import WindowMeters, format_eta
 from ..utils.seed import seed_everything
-from .checkpoint import extract_model_state, find_last_checkpoint, load_checkpoint, save_checkpoint
-from .distributed import all_reduce_sum, barrier, init_distributed, is_main_process, reduce_mean_dict
-
-_AMP_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
-
+from ..utils.checkpoint import extract_model_state, find_last_checkpoint, load_checkpoint, save_checkpoint
+from ..utils.comm import all_reduce_sum, barrier, init_distributed, is_main_process, reduce_mean_dict
 
 class NonFiniteError(FloatingPointError):
     """The loss or the weights stopped being finite; training stops without writing a checkpoint."""
@@ -73,7 +71,7 @@ class SegTrainer:
                 f"{self.train_set.num_classes}"
             )
 
-        model = build_model(cfg).to(self.device)
+        model = load_initial_weights(build_model(cfg), cfg).to(self.device)
         if cfg.MODEL.SYNC_BN:
             if self.world_size == 1:
                 self.logger.info("MODEL.SYNC_BN ignored: a single process has nothing to synchronise")
@@ -103,14 +101,10 @@ class SegTrainer:
     # ------------------------------------------------------------------ setup helpers
     def _setup_amp(self) -> None:
         amp = self.cfg.SOLVER.AMP
-        if amp.DTYPE not in _AMP_DTYPES:
-            raise ConfigError(f"SOLVER.AMP.DTYPE must be one of {sorted(_AMP_DTYPES)}, got '{amp.DTYPE}'")
-        self.amp_enabled = bool(amp.ENABLED) and self.device.type == "cuda"
-        if amp.ENABLED and not self.amp_enabled:
+        self.amp_dtype = autocast_dtype(amp.ENABLED, amp.DTYPE, self.device)
+        if amp.ENABLED and self.amp_dtype is None:
             self.logger.warning("SOLVER.AMP.ENABLED needs CUDA; training on %s in float32", self.device)
-        self.amp_dtype = _AMP_DTYPES[amp.DTYPE]
-        use_scaler = self.amp_enabled and self.amp_dtype == torch.float16
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
+        self.scaler = grad_scaler(self.device, self.amp_dtype)
 
     def _class_weights(self) -> list[float] | None:
         """Median-frequency weights from the training labels when LOSS.CLASS_WEIGHTING asks for them."""
@@ -179,7 +173,7 @@ class SegTrainer:
         """One optimisation step on `batch`; returns the losses of this rank as floats."""
         images = batch["image"].to(self.device, non_blocking=True)
         labels = batch["label"].to(self.device, non_blocking=True)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_enabled):
+        with autocast(self.device, self.amp_dtype):
             outputs = self.ddp_model(images)
             loss, parts = self.criterion(outputs, labels)
         names = ["loss", *parts]

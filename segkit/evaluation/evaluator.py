@@ -11,7 +11,8 @@ from torch.utils.data import Dataset
 from yacs.config import CfgNode
 
 from ..data import build_test_loader
-from ..engine.distributed import all_reduce_sum
+from ..utils.amp import autocast_dtype
+from ..utils.comm import all_reduce_sum
 from .export import save_prediction
 from .inference import default_stride, inference
 from .metrics import compute_metrics, confusion_matrix
@@ -39,15 +40,6 @@ def resolve_mode(
         stride = [int(s) for s in cfg.TEST.STRIDE] if cfg.TEST.STRIDE else list(default_stride(crop))
     return {"scales": used, "flip": bool(flip), "slide": bool(slide), "crop_size": crop, "stride": stride,
             "batch_size": int(cfg.TEST.BATCH_SIZE)}
-
-
-def _autocast_dtype(cfg: CfgNode, device: torch.device) -> torch.dtype | None:
-    if not cfg.TEST.AMP or device.type != "cuda":
-        return None
-    dtypes = {"float16": torch.float16, "bfloat16": torch.bfloat16}
-    if cfg.SOLVER.AMP.DTYPE not in dtypes:
-        raise ValueError(f"SOLVER.AMP.DTYPE must be one of {sorted(dtypes)}, got {cfg.SOLVER.AMP.DTYPE!r}")
-    return dtypes[cfg.SOLVER.AMP.DTYPE]
 
 
 def evaluate_dataset(
@@ -85,7 +77,7 @@ def evaluate_dataset(
         "palette": getattr(dataset, "palette", None),
         "train_id_to_label_id": getattr(dataset, "train_id_to_label_id", None),
     }
-    autocast_dtype = _autocast_dtype(cfg, device)
+    amp_dtype = autocast_dtype(cfg.TEST.AMP, cfg.SOLVER.AMP.DTYPE, device)
 
     was_training = model.training
     model.eval()
@@ -101,7 +93,7 @@ def evaluate_dataset(
                 slide=mode["slide"], crop_size=mode["crop_size"], stride=mode["stride"],
                 batch_size=mode["batch_size"], out_size=tuple(label.shape[-2:]), return_probs=False,
                 align_corners=bool(cfg.MODEL.ALIGN_CORNERS), size_divisor=int(cfg.TEST.SIZE_DIVISOR),
-                autocast_dtype=autocast_dtype,
+                autocast_dtype=amp_dtype,
             )
             if has_labels:
                 conf += confusion_matrix(pred, label.to(device, non_blocking=True), num_classes, ignore_index)

@@ -1,5 +1,5 @@
 from .backbones import build_backbone, list_backbones
-from .build import build_classifier, build_model, create_classifier, load_model_for_inference
+from .build import build_classifier, build_model, create_classifier, load_initial_weights, load_model_for_inference
 
 __all__ = ["build_backbone", "list_backbones", "build_model", "build_classifier", "create_classifier",
-           "load_model_for_inference"]
+           "load_initial_weights", "load_model_for_inference"]

@@ -6,7 +6,7 @@ import logging
 from torch import nn
 from yacs.config import CfgNode
 
-from ..engine.checkpoint import load_weights
+from ..utils.checkpoint import load_weights
 from .classifier import Classifier, create_classifier
 from .segmentors import SEGMENTORS
 
@@ -14,11 +14,16 @@ logger = logging.getLogger("segkit")
 
 
 def build_model(cfg: CfgNode) -> nn.Module:
-    """The segmentor named by MODEL.NAME, with MODEL.BACKBONE.WEIGHTS and MODEL.WEIGHTS loaded."""
+    """The segmentor named by MODEL.NAME, freshly initialised: the caller loads weights (`load_initial_weights`)."""
     name = cfg.MODEL.NAME
     if name not in SEGMENTORS:
         raise KeyError(f"unknown MODEL.NAME '{name}'; available: {', '.join(sorted(SEGMENTORS))}")
-    model = SEGMENTORS[name](cfg)
+    return SEGMENTORS[name](cfg)
+
+
+def load_initial_weights(model: nn.Module, cfg: CfgNode) -> nn.Module:
+    """Load the training start the config names: MODEL.BACKBONE.WEIGHTS into the backbone, then MODEL.WEIGHTS."""
+    name = cfg.MODEL.NAME
     if cfg.MODEL.BACKBONE.WEIGHTS:
         backbone = getattr(model, "backbone", None)
         if backbone is None:
@@ -43,9 +48,6 @@ def load_model_for_inference(cfg: CfgNode, weights: str) -> nn.Module:
     MODEL.WEIGHTS / MODEL.BACKBONE.WEIGHTS are not read: `weights` replaces every parameter anyway, and the
     initial weights a training config names need not exist where the model is evaluated.
     """
-    cfg = cfg.clone()
-    cfg.defrost()
-    cfg.MODEL.WEIGHTS, cfg.MODEL.BACKBONE.WEIGHTS = "", ""
     model = build_model(cfg)
     missing, unexpected = load_weights(model, weights, what=f"model {cfg.MODEL.NAME} ({cfg.MODEL.BACKBONE.NAME})")
     if missing:

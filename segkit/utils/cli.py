@@ -5,7 +5,7 @@ import os
 import sys
 from typing import Callable
 
-from ..engine.distributed import cleanup
+from .comm import cleanup
 
 # Bad configs, paths, labels and checkpoints raise these with a message naming the culprit; a traceback
 # would only bury it. SEGKIT_TRACEBACK=1 shows the traceback anyway, for debugging segkit itself.

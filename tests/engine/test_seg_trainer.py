@@ -6,7 +6,7 @@ import torch
 
 from segkit.config import load_cfg
 from segkit.data import build_train_loader, generate_demo_dataset
-from segkit.engine.checkpoint import find_last_checkpoint, load_checkpoint
+from segkit.utils.checkpoint import find_last_checkpoint, load_checkpoint
 from segkit.engine.seg_trainer import NonFiniteError, SegTrainer
 
 
@@ -141,7 +141,7 @@ def test_weights_turned_nan_are_never_written_over_a_good_checkpoint(demo_root, 
 def test_amp_on_cpu_warns_and_trains_in_float32(demo_root, tmp_path):
     cfg = load_cfg(None, tiny_opts(demo_root, tmp_path, **{"SOLVER.AMP.ENABLED": True}))
     trainer = SegTrainer(cfg)
-    assert not trainer.amp_enabled and not trainer.scaler.is_enabled()
+    assert trainer.amp_dtype is None and not trainer.scaler.is_enabled()
     with open(os.path.join(cfg.OUTPUT_DIR, "log.txt")) as f:
         assert "SOLVER.AMP.ENABLED needs CUDA" in f.read()
 

@@ -2,11 +2,16 @@ import pytest
 import torch
 
 from segkit.config import load_cfg
-from segkit.models import build_backbone, build_model, create_classifier
+from segkit.models import build_backbone, build_model, create_classifier, load_initial_weights
 
 
 def _cfg(*opts):
     return load_cfg(None, ["MODEL.NUM_CLASSES", "3", *opts])
+
+
+def _built(*opts):
+    cfg = _cfg(*opts)
+    return load_initial_weights(build_model(cfg), cfg)
 
 
 @pytest.mark.parametrize("kind", ["export", "classifier"])
@@ -15,7 +20,7 @@ def test_backbone_weights_from_export_or_classifier(tmp_path, kind):
     state = clf.backbone.state_dict() if kind == "export" else clf.state_dict()
     path = str(tmp_path / f"{kind}.pth")
     torch.save(state, path)
-    model = build_model(_cfg("MODEL.BACKBONE.WEIGHTS", path))
+    model = _built("MODEL.BACKBONE.WEIGHTS", path)
     for k, v in clf.backbone.state_dict().items():
         assert torch.equal(model.backbone.state_dict()[k], v), k
 
@@ -24,14 +29,14 @@ def test_backbone_weights_of_another_architecture_fail(tmp_path):
     path = str(tmp_path / "r50.pth")
     torch.save(build_backbone("resnet50").state_dict(), path)
     with pytest.raises(ValueError, match="r50.pth"):
-        build_model(_cfg("MODEL.BACKBONE.WEIGHTS", path))
+        _built("MODEL.BACKBONE.WEIGHTS", path)
 
 
 def test_backbone_weights_on_a_model_without_zoo_backbone(tmp_path):
     path = str(tmp_path / "r18.pth")
     torch.save(build_backbone("resnet18").state_dict(), path)
     with pytest.raises(ValueError, match="no zoo backbone"):
-        build_model(_cfg("MODEL.NAME", "bisenetv2", "MODEL.BACKBONE.WEIGHTS", path))
+        _built("MODEL.NAME", "bisenetv2", "MODEL.BACKBONE.WEIGHTS", path)
 
 
 def test_unknown_model_name():

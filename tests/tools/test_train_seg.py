@@ -4,7 +4,7 @@ import os
 import torch
 
 from segkit.config import load_cfg
-from segkit.engine.checkpoint import load_checkpoint
+from segkit.utils.checkpoint import load_checkpoint
 from tools.train_seg import main
 
 DEMO_CONFIG = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "demo", "bisenetv1_demo.yaml")

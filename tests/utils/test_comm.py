@@ -1,6 +1,6 @@
 import torch
 
-from segkit.engine import distributed as d
+from segkit.utils import comm as d
 
 
 def test_single_process_helpers(monkeypatch):

@@ -9,19 +9,21 @@ from typing import Any
 import torch
 from torch import nn
 
+from .io import atomic_path, atomic_write_text
+
 LAST_CHECKPOINT = "last_checkpoint"  # a text file naming the newest complete checkpoint
 
 
 def save_checkpoint(path: str, state: dict[str, Any]) -> None:
     """Write `state` to `path` through a temporary file and a rename, so a crash never leaves half a file."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    marker = os.path.join(os.path.dirname(os.path.abspath(path)), LAST_CHECKPOINT)
-    with open(marker + ".tmp", "w", encoding="utf-8") as f:
-        f.write(os.path.basename(path))
-    os.replace(marker + ".tmp", marker)
+    save_state(path, state)
+    atomic_write_text(os.path.join(os.path.dirname(os.path.abspath(path)), LAST_CHECKPOINT), os.path.basename(path))
+
+
+def save_state(path: str, obj: Any) -> None:
+    """torch.save `obj` to `path` atomically, without touching the resume marker (exports, final weights)."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -58,8 +60,13 @@ def extract_model_state(obj: dict[str, Any]) -> dict[str, torch.Tensor]:
         raise TypeError(f"expected a state_dict, got {type(state).__name__}")
     # Weights saved from a DDP-wrapped model carry a 'module.' prefix.
     if state and all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = strip_prefix(state, "module.")
     return state
+
+
+def strip_prefix(state: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The entries of `state` whose key starts with `prefix`, with the prefix removed (others dropped)."""
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
 
 def load_weights(
@@ -75,7 +82,7 @@ def load_weights(
     state = extract_model_state(load_checkpoint(path))
     prefix = f"{submodule}."
     if submodule and any(k.startswith(prefix) for k in state):
-        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        state = strip_prefix(state, prefix)
     own = module.state_dict()
     mismatched = [
         f"{k}: checkpoint {tuple(v.shape)} vs {what} {tuple(own[k].shape)}"

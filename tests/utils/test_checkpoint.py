@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from segkit.engine.checkpoint import (
+from segkit.utils.checkpoint import (
     extract_model_state,
     find_last_checkpoint,
     load_checkpoint,
