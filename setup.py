@@ -14,6 +14,7 @@ setup(
         "torchvision>=0.16",
         "opencv-python",
         "numpy",
+        "Pillow",
         "cityscapesscripts",
         "tabulate",
         "yacs",

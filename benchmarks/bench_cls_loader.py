@@ -26,8 +26,8 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from segkit.config import get_cls_cfg, load_cfg  # noqa: E402
-from segkit.data.cls_transforms import build_cls_transforms  # noqa: E402
-from segkit.data.imagefolder import ImageFolder, _decode_pil, read_image_rgb  # noqa: E402
+from segkit.pretrain.data import ImageFolder, _decode_pil, read_image_rgb  # noqa: E402
+from segkit.pretrain.transforms import build_cls_transforms  # noqa: E402
 from segkit.models.classifier import create_classifier  # noqa: E402
 
 

@@ -2,8 +2,8 @@
 """Evaluator overhead and sliding-window memory on 2048x1024 inputs.
 
 1. Overhead: one image with --msc --flip (TEST.SCALES, both flips): the evaluator's time per image
-   (segkit.evaluation.inference + the confusion matrix) against the time of the model's forward passes
-   alone on the same views (same padded sizes, same batches), prepared beforehand. Target: <= 1.15x.
+   (segkit.evaluation.inference + the metrics consumer's confusion matrix) against the time of the model's
+   forward passes alone on the same views (same padded sizes, same batches), prepared beforehand. Target: <= 1.15x.
 2. Memory of --slide --msc --flip at the default crop (1024x1024, stride 2/3) for several TEST.BATCH_SIZE
    values, and at a third of the crop as stride (about twice the windows) for one batch size. Each configuration
    runs in a fresh process. CUDA: torch.cuda.max_memory_allocated (tensor memory). CPU: the process's peak
@@ -34,7 +34,8 @@ from segkit.config import get_cfg  # noqa: E402
 from segkit.evaluation.inference import (  # noqa: E402
     _chunks, _pad_to, _scaled_size, default_stride, inference, window_starts,
 )
-from segkit.evaluation.metrics import confusion_matrix  # noqa: E402
+from segkit.evaluation.loop import SampleInfo  # noqa: E402
+from segkit.evaluation.metrics import SegMetrics  # noqa: E402
 
 NUM_CLASSES = 19
 
@@ -92,10 +93,13 @@ def overhead(args, device: torch.device) -> dict:
             for b in batches:
                 model(b)
 
+    metrics = SegMetrics([str(c) for c in range(NUM_CLASSES)], 255, device)  # the evaluation loop's consumer
+    info = SampleInfo("bench", "")
+
     def evaluator():
         pred = inference(model, image, scales=scales, flip=True, batch_size=args.batch_size,
                          out_size=(h, w), return_probs=False)
-        confusion_matrix(pred, label, NUM_CLASSES)
+        metrics.process(pred, label, info)
 
     # Wall time, and on CPU also the process's CPU time, which a machine shared with other jobs
     # distorts less (both include every thread of this process).

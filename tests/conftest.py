@@ -16,3 +16,63 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+from segkit.data import DATASETS  # noqa: E402  (after the path set-up above)
+
+
+@pytest.fixture(params=sorted(DATASETS))
+def tiny_dataset(request, tmp_path, monkeypatch):
+    """Config of a generated tiny dataset, once per name registered in segkit.data.DATASETS: splits train
+    and val labelled, test without labels (writers in tests/data/tiny.py). The label cache stays in tmp_path."""
+    from tests.data.tiny import write_tiny_dataset
+
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    return write_tiny_dataset(request.param, tmp_path / request.param)
+
+
+from collections import OrderedDict  # noqa: E402
+
+from segkit.models.backbones import BACKBONES  # noqa: E402
+from segkit.models.backbones.base import FEATURE_NAMES, ShapeSpec, StagedBackbone, dilation_schedule  # noqa: E402
+from segkit.models.layers import ConvBNAct  # noqa: E402
+
+
+class TinyBackbone(StagedBackbone):
+    """The zoo contract at toy cost: a stride-4 stem and one 3x3 conv-norm-ReLU per stage (c2..c5: 8, 16, 24,
+    32 channels), honouring output_stride (stride becomes dilation), norm and frozen stages."""
+
+    def __init__(self, output_stride: int = 32, norm: str = "BN", **kwargs) -> None:
+        super().__init__()
+        chans = (8, 8, 16, 24, 32)
+        self.stem = ConvBNAct(3, chans[0], 3, stride=4, norm=norm)
+        self._out_shapes, stride = OrderedDict(), 4
+        for i, (s, d) in enumerate(((1, 1),) + dilation_schedule(output_stride)):
+            setattr(self, f"layer{i + 1}", ConvBNAct(chans[i], chans[i + 1], 3, stride=s, dilation=d, norm=norm))
+            stride *= s
+            self._out_shapes[FEATURE_NAMES[i]] = ShapeSpec(chans[i + 1], stride)
+
+
+@pytest.fixture
+def tiny_backbone_name(monkeypatch) -> str:
+    """Registers TinyBackbone in the backbone zoo as 'tiny' for one test and returns that name."""
+    monkeypatch.setitem(BACKBONES, "tiny", TinyBackbone)
+    return "tiny"
+
+
+# Narrow heads keep the models cheap; the architecture is the same at any width.
+NARROW_HEADS = ["MODEL.HEAD_CHANNELS", "64", "MODEL.AUX_CHANNELS", "32", "MODEL.ASPP_CHANNELS", "32"]
+
+
+@pytest.fixture
+def seg_cfg(tiny_backbone_name):
+    """seg_cfg(model, backbone="tiny", output_stride=32, *opts): a segmentation config with narrow heads.
+
+    The backbone keys are ignored by models that stand on no zoo backbone."""
+    from segkit.config import load_cfg
+
+    def make(model: str, backbone: str = tiny_backbone_name, output_stride: int = 32, *opts: str):
+        return load_cfg(None, ["MODEL.NAME", model, *NARROW_HEADS, "MODEL.BACKBONE.NAME", backbone,
+                               "MODEL.BACKBONE.OUTPUT_STRIDE", str(output_stride), *opts])
+
+    return make

@@ -11,7 +11,6 @@ label/image size mismatch, unreadable files, MODEL.NUM_CLASSES different from th
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -21,8 +20,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tabulate import tabulate  # noqa: E402
 
 from segkit.config.loader import load_cfg  # noqa: E402
-from segkit.data import build_dataset  # noqa: E402
+from segkit.data import build_dataset, ensure_demo_dataset  # noqa: E402
 from segkit.data.stats import scan_dataset  # noqa: E402
+from segkit.utils.cli import run_tool  # noqa: E402
+from segkit.utils.io import atomic_write_json  # noqa: E402
 
 
 def _list(title: str, items, limit: int = 10) -> list[str]:
@@ -32,16 +33,26 @@ def _list(title: str, items, limit: int = 10) -> list[str]:
     return lines + ([f"  ... and {len(items) - limit} more"] if len(items) > limit else [])
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-file", required=True)
     parser.add_argument("--split", default="", help="split to scan (default: DATASET.TRAIN_SPLIT)")
     parser.add_argument("--json", default="", help="write the report as JSON here")
     parser.add_argument("--no-image-stats", action="store_true", help="skip decoding images (no size/mean/std)")
     parser.add_argument("opts", nargs="*", help="KEY VALUE config overrides")
-    args = parser.parse_intermixed_args(argv)
+    return parser.parse_intermixed_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_tool(lambda: check(args))
+
+
+def check(args: argparse.Namespace) -> int:
+    """Print the report (and write it as JSON); 0 when the split is consistent, else 1."""
     cfg = load_cfg(args.config_file, args.opts)
     split = args.split or cfg.DATASET.TRAIN_SPLIT
+    ensure_demo_dataset(cfg)  # a demo config can be checked before anything generated its set
     dataset = build_dataset(cfg, split, train=False, check_labels=False, strict=False)
     report = scan_dataset(dataset, image_stats=not args.no_image_stats, workers=max(1, cfg.DATALOADER.NUM_WORKERS))
     report["split"] = split
@@ -73,12 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     lines += _list("images without labels", report["images_without_labels"])
     lines += _list("label/image size mismatches", report["size_mismatches"])
     lines += _list("unreadable files", report["errors"])
+    lines += _list("truncated or unreadable files, size mismatches (headers)", report["file_problems"])
     lines += _list("config problems", problems)
     print("\n".join(lines))
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=1)
+        atomic_write_json(args.json, report, indent=1)
     print("OK: labels agree with the declared classes" if report["ok"] else "INCONSISTENT: see above")
     return 0 if report["ok"] else 1
 

@@ -8,12 +8,15 @@ its `backbone.*` part is what MODEL.BACKBONE.WEIGHTS expects after `--backbone-o
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-import torch
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
-from segkit.models.convert import SOURCES, available_conversions, convert_state_dict
+from segkit.models.convert import SOURCES, available_conversions, convert_state_dict  # noqa: E402
+from segkit.utils.checkpoint import load_checkpoint, save_state, strip_prefix  # noqa: E402
+from segkit.utils.cli import run_tool  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,23 +37,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    return run_tool(lambda: convert(args))
+
+
+def convert(args: argparse.Namespace) -> None:
     if args.list:
         for source, name in available_conversions():
             print(f"{source:12s} {name}")
-        return 0
-    if not args.src.is_file():
-        raise FileNotFoundError(f"--src {args.src} does not exist")
-    state = torch.load(args.src, map_location="cpu", weights_only=True)
+        return
+    state = load_checkpoint(str(args.src))
     try:
         converted = convert_state_dict(args.source, args.model, state)
     except ValueError as err:
-        raise SystemExit(f"{args.src}: {err}") from None
+        raise ValueError(f"{args.src}: {err}") from None
     if args.backbone_only:
-        converted = {k[len("backbone."):]: v for k, v in converted.items() if k.startswith("backbone.")}
-    args.dst.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(converted, args.dst)
+        converted = strip_prefix(converted, "backbone.")
+    save_state(str(args.dst), converted)
     print(f"wrote {len(converted)} tensors for segkit '{args.model}' to {args.dst}")
-    return 0
 
 
 if __name__ == "__main__":

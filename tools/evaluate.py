@@ -20,28 +20,25 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
 from segkit.config import ConfigError, load_cfg  # noqa: E402
-from segkit.data import build_dataset  # noqa: E402
-from segkit.utils.comm import init_distributed, is_main_process  # noqa: E402
+from segkit.data import build_dataset, ensure_demo_dataset  # noqa: E402
 from segkit.evaluation import evaluate_dataset, format_metrics_table, save_metrics  # noqa: E402
+from segkit.evaluation.report import write_report_plots  # noqa: E402
 from segkit.models import load_model_for_inference  # noqa: E402
-from segkit.utils.cli import run_tool  # noqa: E402
+from segkit.utils.cli import add_config_args, add_inference_args, parse_tool_args, run_tool  # noqa: E402
+from segkit.utils.comm import barrier, init_distributed, is_main_process  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config-file", required=True, help="YAML config (may inherit with _BASE_)")
+    add_config_args(p)
     p.add_argument("--weights", required=True, help="checkpoint (model_final.pth, model_XXXXXXX.pth) or state_dict")
-    p.add_argument("--slide", action="store_true", default=None, help="sliding windows of TEST.CROP_SIZE")
-    p.add_argument("--msc", action="store_true", default=None, help="multi-scale over TEST.SCALES (or --scales)")
-    p.add_argument("--flip", action="store_true", default=None, help="add horizontally flipped views")
-    p.add_argument("--scales", type=float, nargs="+", default=None, help="scales of multi-scale inference")
+    add_inference_args(p)
     p.add_argument("--split", choices=("val", "test"), default="val",
                    help="DATASET.VAL_SPLIT or DATASET.TEST_SPLIT (no labels: predictions only)")
     p.add_argument("--out", default=None, help="metrics JSON path (default OUTPUT_DIR/metrics_eval.json)")
     p.add_argument("--save-pred", default=None, metavar="DIR", help="write label-id, colour and overlay PNGs here")
-    p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs")
-    return p.parse_args(argv)
+    return parse_tool_args(p, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +51,9 @@ def evaluate(args: argparse.Namespace) -> None:
     rank, _, device = init_distributed()
     logger = setup_logger(cfg.OUTPUT_DIR, rank)
     split = cfg.DATASET.VAL_SPLIT if args.split == "val" else cfg.DATASET.TEST_SPLIT
+    if is_main_process():
+        ensure_demo_dataset(cfg)  # a demo config evaluates without a prior training run; one writer
+    barrier()
     dataset = build_dataset(cfg, split, train=False)
     if dataset.num_classes != cfg.MODEL.NUM_CLASSES:
         raise ConfigError(f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES} but dataset {cfg.DATASET.NAME} "
@@ -68,7 +68,7 @@ def evaluate(args: argparse.Namespace) -> None:
                         metrics["mode"], format_metrics_table(metrics))
         out = args.out or os.path.join(cfg.OUTPUT_DIR, "metrics_eval.json")
         save_metrics(metrics, out)
-        logger.info("wrote %s", out)
+        logger.info("wrote %s", ", ".join([out, *write_report_plots(metrics, out)]))
 
 
 if __name__ == "__main__":

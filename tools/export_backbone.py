@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Write the backbone-only state_dict of a classifier checkpoint: `python tools/export_backbone.py CKPT OUT [--ema]`.
 
-CKPT is a pretraining checkpoint (last.pth, model_best.pth, model_final.pth) or a bare classifier
+CKPT is a pretraining checkpoint (model_XXXXXXX.pth, model_best.pth, model_final.pth) or a bare classifier
 state_dict; OUT loads into build_backbone(name) and through MODEL.BACKBONE.WEIGHTS of a segmentation config.
 """
 from __future__ import annotations
@@ -12,7 +12,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
-from segkit.engine.cls_trainer import export_backbone  # noqa: E402
+from segkit.pretrain import export_backbone  # noqa: E402
+from segkit.utils.cli import run_tool  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,13 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", help="where to write the backbone state_dict (.pth)")
     parser.add_argument("--ema", action="store_true", help="export the EMA weights instead of the raw model's")
     args = parser.parse_args(argv)
-    try:
+
+    def export() -> None:
         state = export_backbone(args.checkpoint, args.out, use_ema=args.ema)
-    except (FileNotFoundError, RuntimeError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"wrote {args.out}: {len(state)} tensors ({'EMA' if args.ema else 'raw'} weights)")
-    return 0
+        print(f"wrote {args.out}: {len(state)} tensors ({'EMA' if args.ema else 'raw'} weights)")
+
+    return run_tool(export, extra_errors=(RuntimeError,))  # RuntimeError: a file torch cannot load
 
 
 if __name__ == "__main__":

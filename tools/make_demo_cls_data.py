@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Generate the procedural ImageFolder demo set: `python tools/make_demo_cls_data.py [--root datasets/demo_cls]`.
 
-Ten classes of shapes and textures (circle, square, ..., dots) on noisy random colours; see segkit/data/demo_cls.py.
+Ten classes of shapes and textures (circle, square, ..., dots) on noisy random colours; see segkit/pretrain/demo.py.
 """
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
-from segkit.data.demo_cls import make_demo_cls_dataset  # noqa: E402
+from segkit.pretrain import make_demo_cls_dataset  # noqa: E402
+from segkit.utils.cli import run_tool  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,13 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=72, help="image side in pixels")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    try:
+
+    def make() -> None:
         make_demo_cls_dataset(args.root, args.num_classes, args.train_per_class, args.val_per_class, args.size, args.seed)
-    except (OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"wrote {args.root}/train and {args.root}/val")
-    return 0
+        print(f"wrote {args.root}/train and {args.root}/val")
+
+    return run_tool(make, extra_errors=(OSError,))
 
 
 if __name__ == "__main__":

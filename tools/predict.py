@@ -21,28 +21,24 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
 from segkit.config import load_cfg  # noqa: E402
-from segkit.data import build_dataset, build_image_dataset  # noqa: E402
-from segkit.utils.comm import init_distributed  # noqa: E402
-from segkit.evaluation import evaluate_dataset  # noqa: E402
+from segkit.data import build_dataset, build_image_dataset, ensure_demo_dataset  # noqa: E402
+from segkit.evaluation import predict_dataset  # noqa: E402
 from segkit.models import load_model_for_inference  # noqa: E402
-from segkit.utils.cli import run_tool  # noqa: E402
+from segkit.utils.cli import add_config_args, add_inference_args, parse_tool_args, run_tool  # noqa: E402
+from segkit.utils.comm import barrier, init_distributed, is_main_process  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config-file", required=True, help="YAML config (may inherit with _BASE_)")
+    add_config_args(p)
     p.add_argument("--weights", required=True, help="checkpoint (model_final.pth, model_XXXXXXX.pth) or state_dict")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", help="an image file or a folder of images")
     source.add_argument("--split", choices=("val", "test"), help="DATASET.VAL_SPLIT or DATASET.TEST_SPLIT")
     p.add_argument("--out", default=None, help="output folder (default OUTPUT_DIR/predictions)")
-    p.add_argument("--slide", action="store_true", default=None, help="sliding windows of TEST.CROP_SIZE")
-    p.add_argument("--msc", action="store_true", default=None, help="multi-scale over TEST.SCALES (or --scales)")
-    p.add_argument("--flip", action="store_true", default=None, help="add horizontally flipped views")
-    p.add_argument("--scales", type=float, nargs="+", default=None, help="scales of multi-scale inference")
-    p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs")
-    return p.parse_args(argv)
+    add_inference_args(p)
+    return parse_tool_args(p, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,13 +55,14 @@ def predict(args: argparse.Namespace) -> None:
         dataset = build_image_dataset(cfg, args.input)
     else:
         split = cfg.DATASET.VAL_SPLIT if args.split == "val" else cfg.DATASET.TEST_SPLIT
+        if is_main_process():
+            ensure_demo_dataset(cfg)  # a demo config predicts without a prior training run; one writer
+        barrier()
         dataset = build_dataset(cfg, split, train=False)
     model = load_model_for_inference(cfg, args.weights).to(device)
     out = args.out or os.path.join(cfg.OUTPUT_DIR, "predictions")
-    # The evaluation loop is the prediction loop: unlabelled images only get their predictions saved.
-    # A labelled split's metrics are computed on the way (a negligible cost) and not reported here.
-    evaluate_dataset(model, dataset, cfg, device, slide=args.slide, msc=args.msc, flip=args.flip,
-                     scales=args.scales, save_pred_dir=out)
+    predict_dataset(model, dataset, cfg, device, out, slide=args.slide, msc=args.msc, flip=args.flip,
+                    scales=args.scales)
 
 
 if __name__ == "__main__":

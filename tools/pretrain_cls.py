@@ -3,8 +3,9 @@
 
 Multi-GPU: `torchrun --nproc_per_node=N tools/pretrain_cls.py --config-file X`. `--resume` continues from the
 last checkpoint in OUTPUT_DIR; `--eval-only --weights W` prints top-1 / top-5 of W on the val set.
-Writes under OUTPUT_DIR: log.txt, config.yaml, last.pth, model_best.pth, model_final.pth, metrics.json and
-backbone_final.pth (backbone-only state_dict for MODEL.BACKBONE.WEIGHTS of a segmentation config).
+Writes under OUTPUT_DIR: log.txt, config.yaml, model_XXXXXXX.pth (the newest epoch), model_best.pth,
+model_final.pth, metrics.json and backbone_final.pth (backbone-only state_dict for MODEL.BACKBONE.WEIGHTS
+of a segmentation config).
 """
 from __future__ import annotations
 
@@ -15,11 +16,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
 from segkit.config import ConfigError, get_cls_cfg, load_cfg  # noqa: E402
-from segkit.data.imagefolder import UnreadableImageError  # noqa: E402
-from segkit.engine.cls_trainer import ClsTrainer, evaluate_weights  # noqa: E402
-from segkit.utils.comm import init_distributed  # noqa: E402
+from segkit.pretrain import ClsTrainer, UnreadableImageError, evaluate_weights  # noqa: E402
 from segkit.utils.cli import run_tool  # noqa: E402
-from segkit.utils.logger import setup_logger  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,14 +39,11 @@ def pretrain(args: argparse.Namespace) -> None:
     if args.eval_only and not args.weights:
         raise ConfigError("--eval-only needs --weights W")
     cfg = load_cfg(args.config_file, args.opts, defaults=get_cls_cfg)
-    rank, _, device = init_distributed()
-    logger = setup_logger(None if args.eval_only else cfg.OUTPUT_DIR, rank)
     if args.eval_only:
-        m = evaluate_weights(cfg, args.weights, device)
-        logger.info("%s on %d val images: top-1 %.2f  top-5 %.2f", args.weights, m["count"], m["top1"], m["top5"])
-        print(f"top-1 {m['top1']:.2f}  top-5 {m['top5']:.2f}")
+        m = evaluate_weights(cfg, args.weights)
+        print(f"{args.weights} on {m['count']} val images: top-1 {m['top1']:.2f}  top-5 {m['top5']:.2f}")
     else:
-        ClsTrainer(cfg, device, resume=args.resume).train()
+        ClsTrainer(cfg, resume=args.resume).train()
 
 
 if __name__ == "__main__":

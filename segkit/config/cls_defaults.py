@@ -1,9 +1,12 @@
 """Every classification (ImageNet pretraining) config key with its default. A key not listed is an error.
 
 Defaults are a plain ResNet recipe (SGD 0.1 per 256 images, cosine, label smoothing 0.1);
-configs/imagenet/*.yaml switch on the parts of each published recipe.
+configs/imagenet/*.yaml switch on the parts of each published recipe. The SOLVER section is the one
+segmentation uses (segkit/config/solver.py); only its length keys (epochs) are pretraining's own.
 """
 from yacs.config import CfgNode as CN
+
+from .solver import add_solver_config
 
 _C = CN()
 
@@ -21,8 +24,8 @@ _C.MODEL.NAME = "resnet50"  # zoo classifier name (segkit.models.list_backbones(
 _C.MODEL.NUM_CLASSES = 1000  # output classes; must equal the number of class folders
 _C.MODEL.DROP_RATE = -1.0  # dropout before the fc; negative: the family's published default
 _C.MODEL.DROP_PATH_RATE = 0.0  # stochastic depth rate (EfficientNet drop-connect, ResNet/Xception drop-path)
-_C.MODEL.NORM = "BN"  # BN, SyncBN, GN, FrozenBN: norm layer of the backbone
-_C.MODEL.SYNC_BN = False  # convert every BatchNorm to SyncBatchNorm when training distributed
+_C.MODEL.NORM = "BN"  # BN, GN or FrozenBN: norm layer of the backbone (synchronised BN: MODEL.SYNC_BN)
+_C.MODEL.SYNC_BN = False  # the one SyncBN switch: every BatchNorm becomes SyncBatchNorm in multi-GPU training
 
 # ---------------------------------------------------------------------------- dataset
 _C.DATASET = CN()
@@ -46,7 +49,7 @@ _C.INPUT.CROP_PCT = 0.875  # validation: the short side is resized to VAL_SIZE /
 _C.INPUT.RRC_SCALE = [0.08, 1.0]  # RandomResizedCrop area range, as a fraction of the image
 _C.INPUT.RRC_RATIO = [0.75, 1.3333333]  # RandomResizedCrop aspect-ratio range
 _C.INPUT.INTERPOLATION = "bilinear"  # resize filter of train and val: "bilinear" or "bicubic"
-_C.INPUT.HFLIP_PROB = 0.5  # probability of a horizontal flip
+_C.INPUT.FLIP_PROB = 0.5  # probability of a horizontal flip
 _C.INPUT.RAND_AUGMENT_N = 0  # RandAugment: operations per image; 0 disables RandAugment
 _C.INPUT.RAND_AUGMENT_M = 9  # RandAugment: magnitude on the 0..30 scale
 _C.INPUT.RAND_AUGMENT_PROB = 0.5  # RandAugment: probability each chosen operation is applied
@@ -73,25 +76,15 @@ _C.KD.ALPHA = 0.5  # loss = (1 - ALPHA) * hard-label loss + ALPHA * KD loss
 _C.KD.KIND = "kl"  # KD term: "kl" (KL divergence) or "ce" (cross-entropy on teacher probabilities; label refinery)
 
 # ---------------------------------------------------------------------------- solver
-_C.SOLVER = CN()
-_C.SOLVER.OPTIMIZER = "sgd"  # "sgd", "rmsproptf" or "adamw"
-_C.SOLVER.BASE_LR = 0.1  # learning rate per 256 images; the run uses BASE_LR * BATCH_SIZE / 256
-_C.SOLVER.MOMENTUM = 0.9  # SGD / RMSpropTF momentum
-_C.SOLVER.NESTEROV = False  # Nesterov momentum (SGD)
-_C.SOLVER.WEIGHT_DECAY = 1e-4  # weight decay of conv and linear weights; 1-D parameters (norm, bias) get none
-_C.SOLVER.BETAS = [0.9, 0.999]  # AdamW betas
-_C.SOLVER.EPS = 1e-8  # AdamW epsilon; RMSpropTF uses RMSPROP_EPS
-_C.SOLVER.RMSPROP_ALPHA = 0.9  # RMSpropTF: decay of the squared-gradient average
-_C.SOLVER.RMSPROP_EPS = 1e-3  # RMSpropTF: epsilon, added inside the square root as in TensorFlow
+# Shared keys (segkit/config/solver.py) with the pretraining defaults: BASE_LR is per 256 images and scales
+# linearly with the batch; no weight decay on norms and biases (every 1-D parameter of the zoo classifiers);
+# of the per-epoch checkpoints only the newest stays (resuming needs no other; ImageNet runs have hundreds).
+add_solver_config(
+    _C, IMS_PER_BATCH=256, BASE_LR=0.1, LR_REFERENCE_BATCH=256, HEAD_LR_MULT=1.0, WEIGHT_DECAY=1e-4,
+    LR_SCHEDULER="cosine", MIN_LR_FACTOR=1e-5, WARMUP_FACTOR=0.01, CHECKPOINT_KEEP=1,
+)
 _C.SOLVER.EPOCHS = 100  # training epochs
-_C.SOLVER.WARMUP_EPOCHS = 5  # epochs of linear warmup (stepped per iteration)
-_C.SOLVER.WARMUP_LR = 0.01  # warmup starts at this fraction of the scaled LR
-_C.SOLVER.MIN_LR = 1e-5  # floor the cosine decays to, as a fraction of the scaled LR
-_C.SOLVER.CLIP_GRAD = 0.0  # clip the global gradient norm to this; 0 disables
-_C.SOLVER.BATCH_SIZE = 256  # global batch over all processes (each gets BATCH_SIZE / world size)
-_C.SOLVER.AMP = CN()
-_C.SOLVER.AMP.ENABLED = False  # autocast on CUDA
-_C.SOLVER.AMP.DTYPE = "float16"  # "float16" (with a GradScaler) or "bfloat16"
+_C.SOLVER.WARMUP_EPOCHS = 5  # epochs of warmup (stepped per iteration)
 
 # ---------------------------------------------------------------------------- EMA of weights
 _C.EMA = CN()

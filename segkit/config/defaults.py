@@ -7,6 +7,8 @@ Cityscapes recipe of the best public reproduction.
 """
 from yacs.config import CfgNode as CN
 
+from .solver import add_solver_config
+
 _C = CN()
 
 _C.OUTPUT_DIR = "output"  # everything a run writes lands here: log.txt, config.yaml, checkpoints, metrics.json
@@ -18,11 +20,12 @@ _C.LOG_PERIOD = 20  # iterations between log lines
 _C.MODEL = CN()
 _C.MODEL.NAME = "bisenetv1"  # key of segkit.models.segmentors.SEGMENTORS
 _C.MODEL.NUM_CLASSES = 19  # must equal the dataset's number of classes
-_C.MODEL.NORM = "BN"  # BN, SyncBN, GN, FrozenBN: norm layer of backbone and heads
-_C.MODEL.SYNC_BN = False  # convert every BatchNorm to SyncBatchNorm when training distributed
+_C.MODEL.NORM = "BN"  # BN, GN or FrozenBN: norm layer of backbone and heads (synchronised BN: MODEL.SYNC_BN)
+_C.MODEL.SYNC_BN = False  # the one SyncBN switch: every BatchNorm becomes SyncBatchNorm in multi-GPU training
 _C.MODEL.WEIGHTS = ""  # a segkit checkpoint or model state_dict to initialise the whole model from
+_C.MODEL.PARTIAL_WEIGHTS = False  # let MODEL.WEIGHTS / MODEL.BACKBONE.WEIGHTS miss or add keys (shapes must still match)
 _C.MODEL.ALIGN_CORNERS = False  # align_corners of every bilinear upsampling in the model
-_C.MODEL.DROPOUT = 0.1  # dropout before the classifier of FCN/PSP/DeepLab heads
+_C.MODEL.DROPOUT = 0.1  # head dropout: FCN/PSPNet decode and aux heads, DeepLabV3+ after ASPP, BiSeNetV2 all heads
 _C.MODEL.HEAD_CHANNELS = 512  # width of FCN / PSP bottleneck convolutions
 _C.MODEL.PPM_BINS = [1, 2, 3, 6]  # pyramid pooling bins (PSPNet)
 _C.MODEL.ASPP_RATES = [6, 12, 18]  # ASPP dilations at output stride 16; doubled at output stride 8 (DeepLabV3+)
@@ -32,6 +35,7 @@ _C.MODEL.DECODER_LOW_CHANNELS = 48  # DeepLabV3+ decoder: channels c2 is project
 _C.MODEL.FCN_NUM_CONVS = 2  # 3x3 convs of HEAD_CHANNELS in the FCN decode head
 _C.MODEL.FCN_CONCAT_INPUT = True  # FCN decode head fuses its input with the conv output (published FCN-D8 head)
 _C.MODEL.AUX_CHANNELS = 256  # width of the auxiliary FCN head on c4 (FCN, PSPNet)
+_C.MODEL.VARIANT = ""  # model size of a family: pidnet_s/m/l, ddrnet_23_slim / ddrnet_23 / ddrnet_39; empty: the smallest
 
 _C.MODEL.BACKBONE = CN()
 _C.MODEL.BACKBONE.NAME = "resnet18"  # any name of segkit.models.backbones.list_backbones()
@@ -81,36 +85,21 @@ _C.DATALOADER.PIN_MEMORY = True  # pinned host memory (only used on CUDA)
 
 # ---------------------------------------------------------------------------- loss
 _C.LOSS = CN()
-_C.LOSS.NAME = "ohem"  # main head: "ohem" or "ce"
-_C.LOSS.AUX_NAME = "ohem"  # every auxiliary head: "ohem" or "ce"
+_C.LOSS.NAME = "ohem"  # main head: a loss of segkit.losses.LOSSES on class logits ("ohem" or "ce")
+_C.LOSS.AUX_NAME = "ohem"  # auxiliary heads whose model declares no loss of their own (aux_losses): "ohem" or "ce"
 _C.LOSS.AUX_WEIGHTS = []  # one weight per auxiliary head, in the model's order; empty: the model's published defaults
 _C.LOSS.OHEM_THRESH = 0.7  # OHEM keeps pixels whose true-class probability is below this
 _C.LOSS.OHEM_MIN_KEPT_RATIO = 0.0625  # ...but never fewer than this share of the valid pixels (1/16)
+_C.LOSS.OHEM_MIN_KEPT = 0  # ...nor fewer than this many per process (PIDNet / DDRNet recipes: 131072); 0: ratio only
+_C.LOSS.BOUNDARY_THRESH = 0.8  # PIDNet: boundary-aware OHEM on the main logits where sigmoid(boundary) > this
 _C.LOSS.CLASS_WEIGHTS = []  # per-class CE weights; empty: none (see CLASS_WEIGHTING)
 _C.LOSS.CLASS_WEIGHTING = ""  # "" or "median_freq": weights from the training set's class pixel counts
 
 # ---------------------------------------------------------------------------- solver
-_C.SOLVER = CN()
-_C.SOLVER.IMS_PER_BATCH = 16  # global batch over all processes (each gets IMS_PER_BATCH / world size)
+add_solver_config(_C)  # optimizer, LR schedule, clipping, AMP: segkit/config/solver.py (shared with pretraining)
 _C.SOLVER.MAX_ITER = 80000  # training iterations
-_C.SOLVER.BASE_LR = 0.01  # learning rate of the backbone groups; heads get HEAD_LR_MULT times this
-_C.SOLVER.HEAD_LR_MULT = 10.0  # LR multiplier of the modules the model marks as heads
-_C.SOLVER.MOMENTUM = 0.9  # SGD momentum
-_C.SOLVER.NESTEROV = False  # Nesterov momentum
-_C.SOLVER.WEIGHT_DECAY = 5e-4  # L2 on convolution and linear weights
-_C.SOLVER.WEIGHT_DECAY_NORM = 0.0  # weight decay on norm-layer parameters
-_C.SOLVER.WEIGHT_DECAY_BIAS = 0.0  # weight decay on biases
-_C.SOLVER.LR_SCHEDULER = "poly"  # "poly" or "cosine" after warmup
-_C.SOLVER.POLY_POWER = 0.9  # exponent of the poly schedule
-_C.SOLVER.MIN_LR = 0.0  # LR that poly / cosine decay to at MAX_ITER (base group; head groups keep their multiplier)
 _C.SOLVER.WARMUP_ITERS = 1000  # iterations of warmup
-_C.SOLVER.WARMUP_FACTOR = 0.1  # warmup starts at this fraction of each group's LR
-_C.SOLVER.WARMUP_METHOD = "linear"  # "linear" or "exp"
-_C.SOLVER.CLIP_GRAD_NORM = 0.0  # clip the global gradient norm to this; 0 disables
 _C.SOLVER.CHECKPOINT_PERIOD = 5000  # iterations between checkpoints
-_C.SOLVER.AMP = CN()
-_C.SOLVER.AMP.ENABLED = False  # autocast on CUDA
-_C.SOLVER.AMP.DTYPE = "float16"  # "float16" (with a GradScaler) or "bfloat16"
 
 # ---------------------------------------------------------------------------- test
 _C.TEST = CN()

@@ -7,6 +7,8 @@ from typing import Callable, Sequence
 import yaml
 from yacs.config import CfgNode as CN
 
+from ..utils.io import atomic_write_text
+
 BASE_KEY = "_BASE_"
 
 
@@ -93,7 +95,5 @@ def load_cfg(
 
 
 def save_cfg(cfg: CN, path: str) -> None:
-    """Write the merged config as YAML (the form `load_cfg` reads back)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(cfg.dump())
+    """Write the merged config as YAML (the form `load_cfg` reads back), atomically."""
+    atomic_write_text(path, cfg.dump())

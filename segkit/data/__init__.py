@@ -1,9 +1,11 @@
 """Datasets, transforms, samplers and loaders (see `build_dataset`, `build_train_loader`, `build_test_loader`)."""
 from .build import (DATASETS, build_dataset, build_image_dataset, build_test_loader, build_train_loader, collate,
                     dataset_classes, worker_init_fn)
+from .base import Sample, SegDataset
+from .camvid import CamVidDataset
 from .cityscapes import CityscapesDataset
 from .demo import ensure_demo_dataset, generate_demo_dataset, render_scene
-from .folder import CamVidDataset, FolderDataset, Sample, SegDataset
+from .folder import FolderDataset
 from .samplers import InferenceSampler, TrainingSampler
 from .seg_transforms import SegEvalTransform, SegTrainTransform
 

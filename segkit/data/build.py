@@ -10,13 +10,15 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..utils.comm import get_rank, get_world_size
+from .base import SegDataset, build_label_lut, display_palette
+from .camvid import CamVidDataset
 from .cityscapes import CityscapesDataset
-from .demo import ensure_demo_dataset
-from .folder import CamVidDataset, FolderDataset, SegDataset, build_label_lut, display_palette, image_samples
+from .folder import FolderDataset, image_samples
 from .samplers import InferenceSampler, SeededItems, TrainingSampler
 from .seg_transforms import SegEvalTransform, SegTrainTransform
 
-# DATASET.NAME -> class(cfg, split, transform=None, check_labels=None, strict=True)
+# DATASET.NAME -> class(cfg, split, transform=None, check_labels=None, strict=True): the one place a dataset
+# is registered. Each is a SegDataset and sets its contract (segkit/data/base.py); the tests run over this dict.
 DATASETS: dict[str, type[SegDataset]] = {
     "cityscapes": CityscapesDataset,
     "folder": FolderDataset,
@@ -37,9 +39,9 @@ def build_dataset(cfg, split: str, train: bool | None = None, check_labels: bool
 
     `check_labels` overrides DATASET.CHECK_LABELS; `strict=False` (tools/check_dataset.py) keeps images
     without a label (label None) and skips the value check, so that a scan can report every problem.
+    Reads files only: a caller that wants the demo set generated asks for it (`ensure_demo_dataset`).
     """
     dataset_class = _dataset_class(cfg)
-    ensure_demo_dataset(cfg)
     if train is None:
         train = split == cfg.DATASET.TRAIN_SPLIT
     transform = (SegTrainTransform.from_config(cfg) if train else SegEvalTransform.from_config(cfg))
@@ -68,8 +70,10 @@ def worker_init_fn(worker_id: int) -> None:
 
 
 def collate(batch: list[dict]) -> dict:
-    return {"image": torch.stack([b["image"] for b in batch]), "label": torch.stack([b["label"] for b in batch]),
-            "name": [b["name"] for b in batch], "path": [b["path"] for b in batch]}
+    """Tensors stacked, anything else listed, key by key: a dataset may yield more than the four contract
+    keys (e.g. instance maps) and the evaluation loop hands them on."""
+    return {k: torch.stack([b[k] for b in batch]) if isinstance(batch[0][k], torch.Tensor) else [b[k] for b in batch]
+            for k in batch[0]}
 
 
 def _loader_kwargs(cfg) -> dict:

@@ -2,6 +2,7 @@
 
     ROOT/leftImg8bit/{split}/{city}/{name}_leftImg8bit.png
     ROOT/gtFine/{split}/{city}/{name}_gtFine_labelIds.png      (or _gtFine_labelTrainIds.png)
+    ROOT/gtFine/{split}/{city}/{name}_gtFine_instanceIds.png   (optional: iIoU and category iIoU)
 """
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ import os
 from typing import Callable
 
 import numpy as np
+import torch
 from cityscapesscripts.helpers.labels import labels as CS_LABELS
 
-from .folder import Sample, SegDataset
+from .base import Sample, SegDataset
+from .categories import cityscapes_instance_spec
+from .labels import LabelReader
+from .seg_transforms import SegTrainTransform
 
 IMAGE_SUFFIX = "_leftImg8bit.png"
 LABEL_TYPES = ("labelIds", "labelTrainIds")
@@ -67,28 +72,55 @@ def find_samples(root: str, split: str, label_type: str | None, strict: bool = T
 
 
 class CityscapesDataset(SegDataset):
-    """DATASET.NAME 'cityscapes'. The test split (DATASET.TEST_SPLIT) has no labels: all ignore."""
+    """DATASET.NAME 'cityscapes' (also the demo set, written in this layout). The test split
+    (DATASET.TEST_SPLIT) has no labels: all ignore. Predictions export as labelIds for the benchmark."""
 
-    @classmethod
-    def declared_classes(cls, cfg) -> tuple[list[str], list[tuple[int, int, int]]]:
-        """The 19 evaluated classes and their official colours (no files read)."""
-        return list(CLASS_NAMES), list(PALETTE)
+    default_classes = CLASS_NAMES
+    default_palette = PALETTE
 
     def __init__(self, cfg, split: str, transform: Callable | None = None, check_labels: bool | None = None,
                  strict: bool = True) -> None:
-        # check_labels is accepted for the common interface: the official table maps every value.
         d = cfg.DATASET
         if d.LABEL_TYPE not in LABEL_TYPES:
             raise ValueError(f"DATASET.LABEL_TYPE must be one of {LABEL_TYPES}, got {d.LABEL_TYPE!r}")
         has_labels = split != d.TEST_SPLIT
         samples = find_samples(d.ROOT, split, d.LABEL_TYPE if has_labels else None, strict)
+        # Values of no Cityscapes id map to -1, which the index check reports (a wrong file, a wrong
+        # LABEL_TYPE); evaluated ids map to train ids and the other official ids to ignore.
+        full = np.full(65536, -1, dtype=np.int64)
         if d.LABEL_TYPE == "labelIds":
-            lut = label_id_to_train_id(d.IGNORE_INDEX)
-        else:  # trainIds are stored already; anything but 0..18 (255, -1 written as 255) is ignore
-            lut = np.full(256, d.IGNORE_INDEX, dtype=np.int64)
-            lut[: len(CLASS_NAMES)] = np.arange(len(CLASS_NAMES))
-        full = np.full(65536, d.IGNORE_INDEX, dtype=np.int64)
-        full[:256] = lut
-        super().__init__(samples, CLASS_NAMES, PALETTE, d.IGNORE_INDEX, full, transform)
+            official = [lab.id for lab in CS_LABELS if lab.id >= 0]
+            full[official] = label_id_to_train_id(d.IGNORE_INDEX)[official]
+        else:  # trainIds are stored already: 0..18, and 255 for everything not evaluated
+            full[: len(CLASS_NAMES)] = np.arange(len(CLASS_NAMES))
+            full[255] = d.IGNORE_INDEX
+        super().__init__(samples, CLASS_NAMES, PALETTE, d.IGNORE_INDEX, full, transform,
+                         train_id_to_label_id=train_id_to_label_id())
         self.root, self.split = d.ROOT, split
-        self.train_id_to_label_id = train_id_to_label_id()
+        if strict:
+            self.check_index(d.CHECK_LABELS if check_labels is None else check_labels)
+        # Instance maps serve evaluation only (a training crop would misalign them), and only when every
+        # image has one: the benchmark's iIoU is defined over the whole split.
+        self.instance_paths: list[str] = []
+        if has_labels and samples and not isinstance(transform, SegTrainTransform):
+            paths = [_instance_path(d.ROOT, split, s.image) for s in samples]
+            if all(os.path.isfile(p) for p in paths):
+                self.instance_paths = paths
+                self.instance_spec = cityscapes_instance_spec(CLASS_NAMES)
+        self._read_instances = LabelReader()
+
+    def __getitem__(self, index: int) -> dict:
+        item = super().__getitem__(index)
+        if self.instance_paths:
+            inst = self._read_instances(self.instance_paths[index])
+            if inst.shape[:2] != tuple(item["label"].shape[-2:]):
+                raise ValueError(f"instance map {self.instance_paths[index]} is {inst.shape[1]}x{inst.shape[0]}, "
+                                 f"its label is {item['label'].shape[-1]}x{item['label'].shape[-2]}")
+            item["instances"] = torch.from_numpy(inst.astype(np.int64))
+        return item
+
+
+def _instance_path(root: str, split: str, image: str) -> str:
+    city = os.path.basename(os.path.dirname(image))
+    name = os.path.basename(image)[: -len(IMAGE_SUFFIX)]
+    return os.path.join(root, "gtFine", split, city, f"{name}_gtFine_instanceIds.png")

@@ -16,6 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
+from ..utils.progress import progress
+from .cityscapes import label_id_to_train_id
+
 # Cityscapes labelIds used by the scenes.
 SKY, BUILDING, VEGETATION, TERRAIN, ROAD, SIDEWALK = 23, 11, 21, 22, 7, 8
 POLE, SIGN, CAR, PERSON, EGO = 17, 20, 26, 24, 1
@@ -156,8 +159,6 @@ def _write(args: tuple) -> None:
     root, split, city, index, seed, size = args
     rng = np.random.default_rng([seed, 0 if split == "train" else 1, index])
     img, lab = render_scene(rng, size[0], size[1])
-    from .cityscapes import label_id_to_train_id
-
     name = f"{city}_{index:06d}_000019"
     idir, ldir = (os.path.join(root, d, split, city) for d in ("leftImg8bit", "gtFine"))
     cv2.imwrite(os.path.join(idir, f"{name}_leftImg8bit.png"), img, [cv2.IMWRITE_PNG_COMPRESSION, 1])
@@ -186,7 +187,7 @@ def generate_demo_dataset(root: str, size: tuple[int, int] = (256, 512), num_tra
                     os.makedirs(os.path.join(tmp, d, split, city), exist_ok=True)
             jobs += [(tmp, split, cities[i % len(cities)], i, seed, tuple(size)) for i in range(count)]
         with ThreadPoolExecutor(max_workers=workers) as pool:  # OpenCV drawing/encoding drops the GIL
-            list(pool.map(_write, jobs))
+            list(progress(pool.map(_write, jobs), "demo data", total=len(jobs), unit="img", every_s=15.0))
         try:
             os.rename(tmp, root)
         except OSError:
@@ -199,7 +200,12 @@ def generate_demo_dataset(root: str, size: tuple[int, int] = (256, 512), num_tra
 
 
 def ensure_demo_dataset(cfg) -> None:
-    """Generate the demo dataset at DATASET.ROOT when DATASET.GENERATE_DEMO is on and ROOT is missing."""
+    """Generate the demo dataset at DATASET.ROOT when DATASET.GENERATE_DEMO is on and ROOT is missing.
+
+    Called explicitly by whoever wants the set (the trainer, the tools): building a dataset never writes.
+    Concurrent callers are safe (see `generate_demo_dataset`); a distributed run lets its main process
+    call it and the other ranks wait at a barrier, so the set is generated once.
+    """
     d = cfg.DATASET
     if d.GENERATE_DEMO and not os.path.exists(d.ROOT):
         generate_demo_dataset(d.ROOT, tuple(d.DEMO_SIZE), d.DEMO_NUM_TRAIN, d.DEMO_NUM_VAL, seed=cfg.SEED)

@@ -8,7 +8,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .folder import SegDataset, label_histograms, read_image
+from .base import SegDataset, read_image
+from .labels import check_files, label_histograms
 
 
 def median_frequency_weights(class_pixels: Sequence[int]) -> list[float]:
@@ -77,6 +78,8 @@ def scan_dataset(dataset: SegDataset, image_stats: bool = True, workers: int = 4
     """
     samples = dataset.samples
     errors: list[str] = []
+    file_problems: list[str] = []
+    check_files(samples, workers=workers, errors=file_problems)  # truncated or unreadable files, size mismatches
     labelled = [s for s in samples if s.label is not None]
     without = [s.image for s in samples if s.label is None]
     hists = label_histograms([s.label for s in labelled], dataset.read_raw_label, workers=workers, errors=errors)
@@ -127,10 +130,11 @@ def scan_dataset(dataset: SegDataset, image_stats: bool = True, workers: int = 4
         "files_with_unknown_values": bad_files,
         "images_without_labels": without if dataset_expects_labels(dataset) else [],
         "size_mismatches": mismatched,
+        "file_problems": file_problems,
         "errors": errors,
         "median_freq_weights": median_frequency_weights(class_pixels.tolist()) if counted else [],
     })
-    report["ok"] = not (unknown or report["images_without_labels"] or mismatched or errors)
+    report["ok"] = not (unknown or report["images_without_labels"] or mismatched or errors or file_problems)
     return report
 
 

@@ -31,15 +31,15 @@ from ..evaluation import evaluate_dataset, format_metrics_table, save_metrics
 from ..losses import build_criterion
 from ..models import build_model, load_initial_weights
 from ..solver import build_lr_scheduler, build_optimizer, clip_gradients
-from ..utils.amp import autocast, autocast_dtype, grad_scaler
-from ..utils.logger import setup_logger
+from ..utils.amp import autocast
+from ..utils.checkpoint import find_last_checkpoint, prune_checkpoints, save_checkpoint
+from ..utils.comm import all_reduce_sum, barrier, is_main_process, reduce_mean_dict
 from ..utils.meters import WindowMeters, format_eta
 from ..utils.seed import seed_everything
-from ..utils.checkpoint import extract_model_state, find_last_checkpoint, load_checkpoint, save_checkpoint
-from ..utils.comm import all_reduce_sum, barrier, init_distributed, is_main_process, reduce_mean_dict
+from ..utils.training import (FINAL_CHECKPOINT, NonFiniteError, convert_sync_batchnorm, periodic_checkpoint_name,
+                              resume_training, setup_amp, start_run, training_state)
 
-class NonFiniteError(FloatingPointError):
-    """The loss or the weights stopped being finite; training stops without writing a checkpoint."""
+CHECKPOINT_KIND = "segmentor"
 
 
 class SegTrainer:
@@ -47,11 +47,8 @@ class SegTrainer:
 
     def __init__(self, cfg: CfgNode, resume: bool = False) -> None:
         self.cfg = cfg
-        self.rank, self.world_size, self.device = init_distributed()
-        self.logger = setup_logger(cfg.OUTPUT_DIR, self.rank)
-        seed_everything(cfg.SEED + self.rank, cfg.DETERMINISTIC)
-        if self.device.type == "cuda" and not cfg.DETERMINISTIC:
-            torch.backends.cudnn.benchmark = True  # fixed crop size: the autotuned kernels stay valid
+        self.run = run = start_run(cfg.OUTPUT_DIR, cfg.SEED, cfg.DETERMINISTIC)
+        self.rank, self.world_size, self.device, self.logger = run.rank, run.world_size, run.device, run.logger
         if is_main_process():
             save_cfg(cfg, os.path.join(cfg.OUTPUT_DIR, "config.yaml"))
         self.logger.info(
@@ -72,18 +69,12 @@ class SegTrainer:
             )
 
         model = load_initial_weights(build_model(cfg), cfg).to(self.device)
-        if cfg.MODEL.SYNC_BN:
-            if self.world_size == 1:
-                self.logger.info("MODEL.SYNC_BN ignored: a single process has nothing to synchronise")
-            elif self.device.type != "cuda":
-                self.logger.warning("MODEL.SYNC_BN ignored: torch's SyncBatchNorm runs on GPUs only")
-            else:
-                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = convert_sync_batchnorm(model, cfg.MODEL.SYNC_BN, cfg.MODEL.NORM, run)
         self.model = model
         self.criterion = build_criterion(cfg, model, class_weights=self._class_weights()).to(self.device)
         self.optimizer = build_optimizer(cfg, model)
-        self.scheduler = build_lr_scheduler(cfg, self.optimizer)
-        self._setup_amp()
+        self.scheduler = build_lr_scheduler(cfg, self.optimizer, cfg.SOLVER.MAX_ITER, cfg.SOLVER.WARMUP_ITERS)
+        self.amp_dtype, self.scaler = setup_amp(cfg.SOLVER.AMP.ENABLED, cfg.SOLVER.AMP.DTYPE, run)
         self.ddp_model: nn.Module = model
         if self.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -99,13 +90,6 @@ class SegTrainer:
         )
 
     # ------------------------------------------------------------------ setup helpers
-    def _setup_amp(self) -> None:
-        amp = self.cfg.SOLVER.AMP
-        self.amp_dtype = autocast_dtype(amp.ENABLED, amp.DTYPE, self.device)
-        if amp.ENABLED and self.amp_dtype is None:
-            self.logger.warning("SOLVER.AMP.ENABLED needs CUDA; training on %s in float32", self.device)
-        self.scaler = grad_scaler(self.device, self.amp_dtype)
-
     def _class_weights(self) -> list[float] | None:
         """Median-frequency weights from the training labels when LOSS.CLASS_WEIGHTING asks for them."""
         how = self.cfg.LOSS.CLASS_WEIGHTING
@@ -130,19 +114,11 @@ class SegTrainer:
     # ------------------------------------------------------------------ checkpoints
     def resume(self) -> None:
         """Continue from the newest checkpoint in OUTPUT_DIR (a fresh start when there is none)."""
-        path = find_last_checkpoint(self.cfg.OUTPUT_DIR)
-        if path is None:
-            self.logger.info("--resume: no checkpoint in %s, starting from iteration 0", self.cfg.OUTPUT_DIR)
+        found = resume_training(self.run, self.cfg.OUTPUT_DIR, CHECKPOINT_KIND, self.cfg.MODEL.NAME, self.model,
+                                self.optimizer, self.scheduler, self.scaler)
+        if found is None:
             return
-        ckpt = load_checkpoint(path, map_location="cpu")
-        for key in ("model", "optimizer", "scheduler", "iteration"):
-            if key not in ckpt:
-                raise KeyError(f"{path} is not a training checkpoint: it has no '{key}' entry")
-        self.model.load_state_dict(extract_model_state(ckpt))
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        if ckpt.get("scaler"):
-            self.scaler.load_state_dict(ckpt["scaler"])
+        path, ckpt = found
         self.start_iter = int(ckpt["iteration"])
         self.logger.info("resumed from %s at iteration %d", path, self.start_iter)
 
@@ -157,14 +133,10 @@ class SegTrainer:
                 f"Last good checkpoint: {find_last_checkpoint(self.cfg.OUTPUT_DIR) or 'none'}"
             )
         if is_main_process():
-            save_checkpoint(os.path.join(self.cfg.OUTPUT_DIR, name), {
-                "model": state,
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict(),
-                "iteration": iteration,
-                "config": self.cfg.dump(),  # a YAML string: loads under weights_only=True
-            })
+            save_checkpoint(os.path.join(self.cfg.OUTPUT_DIR, name), training_state(
+                CHECKPOINT_KIND, self.cfg.MODEL.NAME, self.cfg.dump(), self.model, self.optimizer, self.scheduler,
+                self.scaler, iteration,
+            ))
             self.logger.info("saved %s", os.path.join(self.cfg.OUTPUT_DIR, name))
         barrier()
 
@@ -216,13 +188,15 @@ class SegTrainer:
             if done % log_period == 0 or done == max_iter:
                 self._log(done, meters)
             if ckpt_period > 0 and done % ckpt_period == 0 and done < max_iter:
-                self.save(f"model_{done:07d}.pth", done)
+                self.save(periodic_checkpoint_name(done), done)
+                if is_main_process():
+                    prune_checkpoints(cfg.OUTPUT_DIR, cfg.SOLVER.CHECKPOINT_KEEP)
             if eval_period > 0 and done % eval_period == 0 and done < max_iter:
                 self.evaluate(done)
         if self.start_iter >= max_iter:
             self.logger.info("already at iteration %d of %d: nothing to train", self.start_iter, max_iter)
         else:
-            self.save("model_final.pth", max_iter)
+            self.save(FINAL_CHECKPOINT, max_iter)
         return self.evaluate(max_iter)
 
     def _log(self, done: int, meters: WindowMeters) -> None:

@@ -12,18 +12,29 @@ where several files match one image.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import cv2
 import numpy as np
+import torch
+
+from ..utils.io import atomic_path
+
+if TYPE_CHECKING:
+    from ..data import SegDataset
+    from .loop import SampleInfo
 
 OVERLAY_ALPHA = 0.5  # weight of the colour map in the overlay
 
 
 def _write(path: str, array: np.ndarray) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    if not cv2.imwrite(path, array):
-        raise OSError(f"could not write {path}")
+    # Encoded in memory: the temporary name of the atomic write has no extension to pick the format by.
+    ok, encoded = cv2.imencode(os.path.splitext(path)[1], array)
+    if not ok:
+        raise OSError(f"could not encode {path}")
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(encoded.tobytes())
 
 
 def colorize(pred: np.ndarray, palette: Sequence[Sequence[int]]) -> np.ndarray:
@@ -74,3 +85,24 @@ def save_prediction(
             written["overlay"] = os.path.join(out_dir, "overlay", f"{name}_overlay.png")
             _write(written["overlay"], overlay)
     return written
+
+
+class PredictionWriter:
+    """Loop consumer: `save_prediction` for every image, with the dataset's palette and label-id table."""
+
+    def __init__(self, out_dir: str, palette: Sequence[Sequence[int]] | None = None,
+                 train_id_to_label_id: np.ndarray | None = None) -> None:
+        self.out_dir = out_dir
+        self.palette = palette
+        self.train_id_to_label_id = train_id_to_label_id
+
+    @classmethod
+    def from_dataset(cls, dataset: SegDataset, out_dir: str) -> PredictionWriter:
+        return cls(out_dir, dataset.palette, dataset.train_id_to_label_id)
+
+    def process(self, pred: torch.Tensor, label: torch.Tensor, info: SampleInfo) -> None:
+        save_prediction(pred.cpu().numpy(), info.name, self.out_dir, palette=self.palette,
+                        train_id_to_label_id=self.train_id_to_label_id, image_path=info.path or None)
+
+    def finish(self) -> dict[str, Any]:
+        return {}

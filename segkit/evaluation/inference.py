@@ -8,13 +8,17 @@ and the image size, never on the number of windows.
 """
 from __future__ import annotations
 
-import contextlib
 import math
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from ..utils.amp import autocast
+
+# A segmentor in eval mode, or any callable mapping a normalised [N,3,H,W] batch to logits [N,C,H,W].
+Model = Callable[[torch.Tensor], torch.Tensor]
 
 
 def window_starts(length: int, crop: int, stride: int) -> list[int]:
@@ -53,12 +57,11 @@ def _pad_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.pad(x, (0, pw, 0, ph)) if ph > 0 or pw > 0 else x
 
 
-def _forward(model: nn.Module, x: torch.Tensor, divisor: int, autocast_dtype: torch.dtype | None) -> torch.Tensor:
+def _forward(model: Model, x: torch.Tensor, divisor: int, autocast_dtype: torch.dtype | None) -> torch.Tensor:
     """Float32 logits of a batch at its own size; the batch is zero-padded to a multiple of `divisor` first."""
     h, w = x.shape[-2:]
     x = _pad_to(x, math.ceil(h / divisor) * divisor, math.ceil(w / divisor) * divisor)
-    use_amp = autocast_dtype is not None
-    with torch.autocast(x.device.type, dtype=autocast_dtype) if use_amp else contextlib.nullcontext():
+    with autocast(x.device, autocast_dtype):
         logits = model(x)
     if not isinstance(logits, torch.Tensor) or logits.dim() != 4:
         raise TypeError("the model must be in eval mode and return logits [N,C,H,W] (Segmentor contract)")
@@ -74,7 +77,7 @@ def _chunks(n: int, size: int) -> Iterator[range]:
 
 
 def _slide_logits(
-    model: nn.Module, image: torch.Tensor, crop: tuple[int, int], stride: tuple[int, int],
+    model: Model, image: torch.Tensor, crop: tuple[int, int], stride: tuple[int, int],
     batch_size: int, divisor: int, autocast_dtype: torch.dtype | None,
 ) -> torch.Tensor:
     """Logits [1,C,H,W] of one view from overlapping windows, averaged by a count map."""
@@ -103,7 +106,7 @@ def _scaled_size(h: int, w: int, scale: float) -> tuple[int, int]:
 
 @torch.inference_mode()
 def inference(
-    model: nn.Module,
+    model: Model,
     image: torch.Tensor,
     *,
     num_classes: int | None = None,
@@ -125,14 +128,16 @@ def inference(
     default the input size (pass the label's size). Views: every scale in `scales` (image resized
     bilinearly), each also mirrored when `flip`; with `slide`, each view is covered by windows of
     `crop_size` (H, W) every `stride` (default 2/3 of the crop). Inputs are padded with zeros to a
-    multiple of `size_divisor` and the logits cropped back, so any size works. The model must be in
-    eval mode. `autocast_dtype` (e.g. torch.float16 on CUDA) runs the forward passes under autocast.
+    multiple of `size_divisor` and the logits cropped back, so any size works. An nn.Module must be in
+    eval mode and gets the image on its device; any other callable (an exported runtime) gets it where
+    it is. `autocast_dtype` (e.g. torch.float16 on CUDA) runs the forward passes under autocast.
     """
     if image.dim() == 3:
         image = image.unsqueeze(0)
     if image.dim() != 4 or image.shape[0] != 1:
         raise ValueError(f"expected one image [3,H,W] or [1,3,H,W], got shape {tuple(image.shape)}")
-    if model.training:
+    is_module = isinstance(model, nn.Module)
+    if is_module and model.training:
         raise ValueError("inference() needs the model in eval mode (call model.eval())")
     if not scales:
         raise ValueError("scales must not be empty")
@@ -143,7 +148,7 @@ def inference(
         if crop is None:
             raise ValueError("slide inference needs crop_size")
         step = _pair(stride, "stride") or default_stride(crop)
-    param = next(model.parameters(), None)
+    param = next(model.parameters(), None) if is_module else None
     if param is not None:
         image = image.to(param.device)
     h, w = image.shape[-2:]

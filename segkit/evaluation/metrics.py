@@ -17,12 +17,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
 from tabulate import tabulate
+
+from ..utils.comm import all_reduce_sum
+from ..utils.io import atomic_write_text
+
+if TYPE_CHECKING:
+    from ..data import SegDataset
+    from .loop import SampleInfo
 
 
 def confusion_matrix(
@@ -54,13 +60,13 @@ def confusion_matrix(
     return counts.view(num_classes, num_classes)
 
 
-def _nan_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def nan_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     out = np.full(num.shape, np.nan, dtype=np.float64)
     np.divide(num, den, out=out, where=den > 0)
     return out
 
 
-def _nanmean(values: np.ndarray) -> float:
+def nanmean(values: np.ndarray) -> float:
     valid = values[~np.isnan(values)]
     return float(valid.mean()) if valid.size else float("nan")
 
@@ -76,12 +82,12 @@ def compute_metrics(conf: torch.Tensor | np.ndarray, class_names: Sequence[str])
     tp = np.diag(cm)
     gt = cm.sum(axis=1)
     pred = cm.sum(axis=0)
-    iou = _nan_div(tp, gt + pred - tp) * 100.0
-    acc = _nan_div(tp, gt) * 100.0
+    iou = nan_div(tp, gt + pred - tp) * 100.0
+    acc = nan_div(tp, gt) * 100.0
     total = cm.sum()
     return {
-        "mIoU": _nanmean(iou),
-        "mAcc": _nanmean(acc),
+        "mIoU": nanmean(iou),
+        "mAcc": nanmean(acc),
         "aAcc": float(tp.sum() / total * 100.0) if total > 0 else float("nan"),
         "per_class": {name: {"IoU": float(i), "Acc": float(a)} for name, i, a in zip(class_names, iou, acc)},
     }
@@ -92,15 +98,21 @@ def _fmt(v: float | None, digits: int = 2) -> str:
 
 
 def format_metrics_table(metrics: dict[str, Any], digits: int = 2) -> str:
-    """A per-class table (class, IoU, Acc) followed by mIoU, mAcc and aAcc, both with tabulate."""
-    rows = [[name, _fmt(m["IoU"], digits), _fmt(m["Acc"], digits)] for name, m in metrics["per_class"].items()]
-    per_class = tabulate(rows, headers=["class", "IoU", "Acc"], tablefmt="github", colalign=("left", "right", "right"))
-    summary = tabulate(
-        [[_fmt(metrics["mIoU"], digits), _fmt(metrics["mAcc"], digits), _fmt(metrics["aAcc"], digits)]],
-        headers=["mIoU", "mAcc", "aAcc"],
-        tablefmt="github",
-    )
-    return per_class + "\n\n" + summary
+    """Per-class table (IoU, Acc, and iIoU where computed), the category table where computed, then the means."""
+    with_iiou = any("iIoU" in m for m in metrics["per_class"].values())
+    headers = ["class", "IoU", "Acc"] + (["iIoU"] if with_iiou else [])
+    rows = [[name, _fmt(m["IoU"], digits), _fmt(m["Acc"], digits)]
+            + ([_fmt(m["iIoU"], digits) if "iIoU" in m else ""] if with_iiou else [])
+            for name, m in metrics["per_class"].items()]
+    tables = [tabulate(rows, headers=headers, tablefmt="github", colalign=("left",) + ("right",) * (len(headers) - 1))]
+    if "per_category" in metrics:
+        cat_rows = [[name, _fmt(m["IoU"], digits), _fmt(m["iIoU"], digits) if "iIoU" in m else ""]
+                    for name, m in metrics["per_category"].items()]
+        tables.append(tabulate(cat_rows, headers=["category", "IoU", "iIoU"], tablefmt="github",
+                               colalign=("left", "right", "right")))
+    means = [k for k in ("mIoU", "mAcc", "aAcc", "iIoU", "category_IoU", "category_iIoU") if k in metrics]
+    tables.append(tabulate([[_fmt(metrics[k], digits) for k in means]], headers=means, tablefmt="github"))
+    return "\n\n".join(tables)
 
 
 def _nan_to_none(obj: Any) -> Any:
@@ -119,7 +131,31 @@ def metrics_to_json(metrics: dict[str, Any]) -> str:
 
 
 def save_metrics(metrics: dict[str, Any], path: str) -> None:
-    """Write `metrics_to_json(metrics)` to `path`, creating its folder."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(metrics_to_json(metrics) + "\n")
+    """Write `metrics_to_json(metrics)` to `path` atomically, creating its folder."""
+    atomic_write_text(path, metrics_to_json(metrics) + "\n")
+
+
+class SegMetrics:
+    """Loop consumer: one confusion matrix over this rank's images, summed over ranks, then `compute_metrics`.
+
+    Summing integer counts makes a distributed run's figures equal a single process's exactly.
+    """
+
+    def __init__(self, class_names: Sequence[str], ignore_index: int, device: torch.device | str) -> None:
+        self.class_names = list(class_names)
+        self.ignore_index = int(ignore_index)
+        n = len(self.class_names)
+        # Allocated up front, not on the first image: a rank with no image must still join the all-reduce.
+        self.conf = torch.zeros((n, n), dtype=torch.int64, device=device)
+
+    @classmethod
+    def from_dataset(cls, dataset: SegDataset, device: torch.device | str) -> SegMetrics:
+        return cls(dataset.class_names, dataset.ignore_index, device)
+
+    def process(self, pred: torch.Tensor, label: torch.Tensor, info: SampleInfo) -> None:
+        self.conf += confusion_matrix(pred, label, len(self.class_names), self.ignore_index).to(self.conf.device)
+
+    def finish(self) -> dict[str, Any]:
+        all_reduce_sum(self.conf)
+        # The matrix itself goes into the report too (rows ground truth), as the official evaluator's JSON does.
+        return {**compute_metrics(self.conf, self.class_names), "confusion_matrix": self.conf.cpu().tolist()}

@@ -1,20 +1,14 @@
-"""Losses: OHEM / plain cross-entropy for segmentation, the per-head criterion, and the classification
-recipe's label smoothing, mixup/CutMix soft targets and distillation."""
-from .build import SegCriterion, build_criterion, build_seg_loss
-from .cross_entropy import ClassificationLoss, CrossEntropy, SoftTargetCrossEntropy, smooth_one_hot
-from .distill import DistillationLoss
-from .mix import Mixup
+"""Segmentation losses: OHEM / plain cross-entropy and the per-head criterion (pretraining's classification
+losses are in segkit.pretrain.losses)."""
+from .build import LOSSES, SegCriterion, build_criterion, build_seg_loss
+from .cross_entropy import CrossEntropy
 from .ohem import OhemCrossEntropy
 
 __all__ = [
-    "ClassificationLoss",
+    "LOSSES",
     "CrossEntropy",
-    "DistillationLoss",
-    "Mixup",
     "OhemCrossEntropy",
     "SegCriterion",
-    "SoftTargetCrossEntropy",
     "build_criterion",
     "build_seg_loss",
-    "smooth_one_hot",
 ]

@@ -1,30 +1,59 @@
-"""The segmentation criterion: one loss per output head, weighted and summed, from the config."""
+"""The loss registry and the segmentation criterion: one loss term per model output, weighted and summed.
+
+LOSSES maps a name to a builder(cfg, class_weight) -> loss module. A loss module's forward takes the
+predictions its `inputs` attribute names, in that order ("logits": class logits [N,C,H,W], the default;
+"binary": one-channel logits [N,1,H,W]), then the label map [N,H,W], and returns a scalar. Adding a loss:
+write its module in segkit/losses/ and add one line to LOSSES.
+
+Which loss an output gets is declared by the model (segkit.models.segmentors.base.Segmentor): the main logits
+get LOSS.NAME; auxiliary head h gets `model.aux_losses[h]`, or LOSS.AUX_NAME where the model names none, with
+the weight from LOSS.AUX_WEIGHTS or `model.default_aux_weights`; each `model.joint_losses` entry adds a term
+over several outputs ("main" or aux names), such as PIDNet's OHEM on the main logits at predicted boundaries.
+"""
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 from yacs.config import CfgNode
 
-from ..solver.param_groups import unwrap_model
+from ..utils.comm import unwrap_model
+from .boundary import BoundaryAwareOhem, BoundaryBCE
 from .cross_entropy import CrossEntropy
+from .detail import DetailAggregationLoss
 from .ohem import OhemCrossEntropy
 
-LOSS_NAMES = ("ohem", "ce")
+LossBuilder = Callable[[CfgNode, "torch.Tensor | None"], nn.Module]
 
 
-def build_seg_loss(
-    name: str, cfg: CfgNode, weight: torch.Tensor | None, key: str = "LOSS.NAME"
-) -> nn.Module:
-    """An OHEM or plain CE loss with the config's ignore index and OHEM settings."""
-    ignore = cfg.DATASET.IGNORE_INDEX
-    if name == "ohem":
-        return OhemCrossEntropy(cfg.LOSS.OHEM_THRESH, cfg.LOSS.OHEM_MIN_KEPT_RATIO, ignore, weight)
-    if name == "ce":
-        return CrossEntropy(weight, ignore_index=ignore)
-    raise ValueError(f"unknown {key} '{name}', expected one of {LOSS_NAMES}")
+def _ohem(cfg: CfgNode, weight: torch.Tensor | None) -> OhemCrossEntropy:
+    loss = cfg.LOSS
+    return OhemCrossEntropy(
+        loss.OHEM_THRESH, loss.OHEM_MIN_KEPT_RATIO, cfg.DATASET.IGNORE_INDEX, weight, min_kept=loss.OHEM_MIN_KEPT
+    )
+
+
+LOSSES: dict[str, LossBuilder] = {
+    "ohem": _ohem,
+    "ce": lambda cfg, weight: CrossEntropy(weight, ignore_index=cfg.DATASET.IGNORE_INDEX),
+    "boundary_bce": lambda cfg, weight: BoundaryBCE(),  # PIDNet's boundary head
+    "boundary_ohem": lambda cfg, weight: BoundaryAwareOhem(_ohem(cfg, weight), cfg.LOSS.BOUNDARY_THRESH),
+    "detail": lambda cfg, weight: DetailAggregationLoss(),  # STDC-Seg's detail head
+}
+
+
+def loss_inputs(loss: nn.Module) -> tuple[str, ...]:
+    """What a loss module's forward takes before the labels (see the module docstring)."""
+    return tuple(getattr(loss, "inputs", ("logits",)))
+
+
+def build_seg_loss(name: str, cfg: CfgNode, weight: torch.Tensor | None, key: str = "LOSS.NAME") -> nn.Module:
+    """The loss LOSSES[name] with the config's settings and class weights; `key` names the source in errors."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown {key} '{name}', expected one of {sorted(LOSSES)}")
+    return LOSSES[name](cfg, weight)
 
 
 def resolve_class_weights(cfg: CfgNode, class_weights: Sequence[float] | None) -> torch.Tensor | None:
@@ -48,18 +77,29 @@ def resolve_class_weights(cfg: CfgNode, class_weights: Sequence[float] | None) -
 
 
 class SegCriterion(nn.Module):
-    """criterion(outputs, target) -> (total, {"loss_main": .., "loss_<aux>": ..}).
+    """criterion(outputs, target) -> (total, {"loss_main": .., "loss_<aux>": .., "loss_<joint>": ..}).
 
     `outputs` is the segmentor's train-mode result (logits, OrderedDict aux_name -> logits) or plain
-    logits (only the main head is counted). The dict holds each head's loss before its weight,
-    detached, for logging; `total` = main + sum(weight_i * aux_i) is what to backpropagate.
+    logits (only the main head, and joint terms on it alone, are counted). The dict holds each term's loss
+    before its weight, detached, for logging; `total` = main + sum(weight_i * term_i) is what to backpropagate.
+    `joint` maps a term name to (loss, the outputs it takes: "main" or aux names, weight).
     """
 
-    def __init__(self, main: nn.Module, aux: "OrderedDict[str, nn.Module]", aux_weights: Sequence[float]) -> None:
+    def __init__(
+        self,
+        main: nn.Module,
+        aux: "OrderedDict[str, nn.Module]",
+        aux_weights: Sequence[float],
+        joint: "Mapping[str, tuple[nn.Module, Sequence[str], float]] | None" = None,
+    ) -> None:
         super().__init__()
+        joint = joint or {}
         self.main = main
-        self.aux = nn.ModuleDict(aux)  # each aux head has its own OHEM instance
+        self.aux = nn.ModuleDict(aux)  # each aux head has its own loss instance
         self.aux_weights = dict(zip(aux.keys(), (float(w) for w in aux_weights)))
+        self.joint = nn.ModuleDict({name: loss for name, (loss, _, _) in joint.items()})
+        self.joint_sources = {name: tuple(sources) for name, (_, sources, _) in joint.items()}
+        self.joint_weights = {name: float(w) for name, (_, _, w) in joint.items()}
 
     def forward(self, outputs: Any, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if isinstance(outputs, (tuple, list)):
@@ -74,29 +114,59 @@ class SegCriterion(nn.Module):
             raise KeyError(f"model returned aux outputs {unknown} without a loss; expected {list(self.aux)}")
         total = self.main(logits, target)
         parts = {"loss_main": total.detach()}
-        for name, loss_fn in self.aux.items():
-            if name not in aux:
+        terms = [(name, loss_fn, (aux.get(name),), self.aux_weights[name]) for name, loss_fn in self.aux.items()]
+        available = {"main": logits, **aux}
+        for name, loss_fn in self.joint.items():
+            preds = tuple(available.get(s) for s in self.joint_sources[name])
+            terms.append((name, loss_fn, preds, self.joint_weights[name]))
+        for name, loss_fn, preds, weight in terms:
+            if any(p is None for p in preds):  # eval-mode outputs: the aux heads are absent
                 continue
-            loss = loss_fn(aux[name], target)
+            loss = loss_fn(*preds, target)
             parts[f"loss_{name}"] = loss.detach()
-            total = total + self.aux_weights[name] * loss
+            total = total + weight * loss
         return total, parts
 
 
 def build_criterion(cfg: CfgNode, model: nn.Module, class_weights: Sequence[float] | None = None) -> SegCriterion:
-    """The criterion for `model`: LOSS.NAME on the main head, LOSS.AUX_NAME on each of model.aux_names,
-    weighted by LOSS.AUX_WEIGHTS (empty: model.default_aux_weights); class weights from
-    LOSS.CLASS_WEIGHTS or `class_weights` (e.g. segkit.data.stats.median_frequency_weights)."""
+    """The criterion for `model` (see the module docstring); class weights from LOSS.CLASS_WEIGHTS or
+    `class_weights` (e.g. segkit.data.stats.median_frequency_weights) reach every class-logit loss."""
     model = unwrap_model(model)
+    kind = type(model).__name__
     aux_names = tuple(getattr(model, "aux_names", ()))
     weights = list(cfg.LOSS.AUX_WEIGHTS) or list(getattr(model, "default_aux_weights", ()))
     if len(weights) != len(aux_names):
-        source = "LOSS.AUX_WEIGHTS" if cfg.LOSS.AUX_WEIGHTS else f"{type(model).__name__}.default_aux_weights"
+        source = "LOSS.AUX_WEIGHTS" if cfg.LOSS.AUX_WEIGHTS else f"{kind}.default_aux_weights"
         raise ValueError(
-            f"{source} has {len(weights)} values {weights} but {type(model).__name__} has "
+            f"{source} has {len(weights)} values {weights} but {kind} has "
             f"{len(aux_names)} auxiliary heads {list(aux_names)}: give one weight per head"
         )
     w = resolve_class_weights(cfg, class_weights)
-    main = build_seg_loss(cfg.LOSS.NAME, cfg, w, "LOSS.NAME")
-    aux = OrderedDict((n, build_seg_loss(cfg.LOSS.AUX_NAME, cfg, w, "LOSS.AUX_NAME")) for n in aux_names)
-    return SegCriterion(main, aux, weights)
+    main = _checked(cfg.LOSS.NAME, cfg, w, "LOSS.NAME", 1, ("logits",))
+    declared = dict(getattr(model, "aux_losses", {}))
+    if set(declared) - set(aux_names):
+        raise ValueError(f"{kind}.aux_losses names {sorted(set(declared) - set(aux_names))}, not aux heads {aux_names}")
+    aux = OrderedDict()
+    for head in aux_names:
+        key = f"{kind}.aux_losses['{head}']" if head in declared else "LOSS.AUX_NAME"
+        aux[head] = _checked(declared.get(head, cfg.LOSS.AUX_NAME), cfg, w, key, 1)
+    joint = OrderedDict()
+    for term, (loss_name, sources, weight) in dict(getattr(model, "joint_losses", {})).items():
+        bad = [s for s in sources if s != "main" and s not in aux_names]
+        if bad or term == "main" or term in aux_names:
+            raise ValueError(f"{kind}.joint_losses['{term}']: a new term name over 'main' / {list(aux_names)}, "
+                             f"got sources {list(sources)}")
+        joint[term] = (_checked(loss_name, cfg, w, f"{kind}.joint_losses['{term}']", len(sources)), sources, weight)
+    return SegCriterion(main, aux, weights, joint)
+
+
+def _checked(
+    name: str, cfg: CfgNode, weight: torch.Tensor | None, key: str, arity: int, inputs: tuple[str, ...] | None = None
+) -> nn.Module:
+    """build_seg_loss, refusing a loss that takes other predictions than the place it is used gives it."""
+    loss = build_seg_loss(name, cfg, weight, key)
+    got = loss_inputs(loss)
+    if len(got) != arity or (inputs is not None and got != inputs):
+        want = list(inputs) if inputs else f"{arity} prediction(s)"
+        raise ValueError(f"{key} '{name}' takes {list(got)}, but is used where it gets {want}")
+    return loss

@@ -1,4 +1,4 @@
-"""Plain cross-entropy for segmentation and classification, and soft-target cross-entropy for mixup."""
+"""Plain cross-entropy with class weights, ignore index and label smoothing (pretraining builds on it too)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -39,7 +39,7 @@ class CrossEntropy(nn.Module):
         if target.shape != logits.shape[:1] + logits.shape[2:]:
             raise ValueError(
                 f"target shape {tuple(target.shape)} does not match logits {tuple(logits.shape)}; "
-                "soft [N,C] targets go to SoftTargetCrossEntropy"
+                "soft [N,C] targets go to segkit.pretrain.losses.SoftTargetCrossEntropy"
             )
         num_classes = logits.shape[1]
         target = target.long()
@@ -57,37 +57,3 @@ class CrossEntropy(nn.Module):
             )
         denom = valid.sum() if w is None else (w[target.clamp(0, num_classes - 1)] * valid).sum()
         return loss.sum() / denom.clamp_min(torch.finfo(loss.dtype).tiny)
-
-
-def smooth_one_hot(target: torch.Tensor, num_classes: int, smoothing: float = 0.0) -> torch.Tensor:
-    """Float32 [N, num_classes] targets: 1 - eps + eps/K on the true class, eps/K elsewhere."""
-    if target.dim() != 1:
-        raise ValueError(f"class targets must be [N], got shape {tuple(target.shape)}")
-    if target.numel() and (int(target.min()) < 0 or int(target.max()) >= num_classes):
-        raise ValueError(f"class targets must lie in [0, {num_classes}), got {target.min()}..{target.max()}")
-    off = smoothing / num_classes
-    out = torch.full((target.numel(), num_classes), off, dtype=torch.float32, device=target.device)
-    return out.scatter_(1, target.long().unsqueeze(1), 1.0 - smoothing + off)
-
-
-class SoftTargetCrossEntropy(nn.Module):
-    """mean_n sum_c -q_nc log softmax(z_n)_c for soft targets q [N,C] (mixup, CutMix, teacher probabilities)."""
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if target.shape != logits.shape:
-            raise ValueError(f"soft targets {tuple(target.shape)} must match logits {tuple(logits.shape)}")
-        with torch.autocast(device_type=logits.device.type, enabled=False):
-            logp = F.log_softmax(logits.float(), dim=1)
-            return -(target.float() * logp).sum(dim=1).mean()
-
-
-class ClassificationLoss(nn.Module):
-    """Hard labels [N] -> label-smoothed CE; soft targets [N,C] (after mixup) -> soft-target CE."""
-
-    def __init__(self, label_smoothing: float = 0.0) -> None:
-        super().__init__()
-        self.hard = CrossEntropy(ignore_index=-100, label_smoothing=label_smoothing)
-        self.soft = SoftTargetCrossEntropy()
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.soft(logits, target) if target.dim() == logits.dim() else self.hard(logits, target)

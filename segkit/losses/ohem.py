@@ -77,8 +77,10 @@ class OhemCrossEntropy(nn.Module):
     """Cross-entropy averaged over the hard pixels only.
 
     A pixel is hard when its true-class probability is below `thresh`. All hard pixels are kept, but
-    never fewer than floor(min_kept_ratio * valid pixels): when too few are hard, the n_min pixels with
-    the largest loss are kept instead (pixels tied with the n_min-th loss are all kept). The result
+    never fewer than n_min = max(floor(min_kept_ratio * valid pixels), min(min_kept, valid pixels)): when
+    too few are hard, the n_min pixels with the largest loss are kept instead (pixels tied with the
+    n_min-th loss are all kept). `min_kept` is the absolute count of the HRNet-based recipes (PIDNet,
+    DDRNet: 131072 per process); BiSeNet's and STDC's use the ratio (1/16). The result
     is the (class-weighted) mean over the kept pixels; with no valid or no kept pixel it is 0 with a
     gradient. Selection uses the unweighted probability, so class weights change the average only.
     """
@@ -89,21 +91,26 @@ class OhemCrossEntropy(nn.Module):
         min_kept_ratio: float = 1 / 16,
         ignore_index: int = 255,
         weight: Sequence[float] | torch.Tensor | None = None,
+        min_kept: int = 0,
     ) -> None:
         super().__init__()
         if not 0.0 < thresh <= 1.0:
             raise ValueError(f"OHEM thresh must be in (0, 1], got {thresh}")
         if not 0.0 <= min_kept_ratio <= 1.0:
             raise ValueError(f"OHEM min_kept_ratio must be in [0, 1], got {min_kept_ratio}")
+        if min_kept < 0:
+            raise ValueError(f"OHEM min_kept must be >= 0, got {min_kept}")
         self.thresh = float(thresh)
         self.min_kept_ratio = float(min_kept_ratio)
+        self.min_kept = int(min_kept)
         self.ignore_index = int(ignore_index)
         # p < thresh  <=>  -log p > -log thresh: compare losses, no softmax needed.
         self.loss_thresh = -math.log(self.thresh)
         self.register_buffer("weight", class_weight_buffer(weight), persistent=False)
 
     def extra_repr(self) -> str:
-        return f"thresh={self.thresh}, min_kept_ratio={self.min_kept_ratio}, ignore_index={self.ignore_index}"
+        return (f"thresh={self.thresh}, min_kept_ratio={self.min_kept_ratio}, min_kept={self.min_kept}, "
+                f"ignore_index={self.ignore_index}")
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         nll, pw, valid, n_bad = pixel_nll(logits, target, self.ignore_index, self.weight)
@@ -112,7 +119,7 @@ class OhemCrossEntropy(nn.Module):
         n_valid, n_hard, bad = torch.stack([valid.sum(), hard.sum(), n_bad]).tolist()
         if bad:
             _raise_bad_labels(target, self.ignore_index, logits.shape[1])
-        n_min = int(self.min_kept_ratio * n_valid)
+        n_min = max(int(self.min_kept_ratio * n_valid), min(self.min_kept, n_valid))
         if n_valid == 0 or (n_hard == 0 and n_min == 0):
             return nll.sum() * 0.0
         if n_hard >= n_min:

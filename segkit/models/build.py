@@ -30,14 +30,16 @@ def load_initial_weights(model: nn.Module, cfg: CfgNode) -> nn.Module:
             raise ValueError(f"MODEL.BACKBONE.WEIGHTS is set but model '{name}' has no zoo backbone to load it into")
         # A backbone export, a converted or pretrained classifier, or another segmentor's checkpoint.
         missing, unexpected = load_weights(
-            backbone, cfg.MODEL.BACKBONE.WEIGHTS, what=f"backbone {cfg.MODEL.BACKBONE.NAME}", submodule="backbone"
+            backbone, cfg.MODEL.BACKBONE.WEIGHTS, what=f"backbone {cfg.MODEL.BACKBONE.NAME}",
+            strict=not cfg.MODEL.PARTIAL_WEIGHTS, submodule="backbone",
         )
         logger.info(
             "loaded backbone weights %s: %d missing keys %s, %d unexpected keys %s",
             cfg.MODEL.BACKBONE.WEIGHTS, len(missing), missing[:5], len(unexpected), unexpected[:5],
         )
     if cfg.MODEL.WEIGHTS:
-        missing, unexpected = load_weights(model, cfg.MODEL.WEIGHTS, what=f"model {name}")
+        missing, unexpected = load_weights(model, cfg.MODEL.WEIGHTS, what=f"model {name}",
+                                           strict=not cfg.MODEL.PARTIAL_WEIGHTS)
         logger.info("loaded model weights %s: missing %s, unexpected %s", cfg.MODEL.WEIGHTS, missing[:5], unexpected[:5])
     return model
 
@@ -49,7 +51,8 @@ def load_model_for_inference(cfg: CfgNode, weights: str) -> nn.Module:
     initial weights a training config names need not exist where the model is evaluated.
     """
     model = build_model(cfg)
-    missing, unexpected = load_weights(model, weights, what=f"model {cfg.MODEL.NAME} ({cfg.MODEL.BACKBONE.NAME})")
+    missing, unexpected = load_weights(model, weights, what=f"model {cfg.MODEL.NAME} ({cfg.MODEL.BACKBONE.NAME})",
+                                       strict=False)
     if missing:
         raise ValueError(f"{weights} lacks {len(missing)} weights of model {cfg.MODEL.NAME}, e.g. {missing[:5]}")
     if unexpected:

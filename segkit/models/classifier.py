@@ -4,18 +4,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .backbones import BACKBONES, build_backbone, efficientnet, resnet, xception
+from .backbones import BACKBONES, FAMILIES, build_backbone
 
 
 def default_drop_rate(name: str) -> float:
-    """The family default for classifier dropout: the backbone module's `DROP_RATES[name]`, else 0.
-
-    A family with published per-model rates (EfficientNet) exports `DROP_RATES: dict[str, float]`.
-    """
-    for module in (resnet, efficientnet, xception):
-        rates = getattr(module, "DROP_RATES", {})
-        if name in rates:
-            return float(rates[name])
+    """The family default for classifier dropout: `drop_rates[name]` of the family record, else 0."""
+    for family in FAMILIES.values():
+        if name in family.drop_rates:
+            return float(family.drop_rates[name])
     return 0.0
 
 

@@ -57,3 +57,17 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
                     fold_bn_into_conv(conv, norm)
                     module._modules[b] = nn.Identity()
     return fused
+
+
+def prepare_for_inference(
+    model: nn.Module, device: torch.device | str = "cpu", half: bool = False, channels_last: bool = False,
+    fuse: bool = False,
+) -> nn.Module:
+    """An eval-mode copy of `model` on `device`, optionally BN-folded, in fp16 and/or channels_last."""
+    m = fuse_conv_bn(model) if fuse else copy.deepcopy(model).eval()
+    m = m.to(device)
+    if half:
+        m = m.half()
+    if channels_last:
+        m = m.to(memory_format=torch.channels_last)
+    return m

@@ -1,13 +1,52 @@
-"""Building blocks shared by every model family: norm and activation factories, conv-norm-act, SE."""
+"""Building blocks shared by every model family: norm and activation factories, conv-norm-act, SE, weight init."""
 from __future__ import annotations
 
 import math
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.instancenorm import _InstanceNorm
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 NORMS = ("BN", "SyncBN", "GN", "FrozenBN")
+
+# Conv / linear weight initialisations by name (`init_weights(conv_init=...)`).
+CONV_INITS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    # He normal for ReLU networks, fan-out: the torchvision / timm backbones and the segmentation heads.
+    "kaiming_fan_out": lambda w: nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu"),
+    # kaiming_normal_(a=1): fan-in with gain 1, std 1/sqrt(fan_in); BiSeNetV1's reference for its own layers.
+    "kaiming_a1": lambda w: nn.init.kaiming_normal_(w, a=1),
+}
+
+
+def init_weights(
+    module: nn.Module,
+    conv_init: str = "kaiming_fan_out",
+    zero_bias: bool = True,
+    zero_init_norms: Iterable[nn.Module] = (),
+) -> None:
+    """Initialise every conv, linear and affine norm layer under `module`, in `module.modules()` order.
+
+    Conv and linear weights follow `conv_init` (a key of CONV_INITS); their biases start at 0 unless
+    `zero_bias=False`, which keeps PyTorch's default (the ResNets' SE convs, as in torchvision and timm).
+    Affine norm layers start as the identity (weight 1, bias 0), those in `zero_init_norms` with weight 0,
+    so that a residual branch ending in one starts as a no-op. Norms without learnable parameters
+    (FrozenBN, non-affine InstanceNorm) are left alone.
+    """
+    if conv_init not in CONV_INITS:
+        raise ValueError(f"unknown conv_init '{conv_init}', expected one of {sorted(CONV_INITS)}")
+    init_conv = CONV_INITS[conv_init]
+    zero = {id(m) for m in zero_init_norms}
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            init_conv(m.weight)
+            if zero_bias and m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (_BatchNorm, nn.GroupNorm, _InstanceNorm)) and isinstance(m.weight, nn.Parameter):
+            nn.init.constant_(m.weight, 0.0 if id(m) in zero else 1.0)
+            nn.init.zeros_(m.bias)
 
 
 def get_norm(norm: str, channels: int, eps: float = 1e-5, momentum: float = 0.1) -> nn.Module:

@@ -1,24 +1,22 @@
-"""Optimisation: parameter groups, SGD / RMSpropTF / AdamW, warmup + poly / cosine schedules, EMA."""
-from .build import build_lr_scheduler, build_optimizer
+"""Optimisation: parameter groups, optimizers by name, warmup + poly / cosine schedules, EMA."""
+from .build import build_lr_scheduler, build_optimizer, peak_lr
 from .ema import ModelEma
-from .lr_scheduler import LRCurve, WarmupLRScheduler, create_lr_scheduler, lr_factor
-from .optim import RMSpropTF, clip_gradients, create_optimizer, scale_lr
-from .param_groups import get_param_groups, is_norm, model_head_modules, unwrap_model
+from .lr_scheduler import LRCurve, WarmupLRScheduler
+from .optim import OPTIMIZERS, RMSpropTF, clip_gradients, scale_lr
+from .param_groups import get_param_groups, is_norm, model_head_modules
 
 __all__ = [
     "LRCurve",
     "ModelEma",
+    "OPTIMIZERS",
     "RMSpropTF",
     "WarmupLRScheduler",
     "build_lr_scheduler",
     "build_optimizer",
     "clip_gradients",
-    "create_lr_scheduler",
-    "create_optimizer",
     "get_param_groups",
     "is_norm",
-    "lr_factor",
     "model_head_modules",
+    "peak_lr",
     "scale_lr",
-    "unwrap_model",
 ]

@@ -1,39 +1,58 @@
-"""Optimizer and LR scheduler of segmentation training, from the SOLVER section of the config."""
+"""Optimizer and LR scheduler of both pipelines (segmentation and pretraining), from the SOLVER section."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 from yacs.config import CfgNode
 
-from .lr_scheduler import WarmupLRScheduler, create_lr_scheduler
-from .optim import create_optimizer
+from .lr_scheduler import LRCurve, WarmupLRScheduler
+from .optim import OPTIMIZERS, scale_lr
 from .param_groups import get_param_groups, model_head_modules
 
 
-def build_optimizer(cfg: CfgNode, model: nn.Module) -> torch.optim.Optimizer:
-    """SGD over parameter groups: SOLVER.WEIGHT_DECAY on weights, WEIGHT_DECAY_NORM / _BIAS on norms and
-    biases, SOLVER.HEAD_LR_MULT x BASE_LR on model.head_modules(); each group keeps its "lr_mult"."""
+def peak_lr(cfg: CfgNode) -> float:
+    """The LR of the base groups after warmup: SOLVER.BASE_LR, linearly scaled to SOLVER.IMS_PER_BATCH when
+    SOLVER.LR_REFERENCE_BATCH > 0."""
     s = cfg.SOLVER
     if s.BASE_LR <= 0:
         raise ValueError(f"SOLVER.BASE_LR must be > 0, got {s.BASE_LR}")
+    if s.LR_REFERENCE_BATCH < 0:
+        raise ValueError(f"SOLVER.LR_REFERENCE_BATCH must be >= 0 (0: no scaling), got {s.LR_REFERENCE_BATCH}")
+    return scale_lr(s.BASE_LR, s.IMS_PER_BATCH, s.LR_REFERENCE_BATCH) if s.LR_REFERENCE_BATCH else s.BASE_LR
+
+
+def build_optimizer(cfg: CfgNode, model: nn.Module) -> torch.optim.Optimizer:
+    """SOLVER.OPTIMIZER over parameter groups: WEIGHT_DECAY on weights, WEIGHT_DECAY_NORM / _BIAS on norms
+    and biases, HEAD_LR_MULT x the peak LR on model.head_modules(); each group keeps its "lr_mult"."""
+    s = cfg.SOLVER
+    if s.OPTIMIZER not in OPTIMIZERS:
+        raise ValueError(f"unknown SOLVER.OPTIMIZER '{s.OPTIMIZER}', expected one of {sorted(OPTIMIZERS)}")
+    lr = peak_lr(cfg)
     groups = get_param_groups(
         model, s.WEIGHT_DECAY, weight_decay_norm=s.WEIGHT_DECAY_NORM, weight_decay_bias=s.WEIGHT_DECAY_BIAS,
         head_modules=model_head_modules(model), head_lr_mult=s.HEAD_LR_MULT,
     )
     if not groups:
         raise ValueError(f"{type(model).__name__} has no trainable parameter to optimise")
-    return create_optimizer("sgd", groups, s.BASE_LR, weight_decay=s.WEIGHT_DECAY, momentum=s.MOMENTUM,
-                            nesterov=s.NESTEROV)
+    for g in groups:
+        g["lr"] = lr * g["lr_mult"]
+    return OPTIMIZERS[s.OPTIMIZER](groups, lr, s)
 
 
-def build_lr_scheduler(cfg: CfgNode, optimizer: torch.optim.Optimizer) -> WarmupLRScheduler:
-    """SOLVER.WARMUP_* warmup then SOLVER.LR_SCHEDULER ("poly" with POLY_POWER, or "cosine") to MIN_LR at
-    MAX_ITER; step once per iteration."""
+def build_lr_scheduler(
+    cfg: CfgNode, optimizer: torch.optim.Optimizer, max_iter: int, warmup_iters: int
+) -> WarmupLRScheduler:
+    """SOLVER.WARMUP_* warmup over `warmup_iters`, then SOLVER.LR_SCHEDULER ("poly" with POLY_POWER, or
+    "cosine") down to MIN_LR_FACTOR of each group's peak LR at `max_iter`; step once per iteration.
+
+    The lengths come from the caller because each pipeline counts them its own way (iterations, epochs).
+    """
     s = cfg.SOLVER
     try:
-        return create_lr_scheduler(
-            optimizer, s.MAX_ITER, schedule=s.LR_SCHEDULER, power=s.POLY_POWER, warmup_iters=s.WARMUP_ITERS,
-            warmup_factor=s.WARMUP_FACTOR, warmup_method=s.WARMUP_METHOD, min_lr=s.MIN_LR, base_lr=s.BASE_LR,
+        curve = LRCurve(
+            max_iter=max_iter, schedule=s.LR_SCHEDULER, power=s.POLY_POWER, warmup_iters=warmup_iters,
+            warmup_factor=s.WARMUP_FACTOR, warmup_method=s.WARMUP_METHOD, min_lr_ratio=s.MIN_LR_FACTOR,
         )
     except ValueError as e:
-        raise ValueError(f"SOLVER config: {e} (keys SOLVER.MAX_ITER, LR_SCHEDULER, WARMUP_*, MIN_LR)") from e
+        raise ValueError(f"SOLVER config: {e} (keys SOLVER.LR_SCHEDULER, WARMUP_*, MIN_LR_FACTOR and the length)") from e
+    return WarmupLRScheduler(optimizer, curve)

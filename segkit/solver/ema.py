@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .param_groups import unwrap_model
+from ..utils.comm import unwrap_model
 
 
 class ModelEma(nn.Module):
@@ -16,24 +16,19 @@ class ModelEma(nn.Module):
     Every floating-point entry of the state_dict is averaged (parameters and BN running mean/var);
     integer buffers such as num_batches_tracked are copied. With `warmup`, the decay of the n-th update
     (n counted from 0) is min(decay, (1 + n) / (10 + n)), so the early average is not dominated by the
-    random initialisation. `module` is the averaged model, in eval mode; `device` keeps it elsewhere
-    (e.g. "cpu" to spare GPU memory). state_dict() holds the averaged weights and the update count.
+    random initialisation. `module` is the averaged model, in eval mode, on the model's device.
+    state_dict() holds the averaged weights and the update count.
     """
 
-    def __init__(
-        self, model: nn.Module, decay: float = 0.9999, warmup: bool = True, device: str | torch.device | None = None
-    ) -> None:
+    def __init__(self, model: nn.Module, decay: float = 0.9999, warmup: bool = True) -> None:
         super().__init__()
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"EMA decay must be in [0, 1), got {decay}")
         self.module = copy.deepcopy(unwrap_model(model)).eval()
         self.module.requires_grad_(False)
-        if device is not None:
-            self.module.to(device)
         self.decay = float(decay)
         self.warmup = bool(warmup)
         self.num_updates = 0
-        self.device = device
 
     def current_decay(self) -> float:
         """The decay the next update() uses."""

@@ -1,7 +1,7 @@
 """Warmup followed by poly or cosine decay, stepped once per iteration.
 
-The curve is a pure function of the iteration (`lr_factor`); the scheduler only multiplies it onto
-each group's base LR (base_lr * lr_mult). Classification uses the same code with epochs converted to
+The curve is a pure function of the iteration (`LRCurve`); the scheduler only multiplies it onto
+each group's peak LR (base_lr * lr_mult). Pretraining uses the same code with epochs converted to
 iterations.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ class LRCurve:
     Warmup over [0, warmup_iters): "linear" from warmup_factor to 1, or "exp" (geometric,
     warmup_factor ** (1 - t / warmup_iters)). Then over the remaining max_iter - warmup_iters
     iterations, with progress p in [0, 1]: "poly" (1 - p) ** power or "cosine" (1 + cos(pi p)) / 2,
-    rescaled to end at min_lr_ratio (MIN_LR / BASE_LR) instead of 0.
+    rescaled to end at min_lr_ratio (SOLVER.MIN_LR_FACTOR) instead of 0.
     """
 
     max_iter: int
@@ -46,7 +46,7 @@ class LRCurve:
         if self.warmup_iters and not 0.0 < self.warmup_factor <= 1.0:
             raise ValueError(f"warmup_factor must be in (0, 1], got {self.warmup_factor}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
-            raise ValueError(f"min_lr / base_lr must be in [0, 1], got {self.min_lr_ratio}")
+            raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
 
     def __call__(self, it: int) -> float:
         if it < self.warmup_iters:
@@ -61,11 +61,6 @@ class LRCurve:
         else:
             decay = 0.5 * (1.0 + math.cos(math.pi * p))
         return self.min_lr_ratio + (1.0 - self.min_lr_ratio) * decay
-
-
-def lr_factor(it: int, **curve: Any) -> float:
-    """The multiplier of the base LR at iteration `it` (see LRCurve for the arguments)."""
-    return LRCurve(**curve)(it)
 
 
 class WarmupLRScheduler(torch.optim.lr_scheduler.LRScheduler):
@@ -107,34 +102,3 @@ class WarmupLRScheduler(torch.optim.lr_scheduler.LRScheduler):
         for group, lr in zip(self.optimizer.param_groups, lrs):
             group["lr"] = lr
         self._last_lr = lrs
-
-
-def create_lr_scheduler(
-    optimizer: torch.optim.Optimizer,
-    max_iter: int,
-    *,
-    schedule: str = "cosine",
-    power: float = 0.9,
-    warmup_iters: int = 0,
-    warmup_factor: float = 0.1,
-    warmup_method: str = "linear",
-    min_lr: float = 0.0,
-    base_lr: float | None = None,
-) -> WarmupLRScheduler:
-    """The scheduler from plain arguments (classification: iterations = epochs * iterations per epoch).
-
-    `min_lr` is the floor of the base group; `base_lr` defaults to the lr of the first lr_mult == 1
-    group (else the first group), and the floor scales with each group's multiplier like the rest.
-    """
-    if base_lr is None:
-        groups = optimizer.param_groups
-        ref = next((g for g in groups if g.get("lr_mult", 1.0) == 1.0), groups[0])
-        base_lr = ref.get("initial_lr", ref["lr"])
-    if min_lr < 0 or (base_lr > 0 and min_lr > base_lr):
-        raise ValueError(f"min_lr must be in [0, base_lr={base_lr}], got {min_lr}")
-    curve = LRCurve(
-        max_iter=max_iter, schedule=schedule, power=power, warmup_iters=warmup_iters,
-        warmup_factor=warmup_factor, warmup_method=warmup_method,
-        min_lr_ratio=min_lr / base_lr if base_lr > 0 else 0.0,
-    )
-    return WarmupLRScheduler(optimizer, curve)

@@ -1,12 +1,11 @@
-"""Optimizers (SGD, TensorFlow-style RMSprop, AdamW), linear LR scaling and gradient clipping."""
+"""Optimizers by name (SGD, TensorFlow-style RMSprop, AdamW), linear LR scaling and gradient clipping."""
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 from torch.optim import Optimizer
-
-OPTIMIZERS = ("sgd", "rmsproptf", "adamw")
+from yacs.config import CfgNode
 
 
 class RMSpropTF(Optimizer):
@@ -85,46 +84,36 @@ class RMSpropTF(Optimizer):
         return loss
 
 
-def create_optimizer(
-    name: str,
-    params: Iterable,
-    lr: float,
-    *,
-    weight_decay: float = 0.0,
-    momentum: float = 0.9,
-    nesterov: bool = False,
-    eps: float | None = None,
-    betas: tuple[float, float] = (0.9, 0.999),
-    alpha: float = 0.9,
-) -> Optimizer:
-    """An optimizer by name over `params` (plain parameters or groups from get_param_groups).
-
-    Groups that carry "lr_mult" start at lr * lr_mult; their own "weight_decay" overrides `weight_decay`.
-    eps defaults: 1e-3 for rmsproptf (EfficientNet), 1e-8 for adamw.
-    """
-    params = list(params)
-    if params and isinstance(params[0], dict):
-        for g in params:
-            g.setdefault("lr", lr * g.get("lr_mult", 1.0))
-    key = name.lower()
-    if key == "sgd":
-        if nesterov and momentum <= 0:
-            raise ValueError("Nesterov momentum needs momentum > 0")
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
-    if key == "rmsproptf":
-        return RMSpropTF(params, lr=lr, alpha=alpha, eps=1e-3 if eps is None else eps, momentum=momentum,
-                         weight_decay=weight_decay)
-    if key == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=betas, eps=1e-8 if eps is None else eps,
-                                 weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer '{name}', expected one of {OPTIMIZERS}")
+def _sgd(groups: list[dict], lr: float, s: CfgNode) -> Optimizer:
+    if s.NESTEROV and s.MOMENTUM <= 0:
+        raise ValueError("SOLVER.NESTEROV needs SOLVER.MOMENTUM > 0")
+    return torch.optim.SGD(groups, lr=lr, momentum=s.MOMENTUM, nesterov=s.NESTEROV, weight_decay=s.WEIGHT_DECAY)
 
 
-def scale_lr(lr_per_256: float, global_batch: int, reference_batch: int = 256) -> float:
-    """Linear scaling rule: the LR for `global_batch` images when `lr_per_256` is right for 256."""
-    if global_batch <= 0:
-        raise ValueError(f"global batch must be > 0, got {global_batch}")
-    return lr_per_256 * global_batch / reference_batch
+def _rmsproptf(groups: list[dict], lr: float, s: CfgNode) -> Optimizer:
+    return RMSpropTF(groups, lr=lr, alpha=s.RMSPROP_ALPHA, eps=s.RMSPROP_EPS, momentum=s.MOMENTUM,
+                     weight_decay=s.WEIGHT_DECAY)
+
+
+def _adamw(groups: list[dict], lr: float, s: CfgNode) -> Optimizer:
+    return torch.optim.AdamW(groups, lr=lr, betas=tuple(s.BETAS), eps=s.EPS, weight_decay=s.WEIGHT_DECAY)
+
+
+# SOLVER.OPTIMIZER -> factory(param groups, base LR, the SOLVER config node). The groups arrive with their
+# own "lr" and "weight_decay"; a factory reads its other hyperparameters from SOLVER keys
+# (segkit/config/solver.py). A new optimizer is one factory here, plus its keys there.
+OPTIMIZERS: dict[str, Callable[[list[dict], float, CfgNode], Optimizer]] = {
+    "sgd": _sgd,
+    "rmsproptf": _rmsproptf,
+    "adamw": _adamw,
+}
+
+
+def scale_lr(lr: float, global_batch: int, reference_batch: int = 256) -> float:
+    """Linear scaling rule: the LR for `global_batch` images when `lr` is right for `reference_batch`."""
+    if global_batch <= 0 or reference_batch <= 0:
+        raise ValueError(f"global and reference batch must be > 0, got {global_batch} and {reference_batch}")
+    return lr * global_batch / reference_batch
 
 
 def clip_gradients(

@@ -5,6 +5,8 @@ from typing import Iterable
 
 from torch import nn
 
+from ..utils.comm import unwrap_model
+
 # Norm layers by type; a module whose class name contains "Norm" (a custom LayerNorm2d, RMSNorm, ...)
 # counts as well, so families added later need no change here.
 _NORM_TYPES: tuple[type, ...] = (
@@ -13,17 +15,6 @@ _NORM_TYPES: tuple[type, ...] = (
     nn.LayerNorm,
     nn.LocalResponseNorm,
 ) + ((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
-
-
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The user's module under DDP / DataParallel (`.module`) and torch.compile (`._orig_mod`)."""
-    while True:
-        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-            model = model.module
-        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
-            model = model._orig_mod
-        else:
-            return model
 
 
 def is_norm(module: nn.Module) -> bool:
@@ -38,14 +29,12 @@ def get_param_groups(
     weight_decay_bias: float = 0.0,
     head_modules: Iterable[nn.Module | None] = (),
     head_lr_mult: float = 1.0,
-    no_decay_1d: bool = False,
 ) -> list[dict]:
     """Split the trainable parameters of `model` into optimizer groups.
 
     Each group carries "params", "lr_mult" (head_lr_mult for parameters inside `head_modules`, else
     1) and "weight_decay": weight_decay_norm for norm-layer parameters, weight_decay_bias for biases,
-    weight_decay otherwise. With `no_decay_1d` (classification recipe) every parameter of at most one
-    dimension gets no decay instead. Every trainable parameter lands in exactly one group, even when it
+    weight_decay otherwise. Every trainable parameter lands in exactly one group, even when it
     is shared or sits in two head modules; frozen parameters and empty groups are left out. The order is
     deterministic, so optimizer state_dicts line up on resume.
     """
@@ -58,9 +47,7 @@ def get_param_groups(
             if not p.requires_grad or id(p) in seen:
                 continue
             seen.add(id(p))
-            if no_decay_1d:
-                wd = 0.0 if p.ndim <= 1 else weight_decay
-            elif norm:
+            if norm:
                 wd = weight_decay_norm
             elif name == "bias":
                 wd = weight_decay_bias

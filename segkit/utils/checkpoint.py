@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import glob
 import os
+import pickle
 import re
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -32,8 +33,20 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # unpickling errors carry no file name
-        raise RuntimeError(f"cannot load checkpoint {path}: {e}") from e
+    except pickle.UnpicklingError as e:  # weights_only refused an object: not a plain checkpoint
+        raise CheckpointError(f"{path} holds objects other than tensors and plain containers; segkit loads "
+                              f"checkpoints with weights_only=True ({_first_line(e)})") from e
+    except Exception as e:  # a torn zip archive or pickle: torch's messages name no file
+        raise CheckpointError(f"{path} is truncated or corrupt and cannot be read ({_first_line(e)})") from e
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read, or that does not belong to the run; the message names the file."""
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
 
 
 def find_last_checkpoint(output_dir: str) -> str | None:
@@ -44,11 +57,16 @@ def find_last_checkpoint(output_dir: str) -> str | None:
             path = os.path.join(output_dir, f.read().strip())
         if os.path.isfile(path):
             return path
-    found = sorted(glob.glob(os.path.join(output_dir, "model_*.pth")), key=_iteration_of)
+    # Without the marker: the final checkpoint, else the highest periodic one. model_best.pth is never the
+    # newest: it is written beside the periodic checkpoint of the same epoch.
+    found = sorted((p for p in glob.glob(os.path.join(output_dir, "model_*.pth")) if _iteration_of(p) >= 0),
+                   key=_iteration_of)
     return found[-1] if found else None
 
 
-def _iteration_of(path: str) -> int:
+def _iteration_of(path: str) -> float:
+    if os.path.basename(path) == "model_final.pth":
+        return float("inf")
     m = re.search(r"model_(\d+)\.pth$", path)
     return int(m.group(1)) if m else -1
 
@@ -70,14 +88,16 @@ def strip_prefix(state: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 
 def load_weights(
-    module: nn.Module, path: str, what: str = "model", strict: bool = False, submodule: str | None = None
+    module: nn.Module, path: str, what: str = "model", strict: bool = True, submodule: str | None = None
 ) -> tuple[list, list]:
-    """Load weights into `module` from `path`, refusing tensors of the wrong shape.
+    """Load weights into `module` from `path`; returns the (missing, unexpected) key lists.
 
     `submodule` names where `module` sits inside bigger models: when the file holds such a model
     (a classifier or a segmentor whose keys start with 'backbone.'), only that part is taken.
-    Returns (missing, unexpected) key lists. A checkpoint of another model shows up as
-    shape mismatches or as no key in common; both are errors naming the file and keys.
+    Tensors of the wrong shape and files with no key in common are always errors. With `strict`
+    (the default) any missing or unexpected key is one too: weights of another depth or variant
+    (a ResNet-34 file for a ResNet-18) share most key names and would otherwise half-load silently.
+    Every error names the file and a few keys.
     """
     state = extract_model_state(load_checkpoint(path))
     prefix = f"{submodule}."
@@ -90,11 +110,85 @@ def load_weights(
         if k in own and tuple(v.shape) != tuple(own[k].shape)
     ]
     if mismatched:
-        raise ValueError(f"{path} does not fit the {what}; first mismatching keys:\n  " + "\n  ".join(mismatched[:10]))
+        raise CheckpointError(f"{path} does not fit the {what}; first mismatching keys:\n  " + "\n  ".join(mismatched[:10]))
     if own and state and not set(own) & set(state):
-        raise ValueError(
+        raise CheckpointError(
             f"{path} has no key in common with the {what}: it holds e.g. {sorted(state)[:3]}, "
             f"the {what} expects e.g. {sorted(own)[:3]}"
         )
-    result = module.load_state_dict(state, strict=strict)
-    return list(result.missing_keys), list(result.unexpected_keys)
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if strict and (missing or unexpected):
+        raise CheckpointError(
+            f"{path} does not match the {what}: {len(missing)} missing keys {missing[:4]}, "
+            f"{len(unexpected)} unexpected keys {unexpected[:4]} (weights of another depth or variant?)"
+        )
+    module.load_state_dict(state, strict=False)
+    return missing, unexpected
+
+
+def checkpoint_candidates(output_dir: str) -> list[str]:
+    """Checkpoints a resume may start from, newest first: the marker's file, model_final.pth, then the
+    periodic model_<iteration>.pth by iteration."""
+    found = sorted((p for p in glob.glob(os.path.join(output_dir, "model_*.pth")) if _iteration_of(p) >= 0),
+                   key=_iteration_of, reverse=True)
+    newest = find_last_checkpoint(output_dir)
+    return ([newest] if newest else []) + [p for p in found if p != newest]
+
+
+def load_newest_readable(output_dir: str, warn: Callable[[str], None]) -> tuple[str, dict[str, Any]] | None:
+    """The newest checkpoint of `output_dir` that loads, with its content, or None when there is none.
+
+    A file that does not load (killed mid-copy, a full disk, a torn download) is skipped with a `warn`
+    line naming it and the reason, and the next older one is tried. Temporaries left by a killed writer
+    are removed first.
+    """
+    remove_stale_temporaries(output_dir, warn)
+    for path in checkpoint_candidates(output_dir):
+        try:
+            return path, load_checkpoint(path)
+        except CheckpointError as e:
+            warn(f"skipping unreadable checkpoint: {e}")
+    return None
+
+
+def remove_stale_temporaries(output_dir: str, warn: Callable[[str], None] | None = None) -> list[str]:
+    """Delete `*.tmp.<pid>` files of writers that no longer run (a live writer's file is left alone)."""
+    removed = []
+    for tmp in glob.glob(os.path.join(output_dir, "*.tmp.*")):
+        pid = tmp.rsplit(".tmp.", 1)[1]
+        if pid.isdigit() and _process_alive(int(pid)):
+            continue
+        os.remove(tmp)
+        removed.append(tmp)
+        if warn:
+            warn(f"removed {tmp}, left by an interrupted write")
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def prune_checkpoints(output_dir: str, keep: int) -> list[str]:
+    """Delete all but the newest `keep` periodic checkpoints (model_<iteration>.pth); keep <= 0 keeps all.
+
+    model_final.pth, model_best.pth and the file the resume marker names are never deleted.
+    """
+    if keep <= 0:
+        return []
+    marker = find_last_checkpoint(output_dir)
+    periodic = sorted((p for p in glob.glob(os.path.join(output_dir, "model_*.pth"))
+                       if re.search(r"model_\d+\.pth$", p)), key=_iteration_of, reverse=True)
+    doomed = [p for p in periodic[keep:] if p != marker]
+    for p in doomed:
+        os.remove(p)
+    return doomed

@@ -1,27 +1,94 @@
 """What every tool does around its body: user errors become one line and exit code 1."""
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+import traceback
 from typing import Callable
 
 from .comm import cleanup
+from .logger import log_to_files
 
 # Bad configs, paths, labels and checkpoints raise these with a message naming the culprit; a traceback
 # would only bury it. SEGKIT_TRACEBACK=1 shows the traceback anyway, for debugging segkit itself.
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFoundError, FloatingPointError)
 
 
-def run_tool(body: Callable[[], None], extra_errors: tuple[type[BaseException], ...] = ()) -> int:
-    """Run `body`; print `error: ...` and return 1 on a user error; always leave the process group."""
+def run_tool(body: Callable[[], int | None], extra_errors: tuple[type[BaseException], ...] = ()) -> int:
+    """Run `body`; print `error: ...` and return 1 on a user error; always leave the process group.
+
+    The exit code is what `body` returns when it returns an int (a checker reporting problems), else 0.
+    """
     try:
-        body()
+        result = body()
     except USER_ERRORS + extra_errors as e:
         if os.environ.get("SEGKIT_TRACEBACK"):
             raise
         message = e.args[0] if isinstance(e, KeyError) and e.args else e  # KeyError's str() adds quotes
         print(f"error: {message}", file=sys.stderr)
+        log_to_files(f"error: {message}")
         return 1
+    except BaseException:
+        log_to_files("run ended by an unexpected error:\n" + traceback.format_exc().rstrip())
+        raise
     finally:
         cleanup()
-    return 0
+    return result if isinstance(result, int) else 0
+
+
+def add_config_args(parser: argparse.ArgumentParser) -> None:
+    """--config-file and the trailing KEY VALUE overrides every config-driven tool takes."""
+    parser.add_argument("--config-file", required=True, help="YAML config (may inherit with _BASE_)")
+    parser.add_argument("opts", nargs="*", help="config overrides as KEY VALUE pairs, anywhere on the line")
+
+
+def add_inference_args(parser: argparse.ArgumentParser) -> None:
+    """The inference-mode flags shared by tools/evaluate.py and tools/predict.py."""
+    parser.add_argument("--slide", action="store_true", default=None, help="sliding windows of TEST.CROP_SIZE")
+    parser.add_argument("--msc", action="store_true", default=None, help="multi-scale over TEST.SCALES (or --scales)")
+    parser.add_argument("--flip", action="store_true", default=None, help="add horizontally flipped views")
+    parser.add_argument("--scales", type=_float_list, default=None, metavar="S [S ...]",
+                        help="scales of multi-scale inference (implies --msc)")
+
+
+LIST_FLAGS = ("--scales",)
+
+
+def parse_tool_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse flags and KEY VALUE overrides in any order.
+
+    A list flag (--scales 0.5 1.0 1.5) takes only the numbers that follow it, so an override or another
+    flag after it is not swallowed.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        if args[i] in LIST_FLAGS:
+            j = i + 1
+            while j < len(args) and _is_number(args[j]):
+                j += 1
+            if j == i + 1:
+                parser.error(f"{args[i]} needs at least one number")
+            out.append(f"{args[i]}={','.join(args[i + 1:j])}")
+            i = j
+        else:
+            out.append(args[i])
+            i += 1
+    return parser.parse_intermixed_args(out)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers, got {text!r}") from None

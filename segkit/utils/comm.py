@@ -5,6 +5,7 @@ import os
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 
 def is_distributed() -> bool:
@@ -65,6 +66,25 @@ def reduce_mean_dict(values: dict[str, float], device: torch.device) -> dict[str
     all_reduce_sum(t)
     t /= get_world_size()
     return dict(zip(keys, t.tolist()))
+
+
+def per_process_batch(global_batch: int, key: str = "SOLVER.IMS_PER_BATCH") -> int:
+    """This process's share of a global batch; a batch the processes cannot split evenly is an error naming `key`."""
+    world = get_world_size()
+    if global_batch <= 0 or global_batch % world:
+        raise ValueError(f"{key} {global_batch} is not a positive multiple of the world size {world}")
+    return global_batch // world
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The user's module under DDP / DataParallel (`.module`) and torch.compile (`._orig_mod`)."""
+    while True:
+        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod
+        else:
+            return model
 
 
 def cleanup() -> None:

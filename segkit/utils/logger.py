@@ -23,3 +23,16 @@ def setup_logger(output_dir: str | None = None, rank: int = 0, name: str = "segk
         fh.setFormatter(fmt)
         logger.addHandler(fh)
     return logger
+
+
+def log_to_files(message: str, level: int = logging.ERROR, name: str = "segkit") -> None:
+    """Write `message` to the log files of logger `name` only (OUTPUT_DIR/log.txt), not to the console.
+
+    The tools print a run-ending error on stderr themselves; this keeps the same line in log.txt, so a run
+    under nohup does not just stop without saying why.
+    """
+    logger = logging.getLogger(name)
+    record = logger.makeRecord(name, level, __file__, 0, message, None, None)
+    for handler in logger.handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)

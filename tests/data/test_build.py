@@ -1,77 +1,75 @@
-import os
-
-import cv2
+"""Every dataset registered in DATASETS, through `build_dataset` and the loaders, on its tiny generated set."""
 import numpy as np
 import pytest
 import torch
 
 from segkit.config import get_cfg
-from segkit.data import DATASETS, build_dataset, build_test_loader, build_train_loader, generate_demo_dataset
-from segkit.data.cityscapes import label_id_to_train_id
+from segkit.data import (DATASETS, SegDataset, build_dataset, build_image_dataset, build_test_loader,
+                         build_train_loader, collate, dataset_classes)
 
 
-@pytest.fixture(scope="module")
-def demo_cfg(tmp_path_factory):
-    cfg = get_cfg()
-    cfg.DATASET.ROOT = str(tmp_path_factory.mktemp("d") / "demo")
-    cfg.DATASET.GENERATE_DEMO = True
-    cfg.DATASET.DEMO_SIZE = [64, 128]
-    cfg.DATASET.DEMO_NUM_TRAIN = 6
-    cfg.DATASET.DEMO_NUM_VAL = 3
-    cfg.INPUT.CROP_SIZE = [48, 48]
-    cfg.SOLVER.IMS_PER_BATCH = 4
-    cfg.DATALOADER.NUM_WORKERS = 0
-    return cfg
+def test_registered_datasets_are_seg_datasets():
+    assert {"cityscapes", "folder", "camvid"} <= set(DATASETS)
+    assert all(issubclass(cls, SegDataset) for cls in DATASETS.values())
 
 
-def test_build_dataset_generates_demo_when_missing(demo_cfg):
-    train = build_dataset(demo_cfg, "train")
-    val = build_dataset(demo_cfg, "val")
-    assert len(train) == 6 and len(val) == 3
-    item = val[0]
-    assert item["image"].shape == (3, 64, 128) and item["label"].shape == (64, 128)
-    assert item["label"].dtype == torch.int64
-    assert os.path.basename(item["path"]).startswith(item["name"])
-    # The demo shows the big street classes: road, sidewalk, building, sky, car.
-    present = set(np.unique(np.concatenate([val[i]["label"].numpy().ravel() for i in range(3)])).tolist())
-    assert {0, 1, 2, 10, 13} <= present
-    assert train[0]["image"].shape == (3, 48, 48)
+@pytest.mark.parametrize("split,labelled", [("train", True), ("val", True), ("test", False)])
+def test_contract_is_declared(tiny_dataset, split, labelled):
+    ds = build_dataset(tiny_dataset, split, train=False)
+    assert isinstance(ds, SegDataset) and len(ds) == 2
+    assert ds.has_labels is labelled
+    assert ds.num_classes == len(ds.class_names) > 0 and all(isinstance(n, str) for n in ds.class_names)
+    assert len(ds.palette) == ds.num_classes and all(len(c) == 3 and all(0 <= v <= 255 for v in c) for c in ds.palette)
+    assert ds.ignore_index == tiny_dataset.DATASET.IGNORE_INDEX
+    table = ds.train_id_to_label_id
+    assert table is None or (table.dtype == np.uint8 and table.shape == (256,))
+    # The classes are declared by the config alone, as the instance has them.
+    names, palette = dataset_classes(tiny_dataset)
+    assert names == ds.class_names and palette == ds.palette
 
 
-def test_demo_train_ids_file_matches_label_ids(demo_cfg):
-    build_dataset(demo_cfg, "val")
-    ldir = os.path.join(demo_cfg.DATASET.ROOT, "gtFine", "val")
-    city = sorted(os.listdir(ldir))[0]
-    f = sorted(x for x in os.listdir(os.path.join(ldir, city)) if x.endswith("_labelIds.png"))[0]
-    ids = cv2.imread(os.path.join(ldir, city, f), cv2.IMREAD_UNCHANGED)
-    tids = cv2.imread(os.path.join(ldir, city, f.replace("labelIds", "labelTrainIds")), cv2.IMREAD_UNCHANGED)
-    np.testing.assert_array_equal(label_id_to_train_id()[ids], tids)
+def test_items_follow_the_contract(tiny_dataset):
+    ds = build_dataset(tiny_dataset, "val", train=False)
+    for i in range(len(ds)):
+        item = ds[i]
+        assert set(item) == {"image", "label", "name", "path"}
+        assert item["image"].dtype == torch.float32 and item["image"].shape[0] == 3
+        assert item["label"].dtype == torch.int64 and item["label"].shape == item["image"].shape[1:]
+        values = set(item["label"].unique().tolist())
+        assert values <= set(range(ds.num_classes)) | {ds.ignore_index} and values - {ds.ignore_index}
+        assert item["path"] == ds.samples[i].image and item["name"] == ds.samples[i].name
+    unlabelled = build_dataset(tiny_dataset, "test", train=False)
+    assert all((unlabelled[i]["label"] == unlabelled.ignore_index).all() for i in range(len(unlabelled)))
 
 
-def test_demo_generation_is_deterministic_and_race_safe(tmp_path):
-    a = generate_demo_dataset(str(tmp_path / "a"), (64, 96), 2, 1, seed=5)
-    generate_demo_dataset(a, (64, 96), 2, 1, seed=5)  # the root exists: the second copy is dropped
-    b = generate_demo_dataset(str(tmp_path / "b"), (64, 96), 2, 1, seed=5)
-    assert sorted(os.listdir(tmp_path)) == ["a", "b"]  # no temp folder left behind
-    rel = "leftImg8bit/val/frankfurt/frankfurt_000000_000019_leftImg8bit.png"
-    np.testing.assert_array_equal(cv2.imread(os.path.join(a, rel)), cv2.imread(os.path.join(b, rel)))
-
-
-def test_loaders(demo_cfg):
-    it = build_train_loader(demo_cfg)
-    for _ in range(3):  # more batches than one epoch of 6 images: the loader never ends
+def test_loaders(tiny_dataset):
+    it = build_train_loader(tiny_dataset)
+    for _ in range(3):  # more batches than one epoch of 2 images: the loader never ends
         batch = next(it)
-        assert batch["image"].shape == (4, 3, 48, 48) and batch["label"].shape == (4, 48, 48)
-        assert batch["label"].dtype == torch.int64 and len(batch["name"]) == 4
-    loader = build_test_loader(demo_cfg)
-    assert len(loader) == 3
+        assert batch["image"].shape == (2, 3, 16, 16) and batch["label"].shape == (2, 16, 16)
+        assert batch["label"].dtype == torch.int64 and len(batch["name"]) == 2
+    loader = build_test_loader(tiny_dataset, "val")
+    assert len(loader) == 2
     batch = next(iter(loader))
-    assert batch["image"].shape == (1, 3, 64, 128)
+    assert batch["image"].shape[:2] == (1, 3) and batch["label"].shape[-2:] == batch["image"].shape[-2:]
 
 
-def test_unknown_dataset_name(demo_cfg):
-    cfg = demo_cfg.clone()
+def test_image_dataset_has_the_classes_of_the_config(tiny_dataset):
+    path = build_dataset(tiny_dataset, "test", train=False).samples[0].image
+    ds = build_image_dataset(tiny_dataset, path)
+    assert (ds.class_names, ds.palette) == dataset_classes(tiny_dataset)
+    assert len(ds) == 1 and not ds.has_labels and ds.train_id_to_label_id is None
+
+
+def test_collate_keeps_extra_keys():
+    items = [{"image": torch.zeros(3, 2, 2), "label": torch.zeros(2, 2), "name": n, "path": "",
+              "inst": torch.ones(2, 2)} for n in "ab"]
+    batch = collate(items)
+    assert batch["inst"].shape == (2, 2, 2) and batch["name"] == ["a", "b"]
+
+
+def test_unknown_dataset_name():
+    cfg = get_cfg()
     cfg.DATASET.NAME = "nope"
     with pytest.raises(KeyError, match="nope"):
         build_dataset(cfg, "train")
-    assert {"cityscapes", "folder", "camvid"} <= set(DATASETS)

@@ -17,7 +17,7 @@ def make_cityscapes(root, split="train", city="aachen", names=("aachen_000000_00
     os.makedirs(idir, exist_ok=True)
     os.makedirs(ldir, exist_ok=True)
     if label_ids is None:
-        label_ids = np.arange(40, dtype=np.uint8).reshape(4, 10)  # ids 0..33 plus unknown 34..39
+        label_ids = (np.arange(40) % 34).astype(np.uint8).reshape(4, 10)  # every official id 0..33
     for n in names:
         img = np.dstack([label_ids] * 3).astype(np.uint8)
         cv2.imwrite(os.path.join(idir, f"{n}_leftImg8bit.png"), img)
@@ -52,6 +52,7 @@ def test_every_label_id_maps_to_its_train_id(tmp_path, label_type):
     assert item["image"].shape == (3, 4, 10)
     assert ds.num_classes == 19 and ds.has_labels and ds.class_names[0] == "road" and ds.class_names[-1] == "bicycle"
     assert ds.palette[0] == (128, 64, 128) and len(ds.palette) == 19
+    np.testing.assert_array_equal(ds.train_id_to_label_id, train_id_to_label_id())  # exports write labelIds
 
 
 def test_tables_and_export_round_trip():
@@ -95,3 +96,39 @@ def test_bad_label_type(tmp_path):
     make_cityscapes(tmp_path)
     with pytest.raises(ValueError, match="LABEL_TYPE"):
         build_dataset(cfg_for(tmp_path, LABEL_TYPE="color"), "train")
+
+
+def _sha(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+@pytest.mark.parametrize("label_type,bad", [("labelIds", 40), ("labelTrainIds", 200)])
+def test_values_of_no_cityscapes_id_are_an_error_naming_file_and_values(tmp_path, label_type, bad):
+    ids = np.full((4, 10), 7, dtype=np.uint8)
+    ids[0, :3] = bad
+    make_cityscapes(tmp_path, label_ids=ids)
+    label = tmp_path / "gtFine" / "train" / "aachen" / f"aachen_000000_000019_gtFine_{label_type}.png"
+    cv2.imwrite(str(label), ids)  # the stored file holds the foreign value whatever the label type
+    before = _sha(label)
+    with pytest.raises(ValueError, match=rf"(?s)outside the 19 classes.*{label.name}: \[{bad}\]"):
+        build_dataset(cfg_for(tmp_path, LABEL_TYPE=label_type), "train")
+    assert _sha(label) == before
+    # Switched off, the value is ignored rather than trained on.
+    ds = build_dataset(cfg_for(tmp_path, LABEL_TYPE=label_type, CHECK_LABELS=False), "train", train=False)
+    assert (ds[0]["label"][0, :3] == 255).all()
+
+
+def test_truncated_files_and_size_mismatches_are_found_when_indexing(tmp_path):
+    make_cityscapes(tmp_path, names=("aachen_000000_000019", "aachen_000001_000019"))
+    image = tmp_path / "leftImg8bit" / "train" / "aachen" / "aachen_000001_000019_leftImg8bit.png"
+    data = image.read_bytes()
+    image.write_bytes(data[:-20])  # a copy cut short
+    with pytest.raises(ValueError, match=r"aachen_000001_000019_leftImg8bit\.png is truncated"):
+        build_dataset(cfg_for(tmp_path), "train")
+    image.write_bytes(data)
+    label = tmp_path / "gtFine" / "train" / "aachen" / "aachen_000000_000019_gtFine_labelIds.png"
+    cv2.imwrite(str(label), np.zeros((5, 10), dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"label .*aachen_000000_000019_gtFine_labelIds\.png is 10x5 but image .* is 10x4"):
+        build_dataset(cfg_for(tmp_path), "train")

@@ -7,7 +7,7 @@ from PIL import Image
 
 from segkit.config import get_cfg
 from segkit.data import build_dataset
-from segkit.data.folder import CAMVID_CLASSES
+from segkit.data.folder import image_samples, list_file_samples, paired_samples
 
 
 @pytest.fixture(autouse=True)
@@ -101,15 +101,6 @@ def test_value_outside_classes_names_file_and_values(tmp_path):
     assert set(ds[0]["label"].unique().tolist()) <= {0, 1, 2, 255}
 
 
-def test_check_sees_a_changed_label_despite_the_cache(tmp_path):
-    write_pair(tmp_path, "train", "x", np.zeros((4, 4), np.uint8))
-    build_dataset(folder_cfg(tmp_path), "train")
-    assert os.listdir(tmp_path / "cache")
-    write_pair(tmp_path, "train", "x", np.full((5, 4), 6, np.uint8))
-    with pytest.raises(ValueError, match=r"x\.png: \[6\]"):
-        build_dataset(folder_cfg(tmp_path), "train")
-
-
 def test_mapping_applied(tmp_path):
     write_pair(tmp_path, "train", "x", np.array([[10, 20, 30, 99]], np.uint8))
     cfg = folder_cfg(tmp_path, LABEL_MAPPING=[[10, 2], [20, 0], [30, 1], [99, 255]])
@@ -138,15 +129,12 @@ def test_unlabelled_test_split(tmp_path):
     assert not ds.has_labels and (ds[0]["label"] == 255).all()
 
 
-def test_camvid_preset(tmp_path):
-    lab = np.arange(12, dtype=np.uint8).reshape(3, 4)
-    write_pair(tmp_path, "train", "0001TP_006690", lab)
-    cfg = get_cfg()
-    cfg.DATASET.NAME = "camvid"
-    cfg.DATASET.ROOT = str(tmp_path)
-    ds = build_dataset(cfg, "train", train=False)
-    assert ds.class_names == list(CAMVID_CLASSES) and ds.num_classes == 11
-    assert ds.palette[0] == (128, 128, 128) and len(ds.palette) == 11
-    expected = lab.astype(np.int64)
-    expected[expected == 11] = 255
-    np.testing.assert_array_equal(ds[0]["label"].numpy(), expected)
+def test_sample_discovery_when_not_strict(tmp_path):
+    write_pair(tmp_path, "train", "x", np.zeros((2, 2), np.uint8))
+    cv2.imwrite(str(tmp_path / "train" / "y.png"), np.zeros((2, 2, 3), np.uint8))
+    samples = paired_samples(str(tmp_path / "train"), str(tmp_path / "trainannot"), strict=False)
+    assert [(s.name, s.label is None) for s in samples] == [("x", False), ("y", True)]
+    (tmp_path / "l.txt").write_text("train/x.jpg trainannot/x.png\ntrain/y.png trainannot/y.png\n")
+    assert list_file_samples(str(tmp_path / "l.txt"), str(tmp_path), strict=False)[1].label is None
+    assert [s.name for s in image_samples(str(tmp_path / "train"))] == ["x", "y"]
+    assert image_samples(str(tmp_path / "train" / "y.png"))[0].label is None

@@ -8,6 +8,7 @@ from segkit.config import load_cfg
 from segkit.data import build_train_loader, generate_demo_dataset
 from segkit.utils.checkpoint import find_last_checkpoint, load_checkpoint
 from segkit.engine.seg_trainer import NonFiniteError, SegTrainer
+from segkit.utils.training import TRAINING_KEYS
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +79,8 @@ def test_resumed_run_gives_the_same_losses_and_weights_as_an_uninterrupted_one(d
     for k, v in a["model"].items():
         assert torch.allclose(v.float(), b["model"][k].float(), atol=1e-6), k
     # The checkpoint is complete and loads under weights_only=True (load_checkpoint); its config reloads.
-    assert {"model", "optimizer", "scheduler", "scaler", "iteration", "config"} <= set(b)
-    assert b["iteration"] == 4
+    assert set(b) == set(TRAINING_KEYS)  # the keys pretraining checkpoints start with too
+    assert (b["iteration"], b["kind"], b["model_name"]) == (4, "segmentor", "bisenetv1")
     saved = tmp_path / "saved.yaml"
     saved.write_text(b["config"])
     assert load_cfg(str(saved)) == cfg
@@ -155,3 +156,13 @@ def test_median_frequency_class_weights_reach_every_head(demo_root, tmp_path):
     assert (expected > 0).sum() >= 5 and expected.max() > expected.min()  # skewed demo classes
     for loss in (trainer.criterion.main, *trainer.criterion.aux.values()):
         assert torch.allclose(loss.weight, expected)
+
+
+def test_checkpoint_keep_prunes_older_periodic_checkpoints(demo_root, tmp_path):
+    cfg = load_cfg(None, tiny_opts(demo_root, tmp_path, **{"SOLVER.MAX_ITER": 5, "SOLVER.CHECKPOINT_KEEP": 1}))
+    trainer = SegTrainer(cfg)
+    trainer.evaluate = lambda iteration: {}  # the checkpoints are the point here
+    trainer.train()
+    assert sorted(f for f in os.listdir(cfg.OUTPUT_DIR) if f.startswith("model_")) == [
+        "model_0000004.pth", "model_final.pth"]
+    assert find_last_checkpoint(cfg.OUTPUT_DIR).endswith("model_final.pth")

@@ -2,7 +2,6 @@ import json
 import math
 import os
 
-import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
@@ -10,14 +9,17 @@ import torch.multiprocessing as mp
 from torch.utils.data import Dataset
 
 from segkit.config import get_cfg
-from segkit.evaluation import compute_metrics, confusion_matrix, evaluate_dataset, inference, metrics_to_json
+from segkit.data import build_dataset
+from segkit.evaluation import (compute_metrics, confusion_matrix, evaluate_dataset, inference, metrics_to_json,
+                               predict_dataset)
 from tests.evaluation.test_inference import PointwiseNet
 
 NAMES = ["road", "car", "sky", "bus", "tree"]
 
 
 class TinySet(Dataset):
-    """Items as segkit.data returns them; sizes differ per image, labels partly ignored."""
+    """Items as segkit.data returns them, in memory; sizes differ per image, labels partly ignored.
+    Declares the dataset contract (segkit/data/base.py) as attributes: the evaluator reads nothing else."""
 
     def __init__(self, n: int = 5, has_labels: bool = True, seed: int = 0):
         g = torch.Generator().manual_seed(seed)
@@ -37,6 +39,8 @@ class TinySet(Dataset):
         self.ignore_index = 255
         self.palette = [(i * 40, 255 - i * 40, 7 * i) for i in range(len(NAMES))]
         self.has_labels = has_labels
+        self.train_id_to_label_id = None
+        self.instance_spec = None
 
     def __len__(self):
         return len(self.items)
@@ -132,3 +136,23 @@ def test_distributed_equals_single_process(tmp_path):
     assert distributed["mIoU"] == single["mIoU"] and distributed["aAcc"] == single["aAcc"]
     assert distributed["per_class"] == json.loads(json.dumps(single["per_class"]))
     assert len(os.listdir(tmp_path / "pred" / "trainIds")) == 5
+
+
+def test_every_registered_dataset_evaluates_and_exports(tiny_dataset, tmp_path):
+    val = build_dataset(tiny_dataset, "val", train=False)
+    model = PointwiseNet(val.num_classes).eval()
+    result = evaluate_dataset(model, val, tiny_dataset, "cpu", save_pred_dir=str(tmp_path / "val"))
+    assert list(result["per_class"]) == val.class_names and result["num_images"] == 2
+    # The dataset's declared table decides the submission format; its palette colours the maps.
+    kind = "trainIds" if val.train_id_to_label_id is None else "labelIds"
+    assert {kind, "color", "overlay"} <= set(os.listdir(tmp_path / "val"))
+    assert len(os.listdir(tmp_path / "val" / "overlay")) == 2
+    test = build_dataset(tiny_dataset, "test", train=False)
+    result = evaluate_dataset(model, test, tiny_dataset, "cpu", save_pred_dir=str(tmp_path / "test"))
+    assert "mIoU" not in result and len(os.listdir(tmp_path / "test" / kind)) == 2
+
+
+def test_predict_writes_files_and_no_metrics(tmp_path):
+    result = predict_dataset(_model(), TinySet(3), _cfg(), "cpu", str(tmp_path), flip=True)
+    assert set(result) == {"mode", "num_images"} and result["num_images"] == 3 and result["mode"]["flip"]
+    assert len(os.listdir(tmp_path / "trainIds")) == 3 and len(os.listdir(tmp_path / "color")) == 3

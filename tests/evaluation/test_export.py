@@ -11,7 +11,7 @@ from torch import nn
 from segkit.config import get_cfg
 from segkit.data import build_dataset
 from segkit.data.cityscapes import CLASS_NAMES, PALETTE, train_id_to_label_id
-from segkit.evaluation import evaluate_dataset, save_prediction
+from segkit.evaluation import PredictionWriter, SampleInfo, evaluate_dataset, save_prediction
 
 # labelIds drawn into the generated ground truth: 9 evaluated classes plus ids the evaluator ignores
 # (0 unlabeled, 4 static, 9 parking). Train ids: road 0, sidewalk 1, building 2, pole 5, vegetation 8,
@@ -67,6 +67,19 @@ def test_save_prediction_files(tmp_path):
     assert set(plain) == {"trainIds"} and cv2.imread(plain["trainIds"], cv2.IMREAD_UNCHANGED).tolist() == pred.tolist()
     with pytest.raises(FileNotFoundError, match="missing.png"):
         save_prediction(pred, "z", str(tmp_path / "o"), palette=PALETTE, image_path=str(tmp_path / "missing.png"))
+
+
+def test_prediction_writer_uses_the_declared_palette_and_table(tmp_path):
+    class Declared:  # the two contract attributes the writer reads
+        palette = PALETTE
+        train_id_to_label_id = train_id_to_label_id()
+
+    writer = PredictionWriter.from_dataset(Declared(), str(tmp_path))
+    writer.process(torch.tensor([[0, 13]]), torch.zeros(1, 2), SampleInfo("a_000000_000001", ""))
+    assert writer.finish() == {}
+    ids = cv2.imread(str(tmp_path / "labelIds" / "a_000000_000001_leftImg8bit.png"), cv2.IMREAD_UNCHANGED)
+    assert ids.tolist() == [[7, 26]] and sorted(os.listdir(tmp_path)) == ["color", "labelIds"]  # no path: no overlay
+    assert os.listdir(tmp_path / "labelIds") == ["a_000000_000001_leftImg8bit.png"]  # atomic: no temporary left
 
 
 def _official_scores(gt_root, pred_root):

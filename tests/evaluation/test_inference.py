@@ -164,3 +164,18 @@ def test_bad_arguments_are_named():
         inference(PointwiseNet().train(), torch.randn(3, 8, 8))
     with pytest.raises(ValueError, match="one image"):
         inference(model, torch.randn(2, 3, 8, 8))
+
+
+def test_a_plain_callable_is_run_where_the_image_is():
+    net = PointwiseNet().eval()
+    image = torch.randn(1, 3, 21, 34)
+    seen = []
+
+    def runtime(x):  # an exported model: a function of the batch, no parameters, no eval mode
+        seen.append(x.device)
+        with torch.no_grad():
+            return net(x)
+
+    kw = dict(scales=[1.0, 0.5], flip=True, slide=True, crop_size=16, stride=11, return_probs=False)
+    assert torch.equal(inference(runtime, image, **kw), inference(net, image, **kw))
+    assert set(seen) == {image.device}

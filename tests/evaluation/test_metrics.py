@@ -1,11 +1,14 @@
 import json
 import math
+import os
 
 import numpy as np
 import pytest
 import torch
 
+from segkit.evaluation.loop import SampleInfo
 from segkit.evaluation.metrics import (
+    SegMetrics,
     compute_metrics,
     confusion_matrix,
     format_metrics_table,
@@ -90,3 +93,16 @@ def test_table_and_json(tmp_path):
     assert data["mode"]["scales"] == [1.0]
     save_metrics(m, str(tmp_path / "sub" / "metrics.json"))
     assert json.load(open(tmp_path / "sub" / "metrics.json"))["aAcc"] == pytest.approx(100 * 5 / 6)
+    assert os.listdir(tmp_path / "sub") == ["metrics.json"]  # atomic: no temporary left beside it
+
+
+def test_metrics_consumer_sums_the_images():
+    g = torch.Generator().manual_seed(0)
+    pairs = [(torch.randint(0, 4, (5, 6), generator=g), torch.randint(0, 4, (5, 6), generator=g)) for _ in range(3)]
+    pairs[0][1][0] = 255  # an ignored row
+    consumer = SegMetrics(NAMES, 255, "cpu")
+    for pred, label in pairs:
+        consumer.process(pred, label, SampleInfo("x", ""))
+    cm = sum(confusion_matrix(p, lab, 4) for p, lab in pairs)
+    assert torch.equal(consumer.conf, cm)
+    assert consumer.finish() == {**compute_metrics(cm, NAMES), "confusion_matrix": cm.tolist()}  # all-reduce: no-op

@@ -113,3 +113,20 @@ def test_errors_name_the_problem():
         OhemCrossEntropy()(logits, bad)
     with pytest.raises(ValueError, match="thresh"):
         OhemCrossEntropy(thresh=0.0)
+
+
+def test_absolute_min_kept_floors_the_kept_pixels():
+    logits, target = make_batch(easy_boost=40.0)  # nothing is hard
+    n_valid = int((target != 255).sum())
+    ratio_only = OhemCrossEntropy(min_kept_ratio=0.0, min_kept=0)(logits, target)
+    assert ratio_only.item() == 0.0
+    # min_kept = 10 keeps the 10 hardest pixels: the ratio rule with ratio 10 / n_valid.
+    ref, kept = reference_ohem(logits, target, ratio=10.5 / n_valid)
+    assert kept == 10
+    assert torch.allclose(OhemCrossEntropy(min_kept_ratio=0.0, min_kept=10)(logits, target), ref, atol=1e-6)
+    # More than the valid pixels: all of them, as the published recipes do when few pixels are valid.
+    everything = OhemCrossEntropy(min_kept_ratio=0.0, min_kept=10**6)(logits, target)
+    all_ref, _ = reference_ohem(logits, target, thresh=1.0, ratio=1.0)
+    assert torch.allclose(everything, all_ref, atol=1e-6)
+    with pytest.raises(ValueError, match="min_kept must be >= 0"):
+        OhemCrossEntropy(min_kept=-1)

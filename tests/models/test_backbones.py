@@ -1,13 +1,16 @@
-"""Contract tests over the whole backbone registry: shapes at every output stride, backward, fusion."""
+"""Contract tests over the whole backbone registry (shapes at every output stride, backward, fusion), the
+family records it is made of, and building a backbone from the config."""
 from __future__ import annotations
 
+import importlib
 import re
 
 import pytest
 import torch
 from torch import nn
 
-from segkit.models.backbones import build_backbone, list_backbones
+from segkit.config import load_cfg
+from segkit.models.backbones import BACKBONES, FAMILIES, backbone_from_cfg, build_backbone, list_backbones
 from segkit.models.fuse import fuse_conv_bn
 
 NAMES = list_backbones()
@@ -112,3 +115,42 @@ def test_heavy_forward(name: str) -> None:
 def test_unknown_backbone_is_named() -> None:
     with pytest.raises(KeyError, match="no_such_net"):
         build_backbone("no_such_net")
+
+
+def test_every_backbone_comes_from_exactly_one_family_record() -> None:
+    names = [n for family in FAMILIES.values() for n in family.models]
+    assert len(names) == len(set(names)), "a model name is registered by two families"
+    assert set(names) == set(BACKBONES)
+    for family in FAMILIES.values():
+        assert set(family.drop_rates) <= set(family.models)
+
+
+@pytest.mark.parametrize("family", sorted(f for f, rec in FAMILIES.items() if rec.converters))
+def test_family_converters_resolve_to_the_family_models(family: str) -> None:
+    record = FAMILIES[family]
+    table = importlib.import_module(record.converters).CONVERTERS
+    assert table and {name for _, name in table} <= set(record.models)
+
+
+def test_backbone_from_cfg_applies_stride_norm_and_freezing() -> None:
+    cfg = load_cfg(None, ["MODEL.BACKBONE.OUTPUT_STRIDE", "16", "MODEL.BACKBONE.FROZEN_STAGES", "1",
+                          "MODEL.NORM", "GN"])
+    bb = backbone_from_cfg(cfg)
+    assert bb.output_shape()["c5"].stride == 16
+    assert isinstance(bb.stages()[1][0].conv1.bn, nn.GroupNorm)
+    assert not any(p.requires_grad for s in bb.stages()[:2] for p in s.parameters())
+    assert all(p.requires_grad for p in bb.stages()[2].parameters())
+
+
+def test_backbone_from_cfg_passes_drop_path_rate() -> None:
+    cfg = load_cfg(None, ["MODEL.BACKBONE.NAME", "efficientnet_b0", "MODEL.BACKBONE.DROP_PATH_RATE", "0.2"])
+    rates = [m.rate for m in backbone_from_cfg(cfg).modules() if type(m).__name__ == "DropPath"]
+    assert rates and max(rates) > 0
+
+
+@pytest.mark.parametrize("output_stride", [32, 8])
+def test_the_tiny_test_backbone_keeps_the_contract(tiny_backbone_name: str, output_stride: int) -> None:
+    backbone = build_backbone(tiny_backbone_name, output_stride=output_stride, frozen_stages=0)
+    _check_shapes(backbone, backbone(torch.randn(1, 3, SIZE, SIZE)), SIZE)
+    assert tuple(s.stride for s in backbone.output_shape().values()) == EXPECTED_STRIDES[output_stride]
+    assert not any(p.requires_grad for p in backbone.stem.parameters())

@@ -1,15 +1,22 @@
-"""Shared segmentation heads and the config-to-backbone helper."""
+"""The heads package: every exported head, its shapes, parameter counts and state_dict names."""
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
-from segkit.config import load_cfg
-from segkit.models.heads import FCNHead, SegHead, backbone_from_cfg, init_head_weights
+from segkit.models import heads
+from segkit.models.heads import (
+    ASPP, AttentionRefinement, Decoder, FCNHead, FeatureFusion, ImagePooling, PSPHead, PyramidPooling, SegHead,
+)
 
 
 def _n(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
+
+
+def test_package_exports_modules_only():
+    assert heads.__all__ and all(issubclass(getattr(heads, name), nn.Module) for name in heads.__all__)
 
 
 def test_seghead_shapes_and_parameters():
@@ -34,36 +41,52 @@ def test_fcnhead_concat_input_adds_a_fusion_conv():
 
 
 def test_fcnhead_needs_a_conv():
-    try:
+    with pytest.raises(ValueError, match="num_convs"):
         FCNHead(4, 4, 2, num_convs=0)
-    except ValueError as e:
-        assert "num_convs" in str(e)
-    else:
-        raise AssertionError("num_convs=0 accepted")
 
 
-def test_init_head_weights_zeroes_named_norms_and_biases():
-    m = nn.Sequential(nn.Conv2d(3, 4, 3, bias=True), nn.BatchNorm2d(4), nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4))
-    for p in m.parameters():
-        nn.init.constant_(p, 0.5)
-    init_head_weights(m, zero_init_names=("3",))
-    assert torch.all(m[0].bias == 0) and torch.all(m[1].weight == 1) and torch.all(m[3].weight == 0)
-    assert m[0].weight.std() > 0
+def test_pyramid_pooling_concatenates_the_input_with_every_level():
+    ppm = PyramidPooling(12, 4, bins=(1, 2, 3, 6))
+    out = ppm(torch.randn(2, 12, 13, 11))
+    assert out.shape == (2, 12 + 4 * 4, 13, 11)
+    assert _n(ppm) == 4 * (12 * 4 + 2 * 4)
 
 
-def test_backbone_from_cfg_applies_stride_norm_and_freezing():
-    cfg = load_cfg(None, ["MODEL.BACKBONE.OUTPUT_STRIDE", "16", "MODEL.BACKBONE.FROZEN_STAGES", "1",
-                          "MODEL.NORM", "GN"])
-    bb = backbone_from_cfg(cfg)
-    assert bb.output_shape()["c5"].stride == 16
-    assert isinstance(bb.stages()[1][0].conv1.bn, nn.GroupNorm)
-    assert not any(p.requires_grad for s in bb.stages()[:2] for p in s.parameters())
-    assert all(p.requires_grad for p in bb.stages()[2].parameters())
-    assert backbone_from_cfg(cfg, output_stride=8).output_shape()["c5"].stride == 8
+def test_psphead_shapes_and_state_dict_names():
+    head = PSPHead(12, 8, 3, bins=(1, 2))
+    assert head(torch.randn(2, 12, 9, 7)).shape == (2, 3, 9, 7)
+    assert _n(head) == 2 * (12 * 8 + 16) + (12 + 2 * 8) * 8 * 9 + 16 + 8 * 3 + 3
+    assert {"ppm.stages.1.1.conv.weight", "bottleneck.bn.running_var", "classifier.bias"} <= set(head.state_dict())
 
 
-def test_backbone_from_cfg_passes_drop_path_rate():
-    cfg = load_cfg(None, ["MODEL.BACKBONE.NAME", "efficientnet_b0", "MODEL.BACKBONE.DROP_PATH_RATE", "0.2"])
-    bb = backbone_from_cfg(cfg)
-    rates = [m.rate for m in bb.modules() if type(m).__name__ == "DropPath"]
-    assert rates and max(rates) > 0
+def test_image_pooling_broadcasts_the_pooled_features():
+    out = ImagePooling(6, 4).eval()(torch.randn(1, 6, 5, 7))
+    assert out.shape == (1, 4, 5, 7) and torch.equal(out, out[..., :1, :1].expand_as(out))
+
+
+@pytest.mark.parametrize("separable", [True, False])
+def test_aspp_has_a_branch_per_rate_plus_1x1_and_pooling(separable):
+    aspp = ASPP(16, 8, rates=(2, 4, 6), separable=separable)
+    assert len(aspp.branches) == 5
+    assert aspp(torch.randn(2, 16, 9, 11)).shape == (2, 8, 9, 11)
+    dilations = [b.depthwise.conv.dilation[0] if separable else b.conv.dilation[0] for b in aspp.branches[1:-1]]
+    assert dilations == [2, 4, 6]
+
+
+def test_decoder_predicts_at_the_low_level_resolution():
+    dec = Decoder(low_channels=6, context_channels=8, num_classes=3, low_proj=4, channels=8)
+    out = dec(torch.randn(2, 6, 17, 23), torch.randn(2, 8, 5, 6))
+    assert out.shape == (2, 3, 17, 23)
+    assert {"low_proj.conv.weight", "fuse.0.depthwise.conv.weight", "fuse.1.pointwise.bn.bias"} <= set(dec.state_dict())
+
+
+def test_bisenet_attention_modules_keep_size_and_reference_names():
+    arm = AttentionRefinement(12, 8)
+    assert arm(torch.randn(2, 12, 5, 7)).shape == (2, 8, 5, 7)
+    ffm = FeatureFusion(16, 8)
+    assert ffm(torch.randn(2, 6, 5, 7), torch.randn(2, 10, 5, 7)).shape == (2, 8, 5, 7)
+    for m in (arm, ffm):  # conv + norm + the attention's bias-free 1x1 conv and norm
+        assert {"conv.conv.weight", "conv.bn.weight", "attention.0.weight", "attention.1.running_mean"} <= set(
+            m.state_dict()
+        )
+        assert "attention.0.bias" not in m.state_dict()

@@ -157,3 +157,13 @@ def test_bad_options_are_named() -> None:
         build_backbone("resnet18", output_stride=4)
     with pytest.raises(ValueError, match="norm"):
         build_backbone("resnet18", norm="LN")
+
+
+def test_init_zeroes_each_blocks_last_norm_and_keeps_se_biases() -> None:
+    se = build_backbone("seresnet18")
+    block = se.layer1[0]
+    assert torch.all(block.conv2.bn.weight == 0) and torch.all(block.conv1.bn.weight == 1)
+    assert block.se.reduce.bias.abs().sum() > 0  # PyTorch's default bias init, as torchvision and timm keep it
+    deep = build_backbone("resnet18d")
+    assert torch.all(deep.stem.conv2.bn.weight == 1)  # only the blocks' last norms start at zero
+    assert torch.all(build_backbone("resnet50", zero_init_last=False).layer1[0].conv3.bn.weight == 1)

@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from segkit.solver import RMSpropTF, clip_gradients, create_optimizer, scale_lr
+from segkit.config import get_cfg, get_cls_cfg
+from segkit.solver import OPTIMIZERS, RMSpropTF, build_optimizer, clip_gradients, peak_lr, scale_lr
 
 
 def test_rmsproptf_two_steps_by_hand():
@@ -32,15 +33,52 @@ def test_rmsproptf_centered_without_momentum():
     assert p.item() == pytest.approx(0.5 - 0.01 * 2.0 / math.sqrt(ms - mg * mg + 1e-3), rel=1e-6)
 
 
-def test_create_optimizer_by_name_and_lr_mult():
-    params = [{"params": [nn.Parameter(torch.zeros(2))], "lr_mult": 10.0, "weight_decay": 0.0},
-              {"params": [nn.Parameter(torch.zeros(2, 2))], "lr_mult": 1.0, "weight_decay": 0.05}]
-    opt = create_optimizer("adamw", params, 1e-3, weight_decay=0.05)
-    assert isinstance(opt, torch.optim.AdamW)
-    assert [g["lr"] for g in opt.param_groups] == pytest.approx([1e-2, 1e-3])
-    assert [g["weight_decay"] for g in opt.param_groups] == [0.0, 0.05]
-    with pytest.raises(ValueError, match="unknown optimizer 'lamb'"):
-        create_optimizer("lamb", [nn.Parameter(torch.zeros(1))], 0.1)
+class Head(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body, self.head = nn.Linear(2, 2), nn.Linear(2, 2)
+
+    def head_modules(self):
+        return [self.head]
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_every_registered_optimizer_builds_from_the_solver_keys(name):
+    cfg = get_cfg()
+    cfg.SOLVER.OPTIMIZER, cfg.SOLVER.BASE_LR, cfg.SOLVER.WEIGHT_DECAY = name, 1e-3, 0.05
+    model = Head()
+    opt = build_optimizer(cfg, model)
+    assert {(g["lr_mult"], g["lr"], g["weight_decay"]) for g in opt.param_groups} == {
+        (1.0, 1e-3, 0.05), (1.0, 1e-3, 0.0), (10.0, 1e-2, 0.05), (10.0, 1e-2, 0.0)}
+    before = model.head.weight.detach().clone()
+    model.head(model.body(torch.ones(1, 2))).sum().backward()
+    opt.step()  # every factory gives a working optimizer
+    assert not torch.equal(before, model.head.weight)
+
+
+def test_optimizer_hyperparameters_come_from_their_keys():
+    cfg = get_cfg()
+    cfg.SOLVER.OPTIMIZER, cfg.SOLVER.BETAS, cfg.SOLVER.EPS = "adamw", [0.8, 0.9], 1e-6
+    opt = build_optimizer(cfg, nn.Linear(2, 2))
+    assert isinstance(opt, torch.optim.AdamW) and opt.defaults["betas"] == (0.8, 0.9) and opt.defaults["eps"] == 1e-6
+    cfg.SOLVER.OPTIMIZER, cfg.SOLVER.RMSPROP_ALPHA, cfg.SOLVER.RMSPROP_EPS = "rmsproptf", 0.95, 1e-4
+    opt = build_optimizer(cfg, nn.Linear(2, 2))
+    assert isinstance(opt, RMSpropTF) and (opt.defaults["alpha"], opt.defaults["eps"]) == (0.95, 1e-4)
+    cfg.SOLVER.OPTIMIZER = "lamb"
+    with pytest.raises(ValueError, match="unknown SOLVER.OPTIMIZER 'lamb'"):
+        build_optimizer(cfg, nn.Linear(2, 2))
+
+
+def test_peak_lr_scales_linearly_only_with_a_reference_batch():
+    cfg = get_cls_cfg()  # pretraining: BASE_LR 0.1 per 256 images
+    cfg.SOLVER.IMS_PER_BATCH = 1024
+    assert peak_lr(cfg) == pytest.approx(0.4)
+    assert build_optimizer(cfg, nn.Linear(2, 2)).param_groups[0]["lr"] == pytest.approx(0.4)
+    cfg.SOLVER.LR_REFERENCE_BATCH = 0
+    assert peak_lr(cfg) == 0.1
+    seg = get_cfg()
+    seg.SOLVER.IMS_PER_BATCH = 64
+    assert peak_lr(seg) == seg.SOLVER.BASE_LR  # segmentation recipes give the LR as is
 
 
 def test_scale_lr_and_clip():

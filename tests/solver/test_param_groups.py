@@ -1,7 +1,9 @@
+import pytest
 import torch
 from torch import nn
 
-from segkit.config import get_cfg
+from segkit.config import get_cfg, get_cls_cfg
+from segkit.models.classifier import create_classifier
 from segkit.models.segmentors.base import Segmentor
 from segkit.solver import build_optimizer, get_param_groups
 
@@ -45,12 +47,16 @@ def test_segmentation_groups():
     assert group_of(groups, m.head[0].weight)["weight_decay"] == 5e-4
 
 
-def test_classification_grouping_no_decay_on_1d():
-    m = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 2))
-    m[0].extra = nn.Parameter(torch.zeros(4))  # any 1-D parameter, not only norm/bias
-    groups = get_param_groups(m, 0.05, no_decay_1d=True)
+@pytest.mark.parametrize("name", ["resnet18", "seresnet18", "efficientnet_b0", "xception41"])
+def test_pretraining_defaults_leave_every_1d_parameter_of_a_classifier_undecayed(name):
+    # The published classification recipes exempt 1-D parameters; for the zoo those are exactly the
+    # norm and bias parameters that WEIGHT_DECAY_NORM / WEIGHT_DECAY_BIAS (0 in pretraining) cover.
+    cfg = get_cls_cfg()
+    m = create_classifier(name, num_classes=3)
+    opt = build_optimizer(cfg, m)
+    assert {g["lr_mult"] for g in opt.param_groups} == {1.0}  # a classifier has no head modules
     for p in m.parameters():
-        assert group_of(groups, p)["weight_decay"] == (0.0 if p.ndim <= 1 else 0.05)
+        assert group_of(opt.param_groups, p)["weight_decay"] == (0.0 if p.ndim <= 1 else cfg.SOLVER.WEIGHT_DECAY)
 
 
 def test_build_optimizer_sets_group_lrs_and_hyperparameters():

@@ -54,3 +54,47 @@ def test_inconsistencies_exit_non_zero(dataset, tmp_path):
 def test_class_count_mismatch_with_model(dataset):
     _, cfg = dataset
     assert check_dataset.main(["--config-file", str(cfg), "--no-image-stats", "MODEL.NUM_CLASSES", "19"]) == 1
+
+
+def test_demo_config_generates_its_set_first(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "demo"
+    cfg = tmp_path / "demo.yaml"
+    cfg.write_text(f"DATASET:\n  ROOT: {root}\n  GENERATE_DEMO: True\n  DEMO_SIZE: [32, 64]\n  DEMO_NUM_TRAIN: 2\n"
+                   "  DEMO_NUM_VAL: 1\nDATALOADER:\n  NUM_WORKERS: 1\n")
+    assert check_dataset.main(["--config-file", str(cfg), "--split", "val", "--no-image-stats"]) == 0
+    assert (root / "leftImg8bit" / "val").is_dir() and "1 images" in capsys.readouterr().out
+
+
+def test_user_errors_take_the_one_error_path(tmp_path, capsys):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"DATASET:\n  ROOT: {tmp_path / 'nowhere'}\n")
+    assert check_dataset.main(["--config-file", str(cfg)]) == 1
+    assert capsys.readouterr().err.startswith("error: Cityscapes root not found")
+
+
+def test_truncated_file_is_reported(dataset, tmp_path, capsys):
+    root, cfg = dataset
+    img = root / "train" / "f1.png"
+    img.write_bytes(img.read_bytes()[:-16])
+    out = tmp_path / "r.json"
+    assert check_dataset.main(["--config-file", str(cfg), "--json", str(out)]) == 1
+    problems = json.loads(out.read_text())["file_problems"]
+    assert len(problems) == 1 and "f1.png is truncated" in problems[0]
+    assert "f1.png is truncated" in capsys.readouterr().out
+
+
+def test_cityscapes_values_of_no_id_are_reported(tmp_path, monkeypatch, capsys):
+    from tests.data.test_cityscapes import make_cityscapes
+
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    ids = np.full((4, 10), 7, dtype=np.uint8)
+    ids[0, 0] = 40
+    make_cityscapes(tmp_path / "cs", label_ids=ids)
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"DATASET:\n  ROOT: {tmp_path / 'cs'}\n")
+    out = tmp_path / "r.json"
+    assert check_dataset.main(["--config-file", str(cfg), "--split", "train", "--json", str(out)]) == 1
+    r = json.loads(out.read_text())
+    assert r["unknown_values"] == {"40": 1}
+    assert "OK" not in capsys.readouterr().out.splitlines()[-1]

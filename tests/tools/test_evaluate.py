@@ -47,6 +47,11 @@ def test_evaluate_tool_end_to_end(setup, capsys):
                             "stride": [32, 43], "batch_size": 3}
     assert set(data["per_class"]["road"]) == {"IoU", "Acc"} and data["num_images"] == 2
     assert len(os.listdir(tmp / "pred" / "labelIds")) == 2 and len(os.listdir(tmp / "pred" / "overlay")) == 2
+    # The pictures next to the JSON: a row-normalised confusion matrix and the per-class IoU bars.
+    conf = data["confusion_matrix"]
+    assert len(conf) == 19 and all(len(r) == 19 for r in conf) and sum(map(sum, conf)) > 0
+    for picture in ("m_confusion.png", "m_iou.png"):
+        assert os.path.getsize(tmp / picture) > 10_000, picture
 
 
 def test_tool_equals_library(setup):
@@ -75,3 +80,13 @@ def test_weights_of_another_model_are_a_clear_error(setup, capsys):
     torch.save({"model": torch.nn.Conv2d(3, 19, 1).state_dict()}, other)
     assert main(["--config-file", str(cfg_file), "--weights", str(other)]) == 1
     assert str(other) in capsys.readouterr().err
+
+
+def test_demo_config_generates_its_set_first(setup):
+    tmp, cfg_file, _, _, weights = setup
+    root = tmp / "demo"
+    out = tmp / "demo.json"
+    assert main(["--config-file", str(cfg_file), "--weights", str(weights), "--out", str(out),
+                 "DATASET.ROOT", str(root), "DATASET.GENERATE_DEMO", "True", "DATASET.DEMO_SIZE", "[32, 64]",
+                 "DATASET.DEMO_NUM_TRAIN", "1", "DATASET.DEMO_NUM_VAL", "1"]) == 0
+    assert (root / "gtFine" / "val").is_dir() and json.loads(out.read_text())["num_images"] == 1

@@ -88,6 +88,15 @@ def test_split_predictions_through_the_dataset(setup):
     assert cv2.imread(str(out / "labelIds" / labels[0]), cv2.IMREAD_UNCHANGED).shape == (48, 64)
 
 
+def test_split_of_a_demo_config_generates_its_set_first(setup):
+    tmp, cfg_file, _, weights, _ = setup
+    root, out = tmp / "demo", tmp / "pred_demo"
+    assert run(cfg_file, weights, "--split", "val", "--out", str(out), "DATASET.ROOT", str(root),
+               "DATASET.GENERATE_DEMO", "True", "DATASET.DEMO_SIZE", "[32, 64]", "DATASET.DEMO_NUM_TRAIN", "1",
+               "DATASET.DEMO_NUM_VAL", "1") == 0
+    assert len(os.listdir(out / "labelIds")) == 1 and (root / "gtFine" / "val").is_dir()
+
+
 def test_missing_and_unreadable_inputs_are_named(setup, capsys):
     tmp, cfg_file, _, weights, _ = setup
     missing = tmp / "nowhere" / "x.png"

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from segkit.config import get_cfg, get_cls_cfg, load_cfg
-from segkit.engine.cls_trainer import export_backbone
 from segkit.models.backbones import BACKBONES, build_backbone, list_backbones
 from segkit.models.classifier import create_classifier
-from tests.engine.test_cls_trainer import CLASSES, TinyBackbone
+from segkit.pretrain import export_backbone
+from tests.pretrain.test_trainer import CLASSES, TinyBackbone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -35,7 +35,7 @@ def _config(tmp_path, data):
         f"DATASET: {{ROOT: {data}, GENERATE_DEMO: true, DEMO_TRAIN_PER_CLASS: 8, DEMO_VAL_PER_CLASS: 4, DEMO_SIZE: 32,"
         f" DEMO_NUM_CLASSES: {len(CLASSES)}}}\n"
         "INPUT: {TRAIN_SIZE: 32, VAL_SIZE: 32}\n"
-        "SOLVER: {BATCH_SIZE: 8, EPOCHS: 1, WARMUP_EPOCHS: 0}\n"
+        "SOLVER: {IMS_PER_BATCH: 8, EPOCHS: 1, WARMUP_EPOCHS: 0}\n"
         "DATALOADER: {NUM_WORKERS: 0}\n"
     )
     return str(path)
@@ -60,7 +60,7 @@ def test_pretrain_eval_and_export_tools(tmp_path, capsys):
     assert top1 == pytest.approx(json.load(open(out / "metrics.json"))["top1"], abs=1e-2)
 
     export = _tool("export_backbone")
-    assert export.main([str(out / "last.pth"), str(tmp_path / "bb.pth"), "--ema"]) == 0
+    assert export.main([str(out / "model_final.pth"), str(tmp_path / "bb.pth"), "--ema"]) == 0
     state = torch.load(tmp_path / "bb.pth", weights_only=True)
     assert not build_backbone("tiny_test").load_state_dict(state, strict=True).missing_keys
     assert export.main([str(tmp_path / "bb.pth"), str(tmp_path / "bb2.pth")]) == 1  # a backbone is no classifier

@@ -5,10 +5,14 @@ import torch
 from torch import nn
 
 from segkit.utils.checkpoint import (
+    CheckpointError,
     extract_model_state,
     find_last_checkpoint,
     load_checkpoint,
+    load_newest_readable,
     load_weights,
+    prune_checkpoints,
+    remove_stale_temporaries,
     save_checkpoint,
 )
 
@@ -36,7 +40,7 @@ def test_save_is_atomic_and_last_checkpoint_is_tracked(tmp_path):
 def test_load_refuses_pickled_objects_and_names_missing_files(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"obj": Net()}, path)  # a whole module: not loadable with weights_only=True
-    with pytest.raises(RuntimeError, match="evil.pth"):
+    with pytest.raises(CheckpointError, match="evil.pth holds objects other than tensors"):
         load_checkpoint(str(path))
     with pytest.raises(FileNotFoundError, match="nope.pth"):
         load_checkpoint(str(tmp_path / "nope.pth"))
@@ -65,3 +69,71 @@ def test_submodule_part_of_a_bigger_checkpoint(tmp_path):
     missing, unexpected = load_weights(target, path, submodule="backbone")
     assert missing == [] and unexpected == []
     assert torch.equal(target.weight, src.backbone.weight)
+
+
+def _sha(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def test_truncated_file_is_one_line_naming_the_file(tmp_path):
+    path = tmp_path / "model_0000010.pth"
+    save_checkpoint(str(path), {"model": Net().state_dict(), "iteration": 10})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"model_0000010\.pth is truncated or corrupt") as info:
+        load_checkpoint(str(path))
+    assert "\n" not in str(info.value)
+
+
+def test_resume_falls_back_to_the_newest_readable_checkpoint(tmp_path):
+    out = str(tmp_path)
+    for it in (10, 20, 30):
+        save_checkpoint(os.path.join(out, f"model_{it:07d}.pth"), {"model": Net().state_dict(), "iteration": it})
+    newest = os.path.join(out, "model_0000030.pth")
+    with open(newest, "r+b") as f:
+        f.truncate(100)  # killed mid-copy
+    stale = os.path.join(out, "model_0000040.pth.tmp.999999999")  # a writer that died
+    open(stale, "wb").write(b"partial")
+    kept = {p: _sha(os.path.join(out, p)) for p in ("model_0000010.pth", "model_0000020.pth", "model_0000030.pth")}
+    warnings = []
+    path, ckpt = load_newest_readable(out, warnings.append)
+    assert path.endswith("model_0000020.pth") and ckpt["iteration"] == 20
+    assert any("model_0000030.pth is truncated" in w for w in warnings)
+    assert any("model_0000040.pth.tmp.999999999" in w for w in warnings) and not os.path.exists(stale)
+    assert {p: _sha(os.path.join(out, p)) for p in kept} == kept  # nothing written was changed
+    assert load_newest_readable(str(tmp_path / "none"), warnings.append) is None
+
+
+def test_temporaries_of_a_live_writer_are_kept(tmp_path):
+    live = tmp_path / f"model_0000010.pth.tmp.{os.getpid()}"
+    live.write_bytes(b"x")
+    assert remove_stale_temporaries(str(tmp_path)) == [] and live.exists()
+
+
+def test_prune_keeps_the_newest_periodic_final_and_best(tmp_path):
+    out = str(tmp_path)
+    for it in (10, 20, 30, 40):
+        save_checkpoint(os.path.join(out, f"model_{it:07d}.pth"), {"iteration": it})
+    for name in ("model_best.pth", "model_final.pth"):
+        torch.save({}, os.path.join(out, name))
+    removed = prune_checkpoints(out, keep=2)
+    assert sorted(os.path.basename(p) for p in removed) == ["model_0000010.pth", "model_0000020.pth"]
+    assert sorted(os.listdir(out)) == ["last_checkpoint", "model_0000030.pth", "model_0000040.pth",
+                                       "model_best.pth", "model_final.pth"]
+    assert prune_checkpoints(out, keep=0) == []
+
+
+def test_backbone_weights_of_another_depth_are_an_error_unless_partial(tmp_path):
+    class Deeper(Net):
+        def __init__(self):
+            super().__init__()
+            self.extra = nn.Conv2d(4, 4, 1)
+
+    path = str(tmp_path / "deeper.pth")
+    torch.save(Deeper().state_dict(), path)
+    with pytest.raises(CheckpointError, match=r"deeper\.pth does not match the model: 0 missing keys \[\], 2 unexpected keys \['extra"):
+        load_weights(Net(), path)
+    missing, unexpected = load_weights(Net(), path, strict=False)
+    assert missing == [] and unexpected == ["extra.weight", "extra.bias"]

@@ -1,16 +1,34 @@
-"""The backbone zoo: a plain dictionary from name to constructor."""
+"""The backbone zoo: one record per family, a plain dictionary from name to constructor, and the builders.
+
+Adding a family: write `backbones/<family>.py` with its `MODELS` (name -> constructor(output_stride=32,
+norm="BN", **kwargs)) and add its record to FAMILIES below; BACKBONES, the classifiers' default dropout
+and the weight converters (`segkit.models.convert`) all read the record.
+"""
 from __future__ import annotations
 
 from typing import Callable
 
-from . import efficientnet, resnet, xception
-from .base import FEATURE_NAMES, Backbone, ShapeSpec
+from yacs.config import CfgNode
 
-# Each family module exports MODELS: name -> constructor(output_stride=32, norm="BN", **kwargs).
-BACKBONES: dict[str, Callable[..., Backbone]] = {**resnet.MODELS, **efficientnet.MODELS, **xception.MODELS}
+from . import efficientnet, resnet, stdc, xception
+from .base import FEATURE_NAMES, Backbone, BackboneFamily, ShapeSpec
+
+FAMILIES: dict[str, BackboneFamily] = {
+    "resnet": BackboneFamily(resnet.MODELS, converters="segkit.models.convert.resnet"),
+    "efficientnet": BackboneFamily(
+        efficientnet.MODELS, drop_rates=efficientnet.DROP_RATES, converters="segkit.models.convert.efficientnet"
+    ),
+    "xception": BackboneFamily(xception.MODELS, converters="segkit.models.convert.xception"),
+    "stdc": BackboneFamily(stdc.MODELS, drop_rates=stdc.DROP_RATES),
+}
+
+BACKBONES: dict[str, Callable[..., Backbone]] = {
+    name: build for family in FAMILIES.values() for name, build in family.models.items()
+}
 
 
 def list_backbones() -> list[str]:
+    """Every registered backbone name, sorted."""
     return sorted(BACKBONES)
 
 
@@ -26,4 +44,17 @@ def build_backbone(
     return backbone
 
 
-__all__ = ["Backbone", "ShapeSpec", "FEATURE_NAMES", "BACKBONES", "build_backbone", "list_backbones"]
+def backbone_from_cfg(cfg: CfgNode) -> Backbone:
+    """The zoo backbone MODEL.BACKBONE describes, normed by MODEL.NORM.
+
+    DROP_PATH_RATE is passed only when set, since only some families have stochastic depth.
+    """
+    b = cfg.MODEL.BACKBONE
+    kwargs = {"drop_path_rate": b.DROP_PATH_RATE} if b.DROP_PATH_RATE > 0 else {}
+    return build_backbone(
+        b.NAME, output_stride=b.OUTPUT_STRIDE, norm=cfg.MODEL.NORM, frozen_stages=b.FROZEN_STAGES, **kwargs
+    )
+
+
+__all__ = ["Backbone", "BackboneFamily", "ShapeSpec", "FEATURE_NAMES", "FAMILIES", "BACKBONES", "build_backbone",
+           "backbone_from_cfg", "list_backbones"]

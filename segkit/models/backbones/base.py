@@ -1,9 +1,10 @@
-"""The contract every backbone keeps, so that heads can be built from declared shapes."""
+"""The contract every backbone keeps, so that heads can be built from declared shapes, and the family record."""
 from __future__ import annotations
 
 import abc
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
 
 import torch
 from torch import nn
@@ -97,3 +98,18 @@ class StagedBackbone(Backbone):
             x = layer(x)
             out[name] = x
         return out
+
+
+@dataclass(frozen=True)
+class BackboneFamily:
+    """What segkit knows of one backbone family; `backbones.FAMILIES` holds one record per family.
+
+    models: registry name -> constructor(output_stride=32, norm="BN", **kwargs) returning a Backbone.
+    drop_rates: the classifier's default dropout by model name, where the family publishes one (else 0).
+    converters: dotted path of the module whose `CONVERTERS` dict maps (source library, model name) to a
+        state_dict converter (see segkit.models.convert); imported only when weights are converted.
+    """
+
+    models: Mapping[str, Callable[..., Backbone]]
+    drop_rates: Mapping[str, float] = field(default_factory=dict)
+    converters: str | None = None

@@ -27,7 +27,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..layers import ConvBNAct, DropPath, SqueezeExcite, make_divisible
+from ..layers import ConvBNAct, DropPath, SqueezeExcite, init_weights, make_divisible
 from .base import FEATURE_NAMES, ShapeSpec, StagedBackbone, dilation_schedule
 
 # B0 stages: (repeats, kernel, stride, expand ratio, output channels).
@@ -60,7 +60,6 @@ COEFFICIENTS: dict[str, tuple[float, float, int, float]] = {
     "efficientnet_lite4": (1.4, 1.8, 300, 0.3),
 }
 DROP_RATES: dict[str, float] = {name: c[3] for name, c in COEFFICIENTS.items()}
-RESOLUTIONS: dict[str, int] = {name: c[2] for name, c in COEFFICIENTS.items()}
 NORM_EPS = 1e-5  # default BN eps; converters fold other sources' eps into the running variance
 
 
@@ -155,26 +154,13 @@ class EfficientNet(StagedBackbone):
             (name, ShapeSpec(layer[-1].project.conv.out_channels, stride))
             for name, layer, stride in zip(FEATURE_NAMES, self.stages()[1:], strides[1:])
         )
-        for m in self.modules():
-            init_module(m)
+        init_weights(self)
 
     def build_pre_logits(self) -> tuple[nn.Module, int]:
         """The 1x1 head conv + norm + act that widens c5 to `head_channels` before pooling."""
         head = ConvBNAct(self.num_features, self.head_channels, 1, act=self.act, **self._bn)
-        init_module(head.conv)
+        init_weights(head)
         return head, self.head_channels
-
-
-def init_module(m: nn.Module) -> None:
-    """Initialise one conv or norm layer (shared with the Xception family)."""
-    # Fan-out He init for convs as in the reference implementations; norms start as identity.
-    if isinstance(m, nn.Conv2d):
-        nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
-    elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) and m.weight is not None:
-        nn.init.ones_(m.weight)
-        nn.init.zeros_(m.bias)
 
 
 def _build(name: str, output_stride: int = 32, norm: str = "BN", **kwargs) -> EfficientNet:

@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..layers import ConvBNAct, DropPath, SqueezeExcite, get_norm, make_divisible
+from ..layers import ConvBNAct, DropPath, SqueezeExcite, get_norm, init_weights, make_divisible
 from .base import FEATURE_NAMES, ShapeSpec, StagedBackbone, dilation_schedule
 
 
@@ -169,23 +169,14 @@ class ResNet(StagedBackbone):
             if i > 0:
                 strides.append(strides[-1] * stride)
             self._out_shapes[FEATURE_NAMES[i]] = ShapeSpec(out_ch, strides[-1])
-        self._init_weights(zero_init_last)
-
-    def _init_weights(self, zero_init_last: bool) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d)) and m.weight is not None:
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-        if zero_init_last:
-            # Residual branches start as identity, which helps early training (Goyal et al. 2017).
-            for m in self.modules():
-                if isinstance(m, (BasicBlock, Bottleneck)):
-                    last = m.conv3 if isinstance(m, Bottleneck) else m.conv2
-                    if getattr(last.bn, "weight", None) is not None and isinstance(last.bn.weight, nn.Parameter):
-                        nn.init.zeros_(last.bn.weight)
-
+        # Conv biases (the SE convs') keep PyTorch's default, as in torchvision and timm. With
+        # zero_init_last, residual branches start as identity, which helps early training (Goyal et al. 2017).
+        last_norms = [
+            (m.conv3 if isinstance(m, Bottleneck) else m.conv2).bn
+            for m in self.modules()
+            if zero_init_last and isinstance(m, (BasicBlock, Bottleneck))
+        ]
+        init_weights(self, zero_bias=False, zero_init_norms=last_norms)
 
 
 DEPTHS: dict[int, tuple[type, tuple[int, int, int, int]]] = {

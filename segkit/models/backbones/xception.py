@@ -28,9 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers import ConvBNAct, DropPath, SeparableConv2d
+from ..layers import ConvBNAct, DropPath, SeparableConv2d, init_weights
 from .base import FEATURE_NAMES, ShapeSpec, StagedBackbone, dilation_schedule
-from .efficientnet import init_module
 
 NORM_EPS = 1e-3  # default BN eps, the TF DeepLab reference's
 
@@ -135,8 +134,7 @@ class Xception(StagedBackbone):
             (name, ShapeSpec(units_[-1].sep3.pointwise.conv.out_channels, stride))
             for name, units_, stride in zip(FEATURE_NAMES, stages, strides)
         )
-        for m in self.modules():
-            init_module(m)
+        init_weights(self)
 
 
 def _build(name: str, output_stride: int = 32, norm: str = "BN", **kwargs) -> Xception:

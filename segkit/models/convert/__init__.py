@@ -3,15 +3,15 @@
 Pure key/tensor manipulation: no torchvision or timm import here, so the library path stays free
 of them (tools/convert_weights.py and the tests import them to make source models).
 
-Adding a family: write `segkit/models/convert/<family>.py` exporting
+Adding a family's converters: write `segkit/models/convert/<family>.py` exporting
 
     CONVERTERS: dict[tuple[str, str], Callable[[Mapping[str, Tensor]], dict[str, Tensor]]]
 
 keyed by (source library, model name), e.g. ("timm", "efficientnet_b0"), where the model name is
-the segkit registry name the result loads into, and put `<family>` in FAMILIES below (efficientnet
-and xception are already listed). Each function only renames/reshapes; `convert_state_dict` then
-checks the result against `create_classifier(name)` and raises on any mismatch. `rename_keys`
-is the shared helper for rule-based renaming.
+the segkit registry name the result loads into, and name that module in the family's record
+(`converters=` of its BackboneFamily in segkit.models.backbones.FAMILIES). Each function only
+renames/reshapes; `convert_state_dict` then checks the result against `create_classifier(name)` and
+raises on any mismatch. `rename_keys` is the shared helper for rule-based renaming.
 """
 from __future__ import annotations
 
@@ -22,23 +22,19 @@ from typing import Callable, Iterable, Mapping
 
 import torch
 
+from ..backbones import FAMILIES
+
 Converter = Callable[[Mapping[str, torch.Tensor]], "dict[str, torch.Tensor]"]
 
-FAMILIES = ("resnet", "efficientnet", "xception")
 SOURCES = ("torchvision", "timm")
 
 
 def _converters() -> dict[tuple[str, str], Converter]:
+    """The conversion table of every family record that names a converter module."""
     table: dict[tuple[str, str], Converter] = {}
-    for family in FAMILIES:
-        module_name = f"{__name__}.{family}"
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name == module_name:  # family converter not written (yet); other import errors propagate
-                continue
-            raise
-        table.update(module.CONVERTERS)
+    for family in FAMILIES.values():
+        if family.converters:
+            table.update(importlib.import_module(family.converters).CONVERTERS)
     return table
 
 
@@ -100,4 +96,4 @@ def convert_state_dict(
     return converted
 
 
-__all__ = ["FAMILIES", "SOURCES", "available_conversions", "check_fits", "convert_state_dict", "rename_keys"]
+__all__ = ["SOURCES", "available_conversions", "check_fits", "convert_state_dict", "rename_keys"]

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from types import MappingProxyType
+from typing import Mapping
 
 import torch
 from torch import nn
@@ -19,15 +21,23 @@ class Segmentor(nn.Module):
     """Base class of segmentation models.
 
     forward(images [N,3,H,W]) returns logits [N,C,H,W] at the input size in eval mode, and
-    (logits, OrderedDict(aux_name -> logits [N,C,H,W])) in train mode, aux heads in the order
+    (logits, OrderedDict(aux_name -> logits [N,C,H,W], or [N,1,H,W] for a binary head such as a boundary
+    or detail head)) in train mode, aux heads in the order
     of `aux_names`, which is also the order of LOSS.AUX_WEIGHTS.
     `head_names` names the attributes that get SOLVER.HEAD_LR_MULT; a model that stands on a
     zoo backbone keeps it as `self.backbone` so MODEL.BACKBONE.WEIGHTS can be loaded into it.
+
+    The losses are the model's to declare, by name in segkit.losses.LOSSES: `aux_losses` maps an aux
+    head to its loss (heads not listed get LOSS.AUX_NAME), and `joint_losses` maps a further term's name
+    to (loss name, the outputs it takes: "main" or aux names, weight), for a loss that needs several outputs.
+    Aux heads are attributes named as in `aux_names`, so that they can be counted and left out for deployment.
     """
 
     aux_names: tuple[str, ...] = ()
     default_aux_weights: tuple[float, ...] = ()
     head_names: tuple[str, ...] = ()
+    aux_losses: Mapping[str, str] = MappingProxyType({})
+    joint_losses: Mapping[str, tuple[str, tuple[str, ...], float]] = MappingProxyType({})
 
     def head_modules(self) -> list[nn.Module]:
         return [getattr(self, n) for n in self.head_names]

@@ -14,9 +14,9 @@ from torch import nn
 from torch.nn import functional as F
 from yacs.config import CfgNode
 
-from ..backbones import Backbone
-from ..heads import SegHead, backbone_from_cfg
-from ..layers import ConvBNAct, get_norm
+from ..backbones import Backbone, backbone_from_cfg
+from ..heads import AttentionRefinement, FeatureFusion, SegHead
+from ..layers import ConvBNAct, init_weights
 from .base import Segmentor, resize_logits
 
 
@@ -30,21 +30,6 @@ class SpatialPath(nn.Sequential):
             ConvBNAct(64, 64, 3, stride=2, norm=norm),
             ConvBNAct(64, out_channels, 1, norm=norm),
         )
-
-
-class AttentionRefinement(nn.Module):
-    """3x3 conv, then channel attention from the pooled features (1x1 conv, norm, sigmoid) multiplied on."""
-
-    def __init__(self, in_channels: int, out_channels: int, norm: str = "BN") -> None:
-        super().__init__()
-        self.conv = ConvBNAct(in_channels, out_channels, 3, norm=norm)
-        self.attention = nn.Sequential(
-            nn.Conv2d(out_channels, out_channels, 1, bias=False), get_norm(norm, out_channels), nn.Sigmoid()
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(x)
-        return x * self.attention(x.mean((2, 3), keepdim=True))
 
 
 class ContextPath(nn.Module):
@@ -72,21 +57,6 @@ class ContextPath(nn.Module):
         return up8, up16
 
 
-class FeatureFusion(nn.Module):
-    """Concatenate spatial and context features, 1x1 conv, add back a channel-attention-weighted copy."""
-
-    def __init__(self, in_channels: int, out_channels: int, norm: str = "BN") -> None:
-        super().__init__()
-        self.conv = ConvBNAct(in_channels, out_channels, 1, norm=norm)
-        self.attention = nn.Sequential(
-            nn.Conv2d(out_channels, out_channels, 1, bias=False), get_norm(norm, out_channels), nn.Sigmoid()
-        )
-
-    def forward(self, spatial: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        x = self.conv(torch.cat([spatial, context], dim=1))
-        return x + x * self.attention(x.mean((2, 3), keepdim=True))
-
-
 class BiSeNetV1(Segmentor):
     """Spatial path + context path -> feature fusion -> output head; auxiliary heads on the context path."""
 
@@ -106,8 +76,9 @@ class BiSeNetV1(Segmentor):
         # aux16 predicts from the branch refined from c4 (stride 8), aux32 from the one refined from c5.
         self.aux16 = SegHead(128, 64, num_classes, norm)
         self.aux32 = SegHead(128, 64, num_classes, norm)
+        # The public implementation initialises its own (non-backbone) convs with kaiming_normal_(a=1).
         for module in (self.spatial, self.context, self.ffm, self.head, self.aux16, self.aux32):
-            _init_kaiming(module)
+            init_weights(module, conv_init="kaiming_a1")
 
     def forward(self, x: torch.Tensor):
         size = x.shape[-2:]
@@ -122,15 +93,6 @@ class BiSeNetV1(Segmentor):
             aux["aux16"] = resize_logits(self.aux16(ctx8), size, self.align_corners)
             aux["aux32"] = resize_logits(self.aux32(ctx16), size, self.align_corners)
         return self.outputs(logits, aux)
-
-
-def _init_kaiming(module: nn.Module) -> None:
-    # The public implementation initialises its own (non-backbone) convs with kaiming_normal_(a=1).
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, a=1)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
 
 
 def build_bisenetv1(cfg: CfgNode) -> BiSeNetV1:

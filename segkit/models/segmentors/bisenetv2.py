@@ -13,8 +13,8 @@ from torch import nn
 from torch.nn import functional as F
 from yacs.config import CfgNode
 
-from ..heads import SegHead, init_head_weights
-from ..layers import ConvBNAct, get_norm
+from ..heads import SegHead
+from ..layers import ConvBNAct, get_norm, init_weights
 from .base import Segmentor, resize_logits
 
 
@@ -160,7 +160,7 @@ class BiSeNetV2(Segmentor):
         for name, in_ch, stride in zip(self.aux_names, (16, 32, 64, 128), (4, 8, 16, 32)):
             setattr(self, name, SegHead(in_ch, 128, num_classes, norm, dropout, up_channels=stride * stride))
         # Zero-initialised last norm of every gather-and-expand residual branch.
-        init_head_weights(self, zero_init_names=("proj.1",))
+        init_weights(self, zero_init_norms=[m.proj[-1] for m in self.modules() if isinstance(m, GatherExpand)])
 
     def forward(self, x: torch.Tensor):
         size = x.shape[-2:]

@@ -13,8 +13,9 @@ import torch
 from torch import nn
 from yacs.config import CfgNode
 
-from ..backbones import Backbone
-from ..heads import FCNHead, backbone_from_cfg, init_head_weights
+from ..backbones import Backbone, backbone_from_cfg
+from ..heads import FCNHead
+from ..layers import init_weights
 from .base import Segmentor, resize_logits
 
 
@@ -41,8 +42,8 @@ class FCN(Segmentor):
         self.decode_head = decode_head
         c4 = backbone.output_shape()["c4"].channels
         self.aux = FCNHead(c4, aux_channels, num_classes, num_convs=1, dropout=dropout, norm=norm)
-        init_head_weights(self.decode_head)
-        init_head_weights(self.aux)
+        init_weights(self.decode_head)
+        init_weights(self.aux)
 
     def forward(self, x: torch.Tensor):
         size = x.shape[-2:]

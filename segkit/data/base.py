@@ -1,0 +1,164 @@
+"""The dataset contract: `SegDataset`, the base of every segmentation dataset in segkit.
+
+A dataset is a list of (image, label, name) samples, a table mapping stored label values to train ids,
+and the attributes below, which the trainer, the evaluator and the tools read directly:
+
+- `class_names`: the evaluated classes in train-id order; `num_classes` is their number;
+- `palette`: an (R, G, B) per class for exports (evenly spread hues where the dataset declares none);
+- `ignore_index`: the label value no loss or metric counts;
+- `has_labels`: every image has a label file (an unlabelled split yields labels that are all ignore);
+- `train_id_to_label_id`: uint8 table of 256 from train ids back to the ids stored in label files,
+  for submission files (Cityscapes), or None where labels are written as train ids;
+- `instance_spec`: the categories and instance classes of the benchmark metrics (segkit/data/categories.py),
+  or None; a dataset that declares instance classes yields the ground-truth instance map as "instances".
+
+The classes are also declared without reading a file, by the classmethod `declared_classes(cfg)`, so a
+tool can name and colour predictions of a dataset that is not on disk.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .categories import InstanceSpec
+from .labels import LabelReader, check_files, check_label_values, label_histograms
+
+
+@dataclass(frozen=True)
+class Sample:
+    image: str
+    label: str | None
+    name: str
+
+
+def read_image(path: str) -> np.ndarray:
+    """BGR uint8 HxWx3; a file OpenCV cannot decode is an error naming it."""
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise OSError(f"cannot read image {path}")
+    return img
+
+
+def display_palette(palette: Sequence[Sequence[int]], num_classes: int) -> list[tuple[int, int, int]]:
+    """An (R, G, B) per class for exports: the given palette, or evenly spread hues when it is empty."""
+    if not len(palette):
+        hsv = np.stack([np.linspace(0, 179, num_classes, endpoint=False), np.full(num_classes, 200),
+                        np.full(num_classes, 220)], -1).astype(np.uint8)[None]
+        palette = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0].tolist()
+    return [tuple(int(v) for v in c) for c in palette][:num_classes]
+
+
+def build_label_lut(num_classes: int, ignore_index: int, mapping: Sequence[Sequence[int]] = ()) -> np.ndarray:
+    """int64 table over every uint16 value: identity, then `mapping` pairs (value, train id) applied."""
+    lut = np.arange(65536, dtype=np.int64)
+    for pair in mapping:
+        if len(pair) != 2:
+            raise ValueError(f"DATASET.LABEL_MAPPING entries must be [value, train_id], got {list(pair)}")
+        value, train_id = int(pair[0]), int(pair[1])
+        if not (0 <= train_id < num_classes or train_id == ignore_index):
+            raise ValueError(f"DATASET.LABEL_MAPPING maps {value} to {train_id}: not a class id nor the ignore index")
+        lut[value] = train_id
+    return lut
+
+
+class SegDataset(Dataset):
+    """Samples plus the value -> train id table; items are {"image", "label", "name", "path"}.
+
+    Declares the contract of the module docstring. A dataset with fixed classes sets `default_classes`
+    and `default_palette`; one whose classes come from the config overrides `declared_classes`.
+    """
+
+    class_names: list[str]
+    num_classes: int
+    palette: list[tuple[int, int, int]]
+    ignore_index: int
+    has_labels: bool
+    train_id_to_label_id: np.ndarray | None
+    instance_spec: InstanceSpec | None = None
+    label_histograms: list[dict[int, int]] | None = None  # raw value counts per label, when checked
+
+    default_classes: Sequence[str] = ()
+    default_palette: Sequence[Sequence[int]] = ()
+
+    @classmethod
+    def declared_classes(cls, cfg) -> tuple[list[str], list[list[int]]]:
+        """Class names and palette (may be empty) from the config alone, no files read."""
+        if not cls.default_classes:
+            raise ValueError(f"{cls.__name__} declares no classes")
+        return list(cls.default_classes), [list(c) for c in cls.default_palette]
+
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        class_names: Sequence[str],
+        palette: Sequence[Sequence[int]],
+        ignore_index: int,
+        lut: np.ndarray,
+        transform: Callable | None = None,
+        reader: Callable[[str], np.ndarray] | None = None,
+        train_id_to_label_id: np.ndarray | None = None,
+    ) -> None:
+        if not 0 <= ignore_index <= 255:
+            raise ValueError(f"DATASET.IGNORE_INDEX must be in 0..255, got {ignore_index}")
+        if train_id_to_label_id is not None and np.shape(train_id_to_label_id) != (256,):
+            raise ValueError(f"train_id_to_label_id must have 256 entries, got shape {np.shape(train_id_to_label_id)}")
+        self.samples = list(samples)
+        self.class_names = list(class_names)
+        self.num_classes = len(self.class_names)
+        self.palette = display_palette(palette, self.num_classes)
+        self.ignore_index = int(ignore_index)
+        self.has_labels = all(s.label is not None for s in self.samples)
+        self.train_id_to_label_id = None if train_id_to_label_id is None else np.asarray(train_id_to_label_id,
+                                                                                          dtype=np.uint8)
+        self.value_lut = np.asarray(lut, dtype=np.int64)
+        valid = (self.value_lut >= 0) & (self.value_lut < self.num_classes)
+        # Runtime table: values the index check let through map to themselves; anything else to ignore
+        # (only reachable with DATASET.CHECK_LABELS off), never to an id the loss cannot take.
+        self.lut = np.where(valid, self.value_lut, self.ignore_index).astype(np.uint8)
+        self.transform = transform
+        self.read_raw_label = reader or LabelReader()
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def check_index(self, check_labels: bool) -> None:
+        """Checks run once when a split is indexed, so a bad file stops the run before the first iteration
+        rather than when its sample is drawn hours in: readable, complete headers and matching sizes
+        (always: headers only, cached), and with `check_labels` every label value a class or ignored
+        (one histogram per label file, cached)."""
+        check_files(self.samples)
+        if check_labels and self.has_labels:
+            self.label_histograms = label_histograms([s.label for s in self.samples], self.read_raw_label)
+            check_label_values(self, self.label_histograms)
+
+    def is_valid_value(self, values: np.ndarray) -> np.ndarray:
+        mapped = self.value_lut[values]
+        return ((mapped >= 0) & (mapped < self.num_classes)) | (mapped == self.ignore_index)
+
+    def load_label(self, sample: Sample, shape: tuple[int, int]) -> np.ndarray:
+        """uint8 train ids at the image size (all ignore without a label file)."""
+        if sample.label is None:
+            return np.full(shape, self.ignore_index, dtype=np.uint8)
+        raw = self.read_raw_label(sample.label)
+        if raw.shape[:2] != shape:
+            raise ValueError(f"label {sample.label} is {raw.shape[1]}x{raw.shape[0]} but image {sample.image} "
+                             f"is {shape[1]}x{shape[0]} (width x height)")
+        if raw.dtype == np.uint8:
+            return cv2.LUT(raw, self.lut[:256])
+        return self.lut[raw.astype(np.int64)]
+
+    def __getitem__(self, index: int) -> dict:
+        sample = self.samples[index]
+        image = read_image(sample.image)
+        label = self.load_label(sample, image.shape[:2])
+        if self.transform is not None:
+            image, label = self.transform(image, label)
+        else:
+            image = np.ascontiguousarray(image[..., ::-1].transpose(2, 0, 1)).astype(np.float32) / 255.0
+        return {"image": torch.from_numpy(image), "label": torch.from_numpy(label.astype(np.int64)),
+                "name": sample.name, "path": sample.image}

@@ -1,0 +1,105 @@
+"""`segkit.Predictor`: one image in, its label map out, as evaluation would predict it.
+
+    predictor = Predictor.from_config("configs/cityscapes/bisenetv1_r18.yaml", "model_final.pth")
+    labels = predictor(cv2.imread("frame.png"))          # uint8 [H,W] train ids at the input size
+    cv2.imwrite("overlay.png", predictor.overlay(image, labels))
+
+The image is normalised with INPUT.MEAN/STD and predicted by `segkit.evaluation.inference` in the
+config's mode (TEST.SCALE or MSC over TEST.SCALES, SLIDE, FLIP; arguments override), so the Predictor
+and the evaluation loop agree pixel for pixel on the same runtime. The runtime is the fast path by
+default (see `fastpath.py`); weights ending in .onnx run that file with onnxruntime.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+from yacs.config import CfgNode
+
+from ..config import load_cfg
+from ..data import dataset_classes
+from ..data.seg_transforms import normalise, normalise_luts
+from ..evaluation import colorize, inference, resolve_mode
+from ..evaluation.export import OVERLAY_ALPHA
+from ..evaluation.inference import Model
+from ..models import load_model_for_inference
+from ..utils.amp import autocast_dtype
+from .fastpath import build_runtime
+
+
+class Predictor:
+    """BGR uint8 [H,W,3] -> train ids [H,W] (uint8; int32 beyond 256 classes) at the input size.
+
+    model: any runtime of `build_runtime` (or an eval-mode segmentor); device: where inputs go for a
+    PyTorch runtime (an ONNX runtime takes them on the CPU). mode: a `resolve_mode` dict (default: the
+    config's TEST settings). Class names and palette come from DATASET.NAME; its files are not needed.
+    """
+
+    def __init__(self, cfg: CfgNode, model: Model, *, device: str | torch.device = "cpu",
+                 mode: dict | None = None) -> None:
+        self.cfg = cfg
+        self.model = model
+        self.device = torch.device(device)
+        self.mode = mode or resolve_mode(cfg)
+        self.num_classes = int(cfg.MODEL.NUM_CLASSES)
+        self.class_names, self.palette = dataset_classes(cfg)
+        self._luts = normalise_luts(cfg.INPUT.MEAN, cfg.INPUT.STD)
+        self._amp = autocast_dtype(cfg.TEST.AMP, cfg.SOLVER.AMP.DTYPE, self.device)
+
+    @classmethod
+    def from_config(
+        cls,
+        config_file: str,
+        weights: str,
+        device: str = "cpu",
+        runtime: str = "auto",
+        opts: Sequence[str] = (),
+        *,
+        threads: int | None = None,
+        slide: bool | None = None,
+        msc: bool | None = None,
+        flip: bool | None = None,
+        scales: Sequence[float] | None = None,
+    ) -> "Predictor":
+        """The Predictor of a config (with `opts` as KEY VALUE overrides) and a checkpoint or .onnx file.
+
+        runtime: "auto" (the fastest correct one on `device`) or one of "torch", "fused", "compile",
+        "onnx". threads: onnxruntime intra-op threads (None: its default). slide/msc/flip/scales
+        override TEST.SLIDE/MSC/FLIP/SCALES as in tools/evaluate.py.
+        """
+        cfg = load_cfg(config_file, list(opts))
+        if weights.endswith(".onnx"):
+            model, onnx_path = None, weights
+        else:
+            model, onnx_path = load_model_for_inference(cfg, weights), None
+        runner = build_runtime(model, runtime, device=device, onnx_path=onnx_path,
+                               num_classes=int(cfg.MODEL.NUM_CLASSES), threads=threads)
+        mode = resolve_mode(cfg, slide=slide, msc=msc, flip=flip, scales=scales)
+        return cls(cfg, runner, device=device, mode=mode)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
+            got = f"{image.dtype} {list(image.shape)}" if isinstance(image, np.ndarray) else type(image).__name__
+            raise ValueError(f"Predictor expects a BGR uint8 image [H,W,3] (as cv2.imread gives it), got {got}")
+        x = torch.from_numpy(normalise(np.ascontiguousarray(image), self._luts)).to(self.device)
+        m = self.mode
+        labels = inference(
+            self.model, x, num_classes=self.num_classes, scales=m["scales"], flip=m["flip"], slide=m["slide"],
+            crop_size=m["crop_size"], stride=m["stride"], batch_size=m["batch_size"], return_probs=False,
+            align_corners=bool(self.cfg.MODEL.ALIGN_CORNERS), size_divisor=int(self.cfg.TEST.SIZE_DIVISOR),
+            autocast_dtype=self._amp,
+        )
+        # Narrowed on the device: an eighth of the int64 map crosses to the host.
+        return labels.to(torch.uint8 if self.num_classes <= 256 else torch.int32).cpu().numpy()
+
+    def colorize(self, labels: np.ndarray) -> np.ndarray:
+        """BGR uint8 [H,W,3] of a label map, in the dataset's palette (OpenCV order, like the input)."""
+        return np.ascontiguousarray(colorize(labels, self.palette)[..., ::-1])
+
+    def overlay(self, image: np.ndarray, labels: np.ndarray, alpha: float = OVERLAY_ALPHA) -> np.ndarray:
+        """The colour map blended over the BGR image with weight `alpha` (that of the prediction writer)."""
+        if image.shape[:2] != labels.shape[:2]:
+            raise ValueError(f"labels {list(labels.shape[:2])} do not match the image {list(image.shape[:2])}")
+        return cv2.addWeighted(image, 1.0 - alpha, self.colorize(labels), alpha, 0.0)

@@ -1,0 +1,116 @@
+"""Static INT8 quantization of an exported segmentor with onnxruntime (QDQ format), calibrated on images.
+
+Calibration sees exactly what the model sees at evaluation: each image is normalised with INPUT.MEAN/STD
+and handed to `segkit.evaluation.inference` in the config's mode (TEST.SCALE or SCALES, SLIDE, FLIP,
+padding to TEST.SIZE_DIVISOR), with a stand-in model that records every batch it is given. So the
+activation ranges come from the scales, crops and paddings of real use, by the code of real use.
+
+Settings are onnxruntime's advice for x86 CPUs with VNNI (AVX-512 VNNI or AVX-VNNI, every server CPU
+since 2019): uint8 activations, int8 weights per output channel (segmentation heads lose mIoU with one
+scale per tensor), MinMax ranges.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from yacs.config import CfgNode
+
+from ..data.seg_transforms import normalise, normalise_luts
+from ..evaluation import inference, resolve_mode
+
+logger = logging.getLogger("segkit")
+
+
+def _model_input(image: Any, luts: Sequence[np.ndarray]) -> torch.Tensor:
+    """A dataset image as the normalised float [3,H,W] tensor evaluation feeds to `inference`."""
+    if isinstance(image, torch.Tensor) and image.dtype.is_floating_point and image.dim() == 3 and image.shape[0] == 3:
+        return image.float()  # the output of the eval transform: normalised already
+    array = image.numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    if array.dtype == np.uint8 and array.ndim == 3 and array.shape[2] == 3:
+        return torch.from_numpy(normalise(np.ascontiguousarray(array), luts))  # BGR as cv2.imread gives it
+    if np.issubdtype(array.dtype, np.floating) and array.ndim == 3 and array.shape[0] == 3:
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    raise ValueError(f"calibration images must be normalised float [3,H,W] or BGR uint8 [H,W,3], got "
+                     f"{array.dtype} {list(array.shape)}")
+
+
+class _InputRecorder:
+    """Stands in for the model inside `inference`: keeps each batch it gets, answers with zero logits."""
+
+    def __init__(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.batches: list[np.ndarray] = []
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.batches.append(x.float().contiguous().numpy().copy())
+        return x.new_zeros((x.shape[0], self.num_classes, *x.shape[-2:]))
+
+
+def calibration_indices(length: int, num_images: int) -> list[int]:
+    """`num_images` indices spread evenly over a dataset of `length` (all of them when it is smaller)."""
+    if length == 0:
+        raise ValueError("the calibration dataset is empty")
+    if num_images < 1:
+        raise ValueError(f"the number of calibration images must be positive, got {num_images}")
+    return sorted({int(round(i)) for i in np.linspace(0, length - 1, min(num_images, length))})
+
+
+def calibration_inputs(dataset: Sequence[dict], cfg: CfgNode, num_images: int,
+                       mode: dict[str, Any] | None = None) -> Iterator[np.ndarray]:
+    """Model inputs [N,3,H,W] of `num_images` images of `dataset`, one image at a time (memory stays flat).
+
+    `dataset[i]["image"]` is the eval transform's normalised float [3,H,W] (`build_dataset(..., train=False)`)
+    or a BGR uint8 [H,W,3] image, normalised here with INPUT.MEAN/STD. `mode`: a `resolve_mode` dict,
+    by default the config's TEST settings.
+    """
+    mode = mode or resolve_mode(cfg)
+    luts = normalise_luts(cfg.INPUT.MEAN, cfg.INPUT.STD)
+    for index in calibration_indices(len(dataset), num_images):
+        recorder = _InputRecorder(int(cfg.MODEL.NUM_CLASSES))
+        inference(recorder, _model_input(dataset[index]["image"], luts), scales=mode["scales"], flip=mode["flip"],
+                  slide=mode["slide"], crop_size=mode["crop_size"], stride=mode["stride"],
+                  batch_size=mode["batch_size"], return_probs=False, align_corners=bool(cfg.MODEL.ALIGN_CORNERS),
+                  size_divisor=int(cfg.TEST.SIZE_DIVISOR))
+        yield from recorder.batches
+
+
+def _reader(inputs: Iterator[np.ndarray], input_name: str):
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Reader(CalibrationDataReader):
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            batch = next(inputs, None)
+            return None if batch is None else {input_name: batch}
+
+    return Reader()
+
+
+def quantize_int8(fp32_path: str, out_path: str, inputs: Iterator[np.ndarray], *, per_channel: bool = True,
+                  reduce_range: bool = False) -> str:
+    """Write the QDQ INT8 model of the fp32 file `fp32_path` to `out_path`, calibrated on `inputs`
+    (e.g. `calibration_inputs(...)`). reduce_range: 7-bit weights, for x86 CPUs without VNNI."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from ..utils.io import atomic_path
+    from .runtime import INPUT_NAME, create_session
+
+    create_session(fp32_path)  # a file onnxruntime cannot load fails here, naming the path
+    with tempfile.TemporaryDirectory() as tmp:
+        # Shape inference plus onnxruntime's graph simplification: the quantizer needs every activation's
+        # type and shape to place QDQ pairs, and fewer leftover nodes mean fewer ranges to calibrate.
+        prepared = os.path.join(tmp, "prepared.onnx")
+        quant_pre_process(fp32_path, prepared, skip_symbolic_shape=True)
+        with atomic_path(out_path) as tmp_out:
+            quantize_static(prepared, tmp_out, _reader(inputs, INPUT_NAME), quant_format=QuantFormat.QDQ,
+                            per_channel=per_channel, reduce_range=reduce_range,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.MinMax,
+                            extra_options={"CalibMaxIntermediateOutputs": 16})
+    logger.info("wrote INT8 model %s (from %s)", out_path, fp32_path)
+    return out_path

@@ -1,0 +1,112 @@
+"""An exported segmentor run by onnxruntime, usable wherever a PyTorch segmentor runs inference.
+
+`OnnxSegmentor(path, num_classes=...)` is an nn.Module without parameters whose forward maps a float
+[N,3,H,W] tensor to logits [N,C,H,W] on the input's device, so `segkit.evaluation.inference` (whole,
+slide, multi-scale, flip) and the evaluation loop take it as they take the model. The file is checked
+when it is loaded: one input "images" [N,3,H,W] and one output "logits" [N,C,H,W], dynamic batch,
+height and width, and C equal to the configured class count.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+INPUT_NAME = "images"
+OUTPUT_NAME = "logits"
+# Metadata "H,W": the smallest and largest input the exported graph is valid for (no largest: unbounded).
+MIN_SIZE_KEY = "segkit.min_input_size"
+MAX_SIZE_KEY = "segkit.max_input_size"
+
+
+def create_session(path: str, threads: int | None = None, device: str = "cpu") -> Any:
+    """An onnxruntime InferenceSession on `device` ("cpu" or "cuda") with `threads` intra-op threads."""
+    import onnxruntime as ort
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"ONNX file not found: {path}")
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    providers = ["CPUExecutionProvider"]
+    if device == "cuda":
+        available = ort.get_available_providers()
+        if "CUDAExecutionProvider" not in available:
+            raise ValueError(f"device 'cuda' asked for {path}, but this onnxruntime offers only {available} "
+                             "(install onnxruntime-gpu)")
+        providers.insert(0, "CUDAExecutionProvider")
+    elif device != "cpu":
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    return ort.InferenceSession(path, options, providers=providers)
+
+
+def _dims(value: Any) -> list[int | str | None]:
+    return [d if isinstance(d, (int, str)) or d is None else str(d) for d in value.shape]
+
+
+def _describe(values: list[Any]) -> str:
+    return ", ".join(f"{v.name} {v.type} {_dims(v)}" for v in values)
+
+
+def _check_interface(session: Any, path: str) -> int | None:
+    """Raise unless the file has the segkit interface; returns its class count when the file fixes it."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    expected = (f"one input '{INPUT_NAME}' float [N,3,H,W] and one output '{OUTPUT_NAME}' [N,C,H,W] "
+                "with dynamic N, H, W (as tools/export_onnx.py writes)")
+    if len(inputs) != 1 or len(outputs) != 1 or inputs[0].name != INPUT_NAME or outputs[0].name != OUTPUT_NAME:
+        raise ValueError(f"{path} has inputs [{_describe(inputs)}] and outputs [{_describe(outputs)}]; "
+                         f"segkit expects {expected}")
+    x, y = _dims(inputs[0]), _dims(outputs[0])
+    if inputs[0].type != "tensor(float)" or len(x) != 4 or x[1] != 3 or len(y) != 4:
+        raise ValueError(f"{path}: input {inputs[0].type} {x}, output {y}; segkit expects {expected}")
+    fixed = [f"{axis} {x[i]}" for i, axis in ((0, "batch"), (2, "height"), (3, "width")) if isinstance(x[i], int)]
+    if fixed:
+        # inference() batches views and windows and runs other sizes than any one export size.
+        raise ValueError(f"{path} fixes the input's {', '.join(fixed)}; segkit expects {expected}")
+    return y[1] if isinstance(y[1], int) else None
+
+
+def _size(value: str | None) -> tuple[int, int] | None:
+    return tuple(int(v) for v in value.split(",")) if value else None  # type: ignore[return-value]
+
+
+class OnnxSegmentor(nn.Module):
+    """onnxruntime behind the segmentor contract: float [N,3,H,W] -> logits [N,C,H,W], eval mode.
+
+    num_classes: MODEL.NUM_CLASSES; a file with another class count is an error naming both.
+    threads: onnxruntime intra-op threads (None: onnxruntime's default, every physical core).
+    device: "cpu", or "cuda" with onnxruntime-gpu (tensors still pass through host memory).
+    """
+
+    def __init__(self, path: str, num_classes: int | None = None, threads: int | None = None,
+                 device: str = "cpu") -> None:
+        super().__init__()
+        self.path = path
+        self.session = create_session(path, threads, device)
+        file_classes = _check_interface(self.session, path)
+        if file_classes is None:
+            # A foreign file may leave C symbolic: one small run tells it.
+            file_classes = int(self.session.run(None, {INPUT_NAME: np.zeros((1, 3, 64, 64), np.float32)})[0].shape[1])
+        if num_classes is not None and file_classes != num_classes:
+            raise ValueError(f"{path} predicts {file_classes} classes but MODEL.NUM_CLASSES is {num_classes}")
+        self.num_classes = file_classes
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.min_size = _size(meta.get(MIN_SIZE_KEY)) or (1, 1)
+        self.max_size = _size(meta.get(MAX_SIZE_KEY))
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        low, high = self.min_size, self.max_size
+        if h < low[0] or w < low[1] or (high is not None and (h > high[0] or w > high[1])):
+            valid = f"from {low[0]}x{low[1]}" + (f" to {high[0]}x{high[1]}" if high else " up")
+            raise ValueError(f"input {h}x{w} is outside the sizes {self.path} was exported for ({valid})")
+        array = x.detach().to("cpu", torch.float32).contiguous().numpy()
+        logits = self.session.run([OUTPUT_NAME], {INPUT_NAME: array})[0]
+        return torch.from_numpy(logits).to(x.device)
+
+    def extra_repr(self) -> str:
+        return f"path={self.path!r}, num_classes={self.num_classes}"

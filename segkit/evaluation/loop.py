@@ -1,0 +1,136 @@
+"""The one inference loop over a dataset: this rank's images through `inference`, each result to consumers.
+
+Consumers do the work per image (metrics, prediction files, ...) and summarise at the end; the loop only
+runs the model, so evaluation, prediction export and any later consumer share one pass over the data.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping, Protocol, Sequence
+
+import torch
+from torch import nn
+from yacs.config import CfgNode
+
+from ..data import SegDataset, build_test_loader
+from ..utils.amp import autocast_dtype
+from ..utils.comm import all_reduce_sum
+from ..utils.progress import progress
+from .inference import Model, default_stride, inference
+
+logger = logging.getLogger("segkit")
+
+
+@dataclass(frozen=True)
+class SampleInfo:
+    """One image besides its prediction and label: `name` and `path` as the dataset yields them, and in
+    `extras` every further key of the dataset's item (e.g. instance maps), batch dimension removed."""
+
+    name: str
+    path: str
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Consumer(Protocol):
+    """What the loop feeds. `process` sees every image of this rank; `finish` runs on every rank after the
+    last one (so it may all-reduce) and returns the entries it adds to the loop's result."""
+
+    def process(self, pred: torch.Tensor, label: torch.Tensor, info: SampleInfo) -> None:
+        """`pred`: [H,W] int64 train ids on the evaluation device; `label`: [H,W] int64 on the CPU."""
+
+    def finish(self) -> dict[str, Any]:
+        """Summaries over all ranks, e.g. {"mIoU": ...}; {} when there is nothing to report."""
+
+
+def resolve_mode(
+    cfg: CfgNode, *, slide: bool | None = None, msc: bool | None = None, flip: bool | None = None,
+    scales: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """The inference mode: explicit arguments win, None falls back to TEST.* (`scales` implies msc)."""
+    slide = cfg.TEST.SLIDE if slide is None else slide
+    flip = cfg.TEST.FLIP if flip is None else flip
+    if scales:
+        msc = True if msc is None else msc
+    msc = cfg.TEST.MSC if msc is None else msc
+    if msc:
+        used = [float(s) for s in (scales or cfg.TEST.SCALES)]
+    else:
+        used = [float(cfg.TEST.SCALE)]
+    crop = [int(c) for c in cfg.TEST.CROP_SIZE] if slide else None
+    stride = None
+    if slide:
+        stride = [int(s) for s in cfg.TEST.STRIDE] if cfg.TEST.STRIDE else list(default_stride(crop))
+    return {"scales": used, "flip": bool(flip), "slide": bool(slide), "crop_size": crop, "stride": stride,
+            "batch_size": int(cfg.TEST.BATCH_SIZE)}
+
+
+@contextlib.contextmanager
+def _eval_mode(model: Model) -> Iterator[Model]:
+    """The model in eval mode for the loop, its mode restored after (a callable is used as it is)."""
+    if isinstance(model, nn.parallel.DistributedDataParallel):
+        # Ranks see different numbers of images: no collective may hide inside the forward pass.
+        model = model.module
+    if not isinstance(model, nn.Module):
+        yield model
+        return
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def _unbatch(item: dict) -> tuple[torch.Tensor, torch.Tensor, SampleInfo]:
+    extras = {k: v[0] for k, v in item.items() if k not in ("image", "label", "name", "path")}
+    return item["image"], item["label"][0], SampleInfo(item["name"][0], item["path"][0], extras)
+
+
+def inference_on_dataset(
+    model: Model,
+    dataset: SegDataset,
+    cfg: CfgNode,
+    device: torch.device | str,
+    consumers: Sequence[Consumer],
+    mode: dict[str, Any] | None = None,
+    desc: str = "inference",
+) -> dict[str, Any]:
+    """Run `model` over this rank's shard of `dataset` and feed every prediction to `consumers`.
+
+    `mode` is a `resolve_mode` dict (default: the config's). Each image is predicted at its label's size
+    and handed on at once, so memory does not grow with the dataset. Returns the consumers' entries plus
+    "mode" and "num_images" (over all ranks, checked against the dataset's length).
+    """
+    device = torch.device(device)
+    mode = mode or resolve_mode(cfg)
+    amp_dtype = autocast_dtype(cfg.TEST.AMP, cfg.SOLVER.AMP.DTYPE, device)
+    # Batch 1 over this rank's shard (indices rank::world, no padding: each image counted once).
+    loader = build_test_loader(cfg, dataset=dataset)
+    count = torch.zeros((), dtype=torch.int64, device=device)
+    start = time.perf_counter()
+    with _eval_mode(model) as net:
+        for item in progress(loader, f"{desc} {getattr(dataset, 'split', '')}".strip(), total=len(loader), unit="img"):
+            image, label, info = _unbatch(item)
+            pred = inference(
+                net, image.to(device, non_blocking=True), num_classes=dataset.num_classes, scales=mode["scales"],
+                flip=mode["flip"], slide=mode["slide"], crop_size=mode["crop_size"], stride=mode["stride"],
+                batch_size=mode["batch_size"], out_size=tuple(label.shape[-2:]), return_probs=False,
+                align_corners=bool(cfg.MODEL.ALIGN_CORNERS), size_divisor=int(cfg.TEST.SIZE_DIVISOR),
+                autocast_dtype=amp_dtype,
+            )
+            for consumer in consumers:
+                consumer.process(pred, label, info)
+            count += 1
+    all_reduce_sum(count)
+    num_images = int(count.item())
+    if num_images != len(dataset):
+        raise RuntimeError(f"evaluated {num_images} images, the dataset has {len(dataset)}")
+    logger.info("ran inference on %d images in %.1f s (mode %s)", num_images, time.perf_counter() - start, mode)
+    result: dict[str, Any] = {}
+    for consumer in consumers:
+        result.update(consumer.finish())
+    result.update(mode=mode, num_images=num_images)
+    return result

@@ -1,0 +1,83 @@
+"""DeepLabV3+'s heads: ImagePooling, ASPP (atrous spatial pyramid pooling) and the Decoder that fuses c2."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..layers import ConvBNAct, SeparableConv2d
+
+
+def _conv3x3(in_channels: int, out_channels: int, dilation: int, separable: bool, norm: str) -> nn.Module:
+    if separable:
+        return SeparableConv2d(in_channels, out_channels, 3, dilation=dilation, norm=norm)
+    return ConvBNAct(in_channels, out_channels, 3, dilation=dilation, norm=norm)
+
+
+class ImagePooling(nn.Module):
+    """Global average pool, 1x1 conv-norm-ReLU, broadcast back to the input size."""
+
+    def __init__(self, in_channels: int, channels: int, norm: str = "BN") -> None:
+        super().__init__()
+        self.conv = ConvBNAct(in_channels, channels, 1, norm=norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Upsampling a 1x1 map bilinearly is a broadcast; expand says so without the interpolation.
+        return self.conv(x.mean((2, 3), keepdim=True)).expand(-1, -1, *x.shape[-2:])
+
+
+class ASPP(nn.Module):
+    """Atrous spatial pyramid pooling: 1x1, one 3x3 per rate, image pooling; concat, 1x1 projection, dropout."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int,
+        rates: Sequence[int],
+        separable: bool = True,
+        dropout: float = 0.1,
+        norm: str = "BN",
+    ) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(
+            [ConvBNAct(in_channels, channels, 1, norm=norm)]
+            + [_conv3x3(in_channels, channels, r, separable, norm) for r in rates]
+            + [ImagePooling(in_channels, channels, norm)]
+        )
+        self.project = ConvBNAct(channels * len(self.branches), channels, 1, norm=norm)
+        self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.project(torch.cat([b(x) for b in self.branches], dim=1)))
+
+
+class Decoder(nn.Module):
+    """DeepLabV3+ decoder: project the low-level features, concatenate with the upsampled context,
+    two 3x3 convs, classifier."""
+
+    def __init__(
+        self,
+        low_channels: int,
+        context_channels: int,
+        num_classes: int,
+        low_proj: int = 48,
+        channels: int = 256,
+        separable: bool = True,
+        norm: str = "BN",
+        align_corners: bool = False,
+    ) -> None:
+        super().__init__()
+        self.align_corners = align_corners
+        self.low_proj = ConvBNAct(low_channels, low_proj, 1, norm=norm)
+        self.fuse = nn.Sequential(
+            _conv3x3(context_channels + low_proj, channels, 1, separable, norm),
+            _conv3x3(channels, channels, 1, separable, norm),
+        )
+        self.classifier = nn.Conv2d(channels, num_classes, 1)
+
+    def forward(self, low: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        low = self.low_proj(low)
+        context = F.interpolate(context, size=low.shape[-2:], mode="bilinear", align_corners=self.align_corners)
+        return self.classifier(self.fuse(torch.cat([context, low], dim=1)))

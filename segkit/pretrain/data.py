@@ -1,0 +1,196 @@
+"""ImageFolder classification data (`<split>/<class>/<image>`, any format PIL or OpenCV reads) and its loaders.
+
+JPEGs are decoded with torchvision.io.decode_jpeg (libjpeg-turbo straight into a uint8 tensor):
+benchmarks/bench_cls_loader.py measured it faster than PIL both for the decode alone and for the
+whole train pipeline, whose v2 transforms then run on tensors. Other formats go through PIL, and
+what PIL cannot read through OpenCV. Every image comes out RGB: grayscale, palette, RGBA and CMYK
+are converted.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from yacs.config import CfgNode
+
+from ..data.samplers import InferenceSampler
+from ..utils.comm import get_rank, get_world_size, per_process_batch
+from .transforms import build_cls_transforms
+
+try:  # torchvision 0.29 deprecates its decoders in favour of TorchCodec; PIL takes over once they are gone
+    from torchvision.io import ImageReadMode, decode_jpeg
+except ImportError:  # pragma: no cover - depends on the installed torchvision
+    decode_jpeg = None
+
+logger = logging.getLogger("segkit")
+
+# Suffixes PIL or OpenCV decode; anything else in a class folder (a README, a .DS_Store) is ignored.
+IMAGE_EXTENSIONS = (
+    ".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".gif", ".tif", ".tiff", ".webp",
+    ".ppm", ".pgm", ".pbm", ".pnm", ".jp2", ".exr", ".hdr", ".pic", ".ras", ".sr", ".avif",
+)
+_JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+class UnreadableImageError(RuntimeError):
+    """No decoder could read an image file; the message names the file."""
+
+
+def _decode_pil(data: bytes) -> torch.Tensor:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        # convert('RGB') covers L, LA, P, RGBA and CMYK; 16/32-bit grayscale needs scaling first.
+        if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+            arr = np.asarray(im, dtype=np.float64)
+            arr = (255.0 * arr / max(float(arr.max()), 1.0)).astype(np.uint8)
+            rgb = np.repeat(arr[:, :, None], 3, axis=2)
+        else:
+            rgb = np.array(im.convert("RGB"))  # a writable copy: torch.from_numpy shares it
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)
+
+
+def _decode_cv2(data: bytes) -> torch.Tensor:
+    import cv2
+
+    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError("OpenCV could not decode the data")
+    if bgr.dtype != np.uint8:  # e.g. 16-bit PNG/TIFF or float EXR
+        bgr = cv2.normalize(bgr.astype(np.float32), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    return torch.from_numpy(np.ascontiguousarray(bgr[:, :, ::-1])).permute(2, 0, 1)
+
+
+def read_image_rgb(path: str) -> torch.Tensor:
+    """Decode `path` to a uint8 RGB tensor [3, H, W]; raises UnreadableImageError naming the file."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise UnreadableImageError(f"cannot read image file {path}: {e}") from e
+    errors = []
+    if decode_jpeg is not None and data.startswith(_JPEG_MAGIC):
+        try:
+            with warnings.catch_warnings():  # its deprecation notice fires on every call; the choice is deliberate
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+        except (RuntimeError, ValueError) as e:  # e.g. a JPEG variant libjpeg rejects: let PIL try
+            errors.append(f"torchvision: {e}")
+    for name, decode in (("PIL", _decode_pil), ("OpenCV", _decode_cv2)):
+        try:
+            img = decode(data)
+            if img.shape[1] == 0 or img.shape[2] == 0:
+                raise ValueError(f"empty image {tuple(img.shape)}")
+            return img
+        except Exception as e:  # decoders raise many types; all mean "not readable by this one"
+            errors.append(f"{name}: {e}")
+    raise UnreadableImageError(f"cannot decode image file {path} ({'; '.join(errors)})")
+
+
+def scan_image_folder(root: str) -> tuple[list[str], list[tuple[str, int]]]:
+    """(sorted class names, [(path, class index)]) of `root/<class>/**/<image>`."""
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"image folder not found: {root}")
+    classes = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+    if not classes:
+        raise FileNotFoundError(f"no class folders in {root} (expected {root}/<class>/<image>)")
+    samples = []
+    for idx, cls in enumerate(classes):
+        for dirpath, dirnames, filenames in os.walk(os.path.join(root, cls), followlinks=True):
+            dirnames.sort()
+            for fn in sorted(filenames):
+                if fn.lower().endswith(IMAGE_EXTENSIONS):
+                    samples.append((os.path.join(dirpath, fn), idx))
+    if not samples:
+        raise FileNotFoundError(f"no images under {root} (suffixes {', '.join(IMAGE_EXTENSIONS)})")
+    return classes, samples
+
+
+class ImageFolder(Dataset):
+    """Items are (transformed image, class index); classes are the sorted sub-folder names.
+
+    With `skip_unreadable`, a file no decoder reads is replaced by the next readable one and
+    counted in `num_skipped` (shared memory, so DataLoader workers' skips are seen by the
+    main process); otherwise it raises UnreadableImageError naming the file.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        skip_unreadable: bool = False,
+        classes: list[str] | None = None,
+    ) -> None:
+        self.root = root
+        found, self.samples = scan_image_folder(root)
+        if classes is not None and found != list(classes):
+            # Val must index classes as train does, or every label would be wrong.
+            missing, extra = sorted(set(classes) - set(found)), sorted(set(found) - set(classes))
+            raise ValueError(f"{root}: class folders differ from the training set's (missing {missing[:5]}, extra {extra[:5]})")
+        self.classes = found
+        self.class_to_idx = {c: i for i, c in enumerate(found)}
+        self.targets = [t for _, t in self.samples]
+        self.transform = transform
+        self.skip_unreadable = skip_unreadable
+        self._skipped = torch.zeros(1, dtype=torch.int64).share_memory_()
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def num_skipped(self) -> int:
+        """Reads of unreadable files replaced so far (over all workers; one file may count once per read)."""
+        return int(self._skipped.item())
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        for attempt in range(len(self.samples)):
+            path, target = self.samples[(index + attempt) % len(self.samples)]
+            try:
+                img = read_image_rgb(path)
+            except UnreadableImageError as e:
+                if not self.skip_unreadable:
+                    raise
+                self._skipped += 1
+                logger.warning("skipping unreadable image (DATASET.SKIP_UNREADABLE): %s", e)
+                continue
+            return (self.transform(img) if self.transform is not None else img), target
+        raise UnreadableImageError(f"no readable image in {self.root}")
+
+
+def build_cls_dataset(cfg: CfgNode, train: bool, classes: list[str] | None = None) -> ImageFolder:
+    """The train or val ImageFolder of DATASET.ROOT with its transforms (val: indexed as `classes`)."""
+    ds = cfg.DATASET
+    folder = os.path.join(ds.ROOT, ds.TRAIN_DIR if train else ds.VAL_DIR)
+    dataset = ImageFolder(folder, build_cls_transforms(cfg, train=train), ds.SKIP_UNREADABLE, classes=classes)
+    if dataset.num_classes != cfg.MODEL.NUM_CLASSES:
+        raise ValueError(f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES} but {folder} has {dataset.num_classes} "
+                         "class folders")
+    return dataset
+
+
+def build_cls_train_loader(cfg: CfgNode, dataset: ImageFolder, device: torch.device) -> DataLoader:
+    """Full per-process batches of SOLVER.IMS_PER_BATCH / world size, reshuffled by `loader.sampler.set_epoch`."""
+    sampler = DistributedSampler(dataset, num_replicas=get_world_size(), rank=get_rank(), shuffle=True,
+                                 seed=cfg.SEED, drop_last=True)
+    return DataLoader(dataset, batch_size=per_process_batch(cfg.SOLVER.IMS_PER_BATCH), sampler=sampler,
+                      drop_last=True, num_workers=cfg.DATALOADER.NUM_WORKERS,
+                      pin_memory=cfg.DATALOADER.PIN_MEMORY and device.type == "cuda")
+
+
+def build_cls_val_loader(cfg: CfgNode, dataset: ImageFolder, device: torch.device) -> DataLoader:
+    """This rank's share of val (indices rank::world, no padding: every image counts once over ranks)."""
+    sampler = InferenceSampler(len(dataset), get_rank(), get_world_size())
+    batch = cfg.DATALOADER.VAL_BATCH_SIZE or per_process_batch(cfg.SOLVER.IMS_PER_BATCH)
+    return DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=cfg.DATALOADER.NUM_WORKERS,
+                      pin_memory=cfg.DATALOADER.PIN_MEMORY and device.type == "cuda")

@@ -1,0 +1,81 @@
+"""Model facts and speed: parameters (with and without auxiliary heads), FLOPs, latency.
+
+FLOPs are 2 x multiply-adds of the convolutions and matmuls of the eval-mode model at batch 1
+(torch.utils.flop_counter.FlopCounterMode), counted on the meta device, so even a CPU-only machine
+counts a 1024x2048 input instantly. Norms, activations, pooling and interpolation are not counted;
+that is the convention of the published BiSeNet figures (236.7 G for V1, 196.8 G for V2).
+"""
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def count_params(model: nn.Module) -> dict[str, int]:
+    """Parameters in total and without the training-only auxiliary heads (`model.aux_names`)."""
+    total = sum(p.numel() for p in model.parameters())
+    aux = sum(p.numel() for name in getattr(model, "aux_names", ()) for p in getattr(model, name).parameters())
+    return {"params": total, "params_no_aux": total - aux}
+
+
+def count_flops(model: nn.Module, size: tuple[int, int]) -> int:
+    """FLOPs (2 x multiply-adds) of one eval-mode forward pass at batch 1, counted on the meta device."""
+    meta = copy.deepcopy(model).to("meta").eval()
+    x = torch.empty(1, 3, *size, device="meta")
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        meta(x)
+    return int(counter.get_total_flops())
+
+
+def _timer(model: Callable[[torch.Tensor], object], x: torch.Tensor, device: torch.device) -> Callable[[], float]:
+    def run() -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return (time.perf_counter() - start) * 1000.0
+
+    return run
+
+
+def measure_latency(
+    models: dict[str, Callable[[torch.Tensor], object]],
+    size: tuple[int, int],
+    device: torch.device,
+    half: bool = False,
+    warmup: int = 3,
+    iters: int = 10,
+    batch: int = 1,
+) -> dict[str, dict[str, float]]:
+    """Median / min latency (ms) and FPS of each model, warm-ups first, timed runs interleaved.
+
+    Interleaving iteration by iteration makes the load of a shared machine hit every variant alike, so
+    the ratios stay meaningful. A name containing "channels_last" gets a channels_last input.
+    """
+    dtype = torch.float16 if half else torch.float32
+    timers = {}
+    for name, m in models.items():
+        x = torch.randn(batch, 3, *size, device=device, dtype=dtype)
+        if "channels_last" in name:
+            x = x.contiguous(memory_format=torch.channels_last)
+        timers[name] = _timer(m, x, device)
+    for run in timers.values():
+        for _ in range(warmup):
+            run()
+    times: dict[str, list[float]] = {name: [] for name in timers}
+    for _ in range(iters):
+        for name, run in timers.items():
+            times[name].append(run())
+    return {
+        name: {"median_ms": statistics.median(t), "min_ms": min(t), "fps": 1000.0 * batch / statistics.median(t)}
+        for name, t in times.items()
+    }

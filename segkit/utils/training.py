@@ -1,0 +1,138 @@
+"""What the segmentation and the pretraining trainer do the same way: start a process, set up AMP and
+SyncBN, and write and read checkpoints with one set of keys.
+
+A training checkpoint holds `model`, `optimizer`, `scheduler`, `scaler`, `iteration`, `config` (the
+YAML dump), `kind` ("segmentor" or "classifier") and `model_name`, plus what a trainer adds (pretraining:
+`epoch`, `ema`, `best_top1`, `best_epoch`, `history`). Periodic checkpoints are `model_{iteration:07d}.pth`
+and the last one `model_final.pth`, both through `save_checkpoint`, so `find_last_checkpoint` names the
+newest of either.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .amp import autocast_dtype, grad_scaler
+from .checkpoint import CheckpointError, extract_model_state, load_newest_readable
+from .comm import init_distributed
+from .logger import setup_logger
+from .seed import seed_everything
+
+FINAL_CHECKPOINT = "model_final.pth"
+TRAINING_KEYS = ("model", "optimizer", "scheduler", "scaler", "iteration", "config", "kind", "model_name")
+
+
+class NonFiniteError(FloatingPointError):
+    """The loss or the weights stopped being finite; training stops without writing a checkpoint."""
+
+
+@dataclass
+class Run:
+    """The process a trainer runs in."""
+
+    rank: int
+    world_size: int
+    device: torch.device
+    logger: logging.Logger
+
+
+def start_run(output_dir: str | None, seed: int, deterministic: bool = False) -> Run:
+    """Join the torchrun process group (if any), pick the device, log to the console and OUTPUT_DIR/log.txt
+    (no file when `output_dir` is None) and seed every generator with seed + rank."""
+    rank, world_size, device = init_distributed()
+    logger = setup_logger(output_dir, rank)
+    seed_everything(seed + rank, deterministic)
+    if device.type == "cuda" and not deterministic:
+        torch.backends.cudnn.benchmark = True  # both pipelines train at a fixed input size
+    return Run(rank, world_size, device, logger)
+
+
+def periodic_checkpoint_name(iteration: int) -> str:
+    return f"model_{iteration:07d}.pth"
+
+
+def setup_amp(enabled: bool, dtype_name: str, run: Run) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
+    """The autocast dtype (None: float32) and the matching GradScaler for SOLVER.AMP; warns when CUDA is missing."""
+    dtype = autocast_dtype(enabled, dtype_name, run.device)
+    if enabled and dtype is None:
+        run.logger.warning("SOLVER.AMP.ENABLED needs CUDA; training on %s in float32", run.device)
+    return dtype, grad_scaler(run.device, dtype)
+
+
+def convert_sync_batchnorm(model: nn.Module, sync_bn: bool, norm: str, run: Run) -> nn.Module:
+    """MODEL.SYNC_BN, the one switch for synchronised BN: BatchNorms become SyncBatchNorm when several GPU
+    processes train; a single process or CPU processes keep plain BN (nothing to synchronise, or no kernel)."""
+    if norm == "SyncBN":
+        raise ValueError("MODEL.NORM SyncBN: set MODEL.NORM BN and MODEL.SYNC_BN True (the one SyncBN switch)")
+    if not sync_bn:
+        return model
+    if run.world_size == 1:
+        run.logger.info("MODEL.SYNC_BN ignored: a single process has nothing to synchronise")
+        return model
+    if run.device.type != "cuda":
+        run.logger.warning("MODEL.SYNC_BN ignored: torch's SyncBatchNorm runs on GPUs only")
+        return model
+    return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+
+
+def training_state(
+    kind: str,
+    model_name: str,
+    config: str,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: torch.amp.GradScaler,
+    iteration: int,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A checkpoint with the keys both trainers write (TRAINING_KEYS) and the trainer's own `extra`."""
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+        "iteration": int(iteration),
+        "config": config,  # a YAML string: loads under weights_only=True
+        "kind": kind,
+        "model_name": model_name,
+        **extra,
+    }
+
+
+def resume_training(
+    run: Run,
+    output_dir: str,
+    kind: str,
+    model_name: str,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: torch.amp.GradScaler,
+) -> tuple[str, dict[str, Any]] | None:
+    """Load model, optimizer, scheduler and scaler from the newest readable checkpoint in `output_dir`;
+    returns its path and contents, or None (logged) when there is none and the run starts fresh.
+
+    A checkpoint of another kind or model is an error naming both.
+    """
+    found = load_newest_readable(output_dir, run.logger.warning)
+    if found is None:
+        run.logger.info("--resume: no checkpoint in %s, starting from scratch", output_dir)
+        return None
+    path, ckpt = found
+    missing = [k for k in TRAINING_KEYS if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path} is not a training checkpoint: it has no {missing} entries")
+    if (ckpt["kind"], ckpt["model_name"]) != (kind, model_name):
+        raise CheckpointError(f"{path} is a checkpoint of {ckpt['kind']} '{ckpt['model_name']}', "
+                              f"this run trains {kind} '{model_name}'")
+    model.load_state_dict(extract_model_state(ckpt))
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    if ckpt["scaler"]:  # empty when the saving run had no active GradScaler
+        scaler.load_state_dict(ckpt["scaler"])
+    return path, ckpt

@@ -1,0 +1,68 @@
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from segkit.config import get_cfg
+from segkit.data import build_dataset, ensure_demo_dataset, generate_demo_dataset
+from segkit.data.cityscapes import label_id_to_train_id
+
+
+@pytest.fixture(scope="module")
+def demo_cfg(tmp_path_factory):
+    cfg = get_cfg()
+    cfg.DATASET.ROOT = str(tmp_path_factory.mktemp("d") / "demo")
+    cfg.DATASET.GENERATE_DEMO = True
+    cfg.DATASET.DEMO_SIZE = [64, 128]
+    cfg.DATASET.DEMO_NUM_TRAIN = 6
+    cfg.DATASET.DEMO_NUM_VAL = 3
+    cfg.INPUT.CROP_SIZE = [48, 48]
+    return cfg
+
+
+def test_ensure_writes_the_set_that_build_dataset_reads(demo_cfg):
+    with pytest.raises(FileNotFoundError, match="Cityscapes root not found"):
+        build_dataset(demo_cfg, "val")  # building never generates: the caller asks for it
+    assert not os.path.exists(demo_cfg.DATASET.ROOT)
+    ensure_demo_dataset(demo_cfg)
+    train, val = build_dataset(demo_cfg, "train"), build_dataset(demo_cfg, "val")
+    assert len(train) == 6 and len(val) == 3
+    # The demo shows the big street classes: road, sidewalk, building, sky, car.
+    present = set(np.unique(np.concatenate([val[i]["label"].numpy().ravel() for i in range(3)])).tolist())
+    assert {0, 1, 2, 10, 13} <= present
+    assert train[0]["image"].shape == (3, 48, 48)
+    mtime = os.stat(demo_cfg.DATASET.ROOT).st_mtime_ns
+    ensure_demo_dataset(demo_cfg)  # present: left alone
+    assert os.stat(demo_cfg.DATASET.ROOT).st_mtime_ns == mtime
+
+
+def test_ensure_does_nothing_unless_asked_in_the_config(tmp_path):
+    cfg = get_cfg()
+    cfg.DATASET.ROOT = str(tmp_path / "absent")
+    ensure_demo_dataset(cfg)  # GENERATE_DEMO is off by default
+    assert not os.path.exists(cfg.DATASET.ROOT)
+
+
+def test_demo_train_ids_file_matches_label_ids(demo_cfg):
+    ensure_demo_dataset(demo_cfg)
+    ldir = os.path.join(demo_cfg.DATASET.ROOT, "gtFine", "val")
+    city = sorted(os.listdir(ldir))[0]
+    f = sorted(x for x in os.listdir(os.path.join(ldir, city)) if x.endswith("_labelIds.png"))[0]
+    ids = cv2.imread(os.path.join(ldir, city, f), cv2.IMREAD_UNCHANGED)
+    tids = cv2.imread(os.path.join(ldir, city, f.replace("labelIds", "labelTrainIds")), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(label_id_to_train_id()[ids], tids)
+
+
+def test_demo_generation_is_deterministic_and_race_safe(tmp_path):
+    a = generate_demo_dataset(str(tmp_path / "a"), (64, 96), 2, 1, seed=5)
+    generate_demo_dataset(a, (64, 96), 2, 1, seed=5)  # the root exists: the second copy is dropped
+    b = generate_demo_dataset(str(tmp_path / "b"), (64, 96), 2, 1, seed=5)
+    assert sorted(os.listdir(tmp_path)) == ["a", "b"]  # no temp folder left behind
+    rel = "leftImg8bit/val/frankfurt/frankfurt_000000_000019_leftImg8bit.png"
+    np.testing.assert_array_equal(cv2.imread(os.path.join(a, rel)), cv2.imread(os.path.join(b, rel)))
+
+
+def test_bad_size_is_named(tmp_path):
+    with pytest.raises(ValueError, match="DEMO_SIZE"):
+        generate_demo_dataset(str(tmp_path / "x"), (16, 64), 1, 1)

@@ -1,0 +1,31 @@
+"""tools/export_onnx.py: the verified file, the INT8 file on the generated demo set, the error exits."""
+from __future__ import annotations
+
+import onnx
+import torch
+
+from segkit.deploy import OnnxSegmentor
+from tools.export_onnx import main
+
+
+def test_export_and_int8_on_the_demo_set(exported, tmp_path, capsys):
+    out = tmp_path / "v2.onnx"
+    demo = tmp_path / "demo"
+    # GENERATE_DEMO: the tool asks for the demo set like every tool does; 64x128 scenes, 3 train images.
+    assert main(["--config-file", exported.cfg_file, "--weights", exported.weights, "--out", str(out),
+                 "--int8", "--calib-images", "2", "DATASET.ROOT", str(demo), "DATASET.GENERATE_DEMO", "True",
+                 "DATASET.DEMO_SIZE", "[64, 128]", "DATASET.DEMO_NUM_TRAIN", "3", "DATASET.DEMO_NUM_VAL", "1"]) == 0
+    assert "argmax agreement" in capsys.readouterr().out
+    int8 = tmp_path / "v2_int8.onnx"
+    ops = {n.op_type for n in onnx.load(str(int8)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    logits = OnnxSegmentor(str(int8), num_classes=19)(torch.randn(1, 3, 64, 128))
+    assert logits.shape == (1, 19, 64, 128) and torch.isfinite(logits).all()
+
+
+def test_wrong_weights_exit_1_naming_the_file(exported, tmp_path, capsys):
+    bad = tmp_path / "other.pth"
+    torch.save({"conv.weight": torch.zeros(1)}, bad)
+    assert main(["--config-file", exported.cfg_file, "--weights", str(bad), "--out", str(tmp_path / "x.onnx")]) == 1
+    assert "other.pth" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()

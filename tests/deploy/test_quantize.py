@@ -1,0 +1,66 @@
+"""INT8: calibration inputs as evaluation makes them, and a quantized model end to end on the demo set."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from segkit.config import load_cfg
+from segkit.data import build_dataset, generate_demo_dataset
+from segkit.deploy import OnnxSegmentor, calibration_inputs, quantize_int8
+from segkit.deploy.quantize import calibration_indices
+from segkit.evaluation import inference, resolve_mode
+
+
+@pytest.fixture(scope="module")
+def demo(exported, tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo") / "cityscapes"
+    generate_demo_dataset(str(root), (64, 128), num_train=3, num_val=2, seed=0, workers=1)
+    cfg = load_cfg(exported.cfg_file, ["DATASET.ROOT", str(root), "DATASET.CHECK_LABELS", "False"])
+    return cfg, build_dataset(cfg, cfg.DATASET.TRAIN_SPLIT, train=False)
+
+
+def test_calibration_indices_spread_over_the_dataset():
+    assert calibration_indices(10, 3) == [0, 4, 9] or calibration_indices(10, 3) == [0, 5, 9]
+    assert calibration_indices(2, 100) == [0, 1]
+    with pytest.raises(ValueError, match="empty"):
+        calibration_indices(0, 1)
+
+
+def test_calibration_sees_what_evaluation_feeds_the_model(demo):
+    cfg, dataset = demo
+    mode = resolve_mode(cfg, scales=[0.75], flip=True)
+    batches = list(calibration_inputs(dataset, cfg, 2, mode))
+    # One batch per image: the scaled view (48x96) and its mirror, padded to a multiple of 32.
+    assert [b.shape for b in batches] == [(2, 3, 64, 96)] * 2
+    np.testing.assert_array_equal(batches[0][1, :, :48], batches[0][0, :, :48, ::-1])
+    assert not batches[0][:, :, 48:].any()  # zero padding, the normalised mean
+
+
+def test_uint8_images_are_normalised_with_the_config(demo):
+    cfg, dataset = demo
+    raw = [{"image": cv2.imread(sample.image)} for sample in dataset.samples]  # BGR uint8, not normalised
+    mode = resolve_mode(cfg)
+    for a, b in zip(calibration_inputs(raw, cfg, 3, mode), calibration_inputs(dataset, cfg, 3, mode)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    with pytest.raises(ValueError, match="float32 \\[5, 5\\]"):
+        next(calibration_inputs([{"image": np.zeros((5, 5), np.float32)}], cfg, 1))
+
+
+def test_int8_end_to_end_on_the_demo_set(exported, demo, tmp_path):
+    cfg, dataset = demo
+    out = str(tmp_path / "int8.onnx")
+    quantize_int8(exported.onnx, out, calibration_inputs(dataset, cfg, 3))
+    model = onnx.load(out)
+    assert sum(n.op_type == "QuantizeLinear" for n in model.graph.node) > 10
+    assert {p.key for p in model.metadata_props} >= {"segkit.min_input_size"}  # the size range carries over
+    int8, fp32 = OnnxSegmentor(out, num_classes=19), OnnxSegmentor(exported.onnx, num_classes=19)
+    image = dataset[0]["image"]
+    a = inference(int8, image, num_classes=19, flip=True)
+    b = inference(fp32, image, num_classes=19, flip=True)
+    assert a.shape == b.shape == (19, 64, 128)
+    # Random weights, so no mIoU to compare; the probabilities must still follow the fp32 ones.
+    assert np.corrcoef(a.flatten().numpy(), b.flatten().numpy())[0, 1] > 0.9
+    assert torch.isfinite(a).all()
