@@ -1,5 +1,7 @@
 from setuptools import find_packages, setup
 
+DEPLOY = ["torch>=2.6", "onnx", "onnxscript", "onnxruntime"]
+
 setup(
     name="segkit",
     version="0.1.0",
@@ -21,5 +23,11 @@ setup(
         "tqdm",
     ],
     # torchvision and timm models are imported only by tests and by tools/convert_weights.py.
-    extras_require={"test": ["pytest", "pytest-xdist", "timm"]},
+    # deploy (segkit.deploy): the torch.export-based ONNX exporter (Dim.DYNAMIC, ExportedProgram input: torch
+    # 2.6 or newer) writes through onnxscript; onnxruntime runs, checks and quantizes the file. The tests check
+    # every model's export, so the test extra includes it.
+    extras_require={
+        "deploy": DEPLOY,
+        "test": ["pytest", "pytest-xdist", "timm", *DEPLOY],
+    },
 )

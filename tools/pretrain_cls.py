@@ -17,17 +17,17 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from segkit.config import ConfigError, get_cls_cfg, load_cfg  # noqa: E402
 from segkit.pretrain import ClsTrainer, UnreadableImageError, evaluate_weights  # noqa: E402
-from segkit.utils.cli import run_tool  # noqa: E402
+from segkit.utils.cli import add_config_args, parse_tool_args, run_tool  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config-file", required=True, help="YAML classification config (may inherit with _BASE_)")
-    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in OUTPUT_DIR")
+    add_config_args(parser)
+    parser.add_argument("--resume", action="store_true", help="continue from the newest readable checkpoint in OUTPUT_DIR")
+    parser.add_argument("--overwrite", action="store_true", help="replace the run OUTPUT_DIR holds (it is refused otherwise)")
     parser.add_argument("--eval-only", action="store_true", help="only evaluate --weights on the val set")
     parser.add_argument("--weights", default="", help="classifier checkpoint or state_dict for --eval-only")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs")
-    return parser.parse_args(argv)
+    return parse_tool_args(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +43,7 @@ def pretrain(args: argparse.Namespace) -> None:
         m = evaluate_weights(cfg, args.weights)
         print(f"{args.weights} on {m['count']} val images: top-1 {m['top1']:.2f}  top-5 {m['top5']:.2f}")
     else:
-        ClsTrainer(cfg, resume=args.resume).train()
+        ClsTrainer(cfg, resume=args.resume, overwrite=args.overwrite).train()
 
 
 if __name__ == "__main__":

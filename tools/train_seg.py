@@ -2,7 +2,9 @@
 """Train a segmentation model: `python tools/train_seg.py --config-file X [--resume] [KEY VALUE ...]`.
 
 Multi-GPU (or multi-process CPU with gloo): `torchrun --nproc_per_node=N tools/train_seg.py ...`.
-Everything is written under OUTPUT_DIR: log.txt, config.yaml, model_XXXXXXX.pth, model_final.pth, metrics.json.
+Everything is written under OUTPUT_DIR: log.txt, config.yaml, model_XXXXXXX.pth, model_final.pth, metrics.json,
+events.jsonl (and tb/ with LOG.TENSORBOARD). An OUTPUT_DIR that holds a run is continued with --resume or
+replaced with --overwrite; without either the start is refused and nothing is touched.
 """
 from __future__ import annotations
 
@@ -14,21 +16,21 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from segkit.config import load_cfg  # noqa: E402
 from segkit.engine.seg_trainer import SegTrainer  # noqa: E402
-from segkit.utils.cli import run_tool  # noqa: E402
+from segkit.utils.cli import add_config_args, parse_tool_args, run_tool  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config-file", required=True, help="YAML config (may inherit with _BASE_)")
-    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in OUTPUT_DIR")
-    parser.add_argument("opts", nargs="*", help="config overrides as KEY VALUE pairs")
-    # Intermixed: `--resume` may come before or after the overrides.
-    return parser.parse_intermixed_args(argv)
+    add_config_args(parser)
+    parser.add_argument("--resume", action="store_true", help="continue from the newest readable checkpoint in OUTPUT_DIR")
+    parser.add_argument("--overwrite", action="store_true", help="replace the run OUTPUT_DIR holds (it is refused otherwise)")
+    return parse_tool_args(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run_tool(lambda: SegTrainer(load_cfg(args.config_file, args.opts), resume=args.resume).train())
+    return run_tool(lambda: SegTrainer(load_cfg(args.config_file, args.opts), resume=args.resume,
+                                       overwrite=args.overwrite).train())
 
 
 if __name__ == "__main__":

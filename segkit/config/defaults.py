@@ -15,6 +15,9 @@ _C.OUTPUT_DIR = "output"  # everything a run writes lands here: log.txt, config.
 _C.SEED = 42  # seeds python, numpy and torch (offset by rank in distributed runs)
 _C.DETERMINISTIC = False  # torch.use_deterministic_algorithms; slower, for debugging
 _C.LOG_PERIOD = 20  # iterations between log lines
+_C.LOG = CN()
+_C.LOG.TENSORBOARD = False  # mirror events.jsonl (losses, lr, data time, metrics) to OUTPUT_DIR/tb; pip install -e ".[vis]"
+_C.LOG.NUM_VAL_IMAGES = 4  # colour-coded val predictions beside their ground truth in TensorBoard at each evaluation
 
 # ---------------------------------------------------------------------------- model
 _C.MODEL = CN()
@@ -25,16 +28,17 @@ _C.MODEL.SYNC_BN = False  # the one SyncBN switch: every BatchNorm becomes SyncB
 _C.MODEL.WEIGHTS = ""  # a segkit checkpoint or model state_dict to initialise the whole model from
 _C.MODEL.PARTIAL_WEIGHTS = False  # let MODEL.WEIGHTS / MODEL.BACKBONE.WEIGHTS miss or add keys (shapes must still match)
 _C.MODEL.ALIGN_CORNERS = False  # align_corners of every bilinear upsampling in the model
-_C.MODEL.DROPOUT = 0.1  # head dropout: FCN/PSPNet decode and aux heads, DeepLabV3+ after ASPP, BiSeNetV2 all heads
+_C.MODEL.DROPOUT = 0.1  # head dropout: FCN/PSPNet decode and aux heads, DeepLabV3+ (where its style puts it), BiSeNetV2 all heads
 _C.MODEL.HEAD_CHANNELS = 512  # width of FCN / PSP bottleneck convolutions
 _C.MODEL.PPM_BINS = [1, 2, 3, 6]  # pyramid pooling bins (PSPNet)
 _C.MODEL.ASPP_RATES = [6, 12, 18]  # ASPP dilations at output stride 16; doubled at output stride 8 (DeepLabV3+)
 _C.MODEL.ASPP_CHANNELS = 256  # ASPP and decoder width (DeepLabV3+)
 _C.MODEL.ASPP_SEPARABLE = True  # depthwise-separable 3x3 convs in ASPP and decoder, as the published DeepLabV3+
 _C.MODEL.DECODER_LOW_CHANNELS = 48  # DeepLabV3+ decoder: channels c2 is projected to before the fusion
+_C.MODEL.DEEPLAB_STYLE = "tf"  # DeepLabV3+ heads as published by "tf" (Xception-65) or "mmseg" (R50-D8: 3x3 bottleneck, aux head)
 _C.MODEL.FCN_NUM_CONVS = 2  # 3x3 convs of HEAD_CHANNELS in the FCN decode head
 _C.MODEL.FCN_CONCAT_INPUT = True  # FCN decode head fuses its input with the conv output (published FCN-D8 head)
-_C.MODEL.AUX_CHANNELS = 256  # width of the auxiliary FCN head on c4 (FCN, PSPNet)
+_C.MODEL.AUX_CHANNELS = 256  # width of the auxiliary FCN head on c4 (FCN, PSPNet, mmseg-style DeepLabV3+)
 _C.MODEL.VARIANT = ""  # model size of a family: pidnet_s/m/l, ddrnet_23_slim / ddrnet_23 / ddrnet_39; empty: the smallest
 
 _C.MODEL.BACKBONE = CN()

@@ -47,6 +47,25 @@ def _check_keys(node: CN, data: dict, prefix: str, source: str) -> None:
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: '{full}' is a section, got the value {value!r}")
             _check_keys(node[key], value, full + ".", source)
+        else:
+            check_type(full, node[key], value, source)
+
+
+def check_type(key: str, default: object, value: object, source: str) -> None:
+    """A value of another type than the key's default is an error that says what to write.
+
+    yacs refuses these too, but with a message about Python classes; an int where a float is expected
+    (SOLVER.BASE_LR 1) is the common case, and the fix is a decimal point.
+    """
+    if default is None or value is None or isinstance(value, type(default)) and not (
+            isinstance(value, bool) and not isinstance(default, bool)):
+        return
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        raise ConfigError(f"{source}: '{key}' expects a float, got {value!r} (an int): write {float(value)!r}")
+    if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
+        return  # yacs converts between the two
+    raise ConfigError(f"{source}: '{key}' expects a {type(default).__name__} (default {default!r}), "
+                      f"got {value!r} ({type(value).__name__})")
 
 
 def merge_file(cfg: CN, path: str) -> CN:
@@ -71,11 +90,22 @@ def merge_opts(cfg: CN, opts: Sequence[str]) -> CN:
             if not isinstance(node, CN) or part not in node:
                 raise ConfigError(f"command line: unknown config key '{key}'")
             node = node[part]
+        check_type(key, node, _literal(value), "command line")
         try:
             cfg.merge_from_list([key, value])
         except (KeyError, ValueError, AssertionError) as e:
             raise ConfigError(f"command line: bad value {value!r} for '{key}': {e}") from e
     return cfg
+
+
+def _literal(text: str) -> object:
+    # The value as yacs will read it: a Python literal where it parses, else the string itself.
+    import ast
+
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
 
 
 def load_cfg(

@@ -7,7 +7,8 @@
 
 `build_runtime(model, "auto", device=...)` picks `default_runtime(device)`: on the CPU "onnx" when
 onnxruntime is installed (measured fastest for BiSeNetV1 at 512x1024 on 2 cores, see
-benchmarks/bench_deploy.py), else "fused"; on CUDA "fused". Every runtime is a callable mapping a
+benchmarks/bench_deploy.py), else "fused"; on CUDA "fused". A model whose export fails or disagrees
+with it runs "fused" under "auto", with a warning saying why. Every runtime is a callable mapping a
 normalised float [N,3,H,W] batch to logits [N,C,H,W], which is what `segkit.evaluation.inference` runs.
 The ONNX export of a model is cached under $SEGKIT_CACHE/onnx (default ~/.cache/segkit/onnx), keyed by
 the architecture, the weights, the torch version and the opset, so only the first run pays for it.
@@ -40,6 +41,7 @@ class ChannelsLast(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
+        self.train(model.training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x.contiguous(memory_format=torch.channels_last))
@@ -62,7 +64,7 @@ def _weights_digest(model: nn.Module, opset: int) -> str:
     h = hashlib.sha1(f"{repr(model)}|torch {torch.__version__}|opset {opset}".encode())
     for name, tensor in model.state_dict().items():
         h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:20]
 
 
@@ -87,7 +89,8 @@ def build_runtime(
     num_classes: int | None = None,
     threads: int | None = None,
 ) -> Model:
-    """`model` (eval mode, any device) ready to run as `runtime` on `device`.
+    """`model` (any device) ready to run as `runtime` on `device`: "torch" is `model` itself, moved and in
+    eval mode; the others leave it as it is.
 
     onnx_path: an exported file to run instead of exporting `model` (which may then be None).
     num_classes: MODEL.NUM_CLASSES, checked against an ONNX file. threads: onnxruntime intra-op threads.
@@ -122,4 +125,4 @@ def build_runtime(
 def _require(model: nn.Module | None, runtime: str) -> nn.Module:
     if model is None:
         raise ValueError(f"runtime {runtime!r} needs the PyTorch model (only an ONNX file was given)")
-    return model.eval()
+    return model

@@ -30,7 +30,7 @@ from .runtime import INPUT_NAME, MAX_SIZE_KEY, MIN_SIZE_KEY, OUTPUT_NAME
 
 logger = logging.getLogger("segkit")
 
-DEFAULT_OPSET = 20  # the dynamo exporter's own default; onnxruntime 1.16+ runs it, quantization included
+DEFAULT_OPSET = 20  # the exporter's own default in torch 2.14; run and quantized by onnxruntime 1.32 here
 EXPORT_SIZE = (1024, 2048)  # trace input (batch 2: a batch of 1 would be specialised away)
 CHECK_SIZES = ((193, 301), (360, 482))  # neither a multiple of the trace size nor of the network stride
 
@@ -172,22 +172,31 @@ def export_onnx(
     """
     if opset < 18:
         raise ValueError(f"opset {opset} is too old for the torch.export-based exporter (18 or newer)")
-    reference = model.eval()
-    device = next(reference.parameters(), torch.empty(0)).device
+    device = next(model.parameters(), torch.empty(0)).device
     if device.type != "cpu":
         raise ValueError(f"export_onnx needs the model on the CPU (it is on {device}): call model.cpu() first")
+    was_training = model.training
+    model.eval()
+    try:
+        results = _export_checked(model, path, opset, export_size, check_sizes, num_classes)
+    finally:
+        model.train(was_training)
+    for r in results:
+        logger.info("%s parity: %s", type(model).__name__, r.describe())
+    return results
+
+
+def _export_checked(model: nn.Module, path: str, opset: int, export_size: Sequence[int],
+                    check_sizes: Sequence[Sequence[int]], num_classes: int | None) -> list[ParityResult]:
     name = type(model).__name__
-    exportable = make_exportable(reference)
     sample = torch.randn(2, 3, int(export_size[0]), int(export_size[1]))
     with torch.no_grad():
-        program = capture(exportable, sample)
+        program = capture(make_exportable(model), sample)
     with atomic_path(path) as tmp:
         _translate(program, sample, tmp, opset, name)
-        results = check_parity(reference, tmp, check_sizes, num_classes=num_classes)
+        results = check_parity(model, tmp, check_sizes, num_classes=num_classes)
         failed = [r for r in results if not r.ok]
         if failed:
             raise ParityError(f"{name}: the exported graph disagrees with PyTorch, nothing written to {path}: "
                               + "; ".join(r.describe() for r in failed))
-    for r in results:
-        logger.info("%s parity: %s", name, r.describe())
     return results

@@ -1,6 +1,9 @@
 """Does an ONNX file compute what the PyTorch model computes? Logits and argmax compared on fixed inputs.
 
-The bar: max |logit difference| <= 1e-3 and argmax agreement >= 99.99%. Where the logits are so large
+The bar: max |logit difference| <= 1e-3 and argmax agreement >= 99.99%. Agreement is counted over the
+pixels PyTorch decides by more than 1e-3 (top-2 logit margin): where two classes tie closer than that,
+either answer is PyTorch's at float precision, and an untrained model (the tests' models) has enough
+such ties along its many class borders to miss 99.99% on rounding alone. Where the logits are so large
 that PyTorch's own float32 result is further than 1e-3 from exact arithmetic (an untrained PIDNet
 reaches logits of 400 and a float32 error of 6e-3), no float32 runtime can meet the first bar; there
 the file must instead stay within twice PyTorch's float32 error of a float64 run of the model. A wrong
@@ -13,7 +16,6 @@ import copy
 from dataclasses import dataclass
 from typing import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -25,13 +27,15 @@ MIN_AGREEMENT = 0.9999  # share of pixels whose argmax class agrees
 
 @dataclass(frozen=True)
 class ParityResult:
-    """The comparison at one input shape. `torch_error` / `onnx_error`: max |difference| of PyTorch's and
-    the file's float32 logits from a float64 run, measured only when `max_abs_diff` exceeds the bar."""
+    """The comparison at one input shape. `agreement`: over the `decided` share of pixels (PyTorch's top-2
+    margin > 1e-3). `torch_error` / `onnx_error`: max |difference| of PyTorch's and the file's float32
+    logits from a float64 run, measured only when `max_abs_diff` exceeds the bar."""
 
     batch: int
     size: tuple[int, int]
     max_abs_diff: float
     agreement: float
+    decided: float = 1.0
     torch_error: float | None = None
     onnx_error: float | None = None
 
@@ -46,7 +50,8 @@ class ParityResult:
     def describe(self) -> str:
         text = (f"{self.batch}x3x{self.size[0]}x{self.size[1]}: max |logit diff| {self.max_abs_diff:.2e} "
                 f"(limit {MAX_ABS_DIFF:.0e}), argmax agreement {100 * self.agreement:.4f}% "
-                f"(limit {100 * MIN_AGREEMENT:.2f}%)")
+                f"(limit {100 * MIN_AGREEMENT:.2f}%) on the {100 * self.decided:.2f}% of pixels decided by > "
+                f"{MAX_ABS_DIFF:.0e}")
         if self.onnx_error is not None:
             text += (f", float64 reference: ONNX off by {self.onnx_error:.2e}, PyTorch float32 by "
                      f"{self.torch_error:.2e} (limit twice that)")
@@ -80,7 +85,7 @@ def check_parity(
             raise ParityError(f"{onnx_path} returned logits {tuple(got.shape)} where the model returns "
                               f"{tuple(expected.shape)} for input {tuple(x.shape)}")
         diff = float((got - expected).abs().max())
-        agreement = float(np.mean((got.argmax(1) == expected.argmax(1)).numpy()))
+        agreement, decided = _agreement(expected, got)
         torch_error = onnx_error = None
         if diff > MAX_ABS_DIFF:
             if exact is None:
@@ -88,5 +93,17 @@ def check_parity(
             reference = exact(x.double())
             torch_error = float((expected.double() - reference).abs().max())
             onnx_error = float((got.double() - reference).abs().max())
-        results.append(ParityResult(batch, (int(h), int(w)), diff, agreement, torch_error, onnx_error))
+        results.append(ParityResult(batch, (int(h), int(w)), diff, agreement, decided, torch_error, onnx_error))
     return results
+
+
+def _agreement(expected: torch.Tensor, got: torch.Tensor) -> tuple[float, float]:
+    """(argmax agreement over the decided pixels, share of decided pixels)."""
+    same = got.argmax(1) == expected.argmax(1)
+    if expected.shape[1] < 2:
+        return float(same.float().mean()), 1.0
+    top2 = expected.topk(2, dim=1).values
+    decided = (top2[:, 0] - top2[:, 1]) > MAX_ABS_DIFF
+    if not decided.any():
+        return 1.0, 0.0
+    return float(same[decided].float().mean()), float(decided.float().mean())

@@ -28,16 +28,19 @@ from yacs.config import CfgNode
 from ..config import ConfigError, save_cfg
 from ..data import build_dataset, build_train_loader, ensure_demo_dataset
 from ..evaluation import evaluate_dataset, format_metrics_table, save_metrics
+from ..evaluation.report import SUMMARY_METRICS, val_pictures
 from ..losses import build_criterion
 from ..models import build_model, load_initial_weights
 from ..solver import build_lr_scheduler, build_optimizer, clip_gradients
 from ..utils.amp import autocast
 from ..utils.checkpoint import find_last_checkpoint, prune_checkpoints, save_checkpoint
-from ..utils.comm import all_reduce_sum, barrier, is_main_process, reduce_mean_dict
+from ..utils.analysis import min_batch_per_process
+from ..utils.events import EventWriter, draw_curves
+from ..utils.comm import all_reduce_sum, barrier, broadcast_buffers, is_main_process, reduce_mean_dict
 from ..utils.meters import WindowMeters, format_eta
 from ..utils.seed import seed_everything
-from ..utils.training import (FINAL_CHECKPOINT, NonFiniteError, convert_sync_batchnorm, periodic_checkpoint_name,
-                              resume_training, setup_amp, start_run, training_state)
+from ..utils.training import (FINAL_CHECKPOINT, NonFiniteError, claim_output_dir, convert_sync_batchnorm,
+                              periodic_checkpoint_name, resume_training, setup_amp, start_run, training_state)
 
 CHECKPOINT_KIND = "segmentor"
 
@@ -45,8 +48,9 @@ CHECKPOINT_KIND = "segmentor"
 class SegTrainer:
     """Builds everything a training run needs from `cfg`; `train()` runs it and returns the final metrics."""
 
-    def __init__(self, cfg: CfgNode, resume: bool = False) -> None:
+    def __init__(self, cfg: CfgNode, resume: bool = False, overwrite: bool = False) -> None:
         self.cfg = cfg
+        claim_output_dir(cfg.OUTPUT_DIR, resume, overwrite)  # before log.txt is opened: a refusal writes nothing
         self.run = run = start_run(cfg.OUTPUT_DIR, cfg.SEED, cfg.DETERMINISTIC)
         self.rank, self.world_size, self.device, self.logger = run.rank, run.world_size, run.device, run.logger
         if is_main_process():
@@ -68,8 +72,9 @@ class SegTrainer:
                 f"{self.train_set.num_classes}"
             )
 
-        model = load_initial_weights(build_model(cfg), cfg).to(self.device)
-        model = convert_sync_batchnorm(model, cfg.MODEL.SYNC_BN, cfg.MODEL.NORM, run)
+        model = load_initial_weights(build_model(cfg), cfg)
+        self._check_batch_per_process(model)
+        model = convert_sync_batchnorm(model.to(self.device), cfg.MODEL.SYNC_BN, cfg.MODEL.NORM, run)
         self.model = model
         self.criterion = build_criterion(cfg, model, class_weights=self._class_weights()).to(self.device)
         self.optimizer = build_optimizer(cfg, model)
@@ -83,6 +88,7 @@ class SegTrainer:
         self.start_iter = 0
         if resume:
             self.resume()
+        self.events = EventWriter(cfg.OUTPUT_DIR, cfg.LOG.TENSORBOARD, self.start_iter, enabled=is_main_process())
         self.logger.info(
             "model %s (%s), %.2fM parameters; %d train / %d val images",
             cfg.MODEL.NAME, cfg.MODEL.BACKBONE.NAME,
@@ -107,6 +113,21 @@ class SegTrainer:
         self.logger.info("median-frequency class weights: %s", [round(w, 3) for w in weights])
         return weights
 
+    def _check_batch_per_process(self, model: nn.Module) -> None:
+        """A model whose BatchNorm normalises pooled 1x1 context needs 2 images per process (or SyncBN on
+        GPUs); with 1 it would fail inside BatchNorm at the first step with a torch message."""
+        cfg, world = self.cfg, self.world_size
+        per_process = cfg.SOLVER.IMS_PER_BATCH // world
+        synced = cfg.MODEL.SYNC_BN and world > 1 and self.device.type == "cuda"
+        if per_process >= 2 or synced or cfg.MODEL.NORM not in ("BN",):
+            return
+        if min_batch_per_process(model, tuple(cfg.INPUT.CROP_SIZE)) > 1:
+            hint = " or set MODEL.SYNC_BN True" if world > 1 and self.device.type == "cuda" else ""
+            raise ConfigError(
+                f"SOLVER.IMS_PER_BATCH {cfg.SOLVER.IMS_PER_BATCH} over a world size of {world} gives {per_process} "
+                f"image per process, but {cfg.MODEL.NAME} normalises pooled context with BatchNorm, which needs at "
+                f"least 2 per process: set SOLVER.IMS_PER_BATCH {2 * world}{hint}")
+
     @staticmethod
     def _iteration_seed(seed: int, rank: int, iteration: int) -> int:
         return int(np.random.SeedSequence([seed, rank, iteration]).generate_state(1)[0])
@@ -115,7 +136,7 @@ class SegTrainer:
     def resume(self) -> None:
         """Continue from the newest checkpoint in OUTPUT_DIR (a fresh start when there is none)."""
         found = resume_training(self.run, self.cfg.OUTPUT_DIR, CHECKPOINT_KIND, self.cfg.MODEL.NAME, self.model,
-                                self.optimizer, self.scheduler, self.scaler)
+                                self.optimizer, self.scheduler, self.scaler, self.cfg)
         if found is None:
             return
         path, ckpt = found
@@ -124,6 +145,7 @@ class SegTrainer:
 
     def save(self, name: str, iteration: int) -> None:
         """Write a full checkpoint, refusing weights that are not finite (the last good one stays)."""
+        broadcast_buffers(self.model)  # every rank holds (and later evaluates) exactly what is written
         state = self.model.state_dict()
         # Every rank holds the same weights, so every rank reaches the same verdict without talking.
         bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
@@ -197,7 +219,11 @@ class SegTrainer:
             self.logger.info("already at iteration %d of %d: nothing to train", self.start_iter, max_iter)
         else:
             self.save(FINAL_CHECKPOINT, max_iter)
-        return self.evaluate(max_iter)
+        metrics = self.evaluate(max_iter)
+        self.events.close()
+        if is_main_process():
+            draw_curves(self.cfg.OUTPUT_DIR)
+        return metrics
 
     def _log(self, done: int, meters: WindowMeters) -> None:
         losses = reduce_mean_dict(meters.averages("loss"), self.device)
@@ -206,18 +232,21 @@ class SegTrainer:
         mem = ""
         if self.device.type == "cuda":
             mem = f"  max_mem: {torch.cuda.max_memory_allocated(self.device) / 2**20:.0f}M"
+        lr = self.optimizer.param_groups[0]["lr"]
         self.logger.info(
             "iter: %d/%d  %s  lr: %.4g  time: %.3fs/it  data: %.3fs  eta: %s%s",
             done, self.cfg.SOLVER.MAX_ITER,
             "  ".join(f"{k}: {v:.4f}" for k, v in sorted(losses.items(), key=_loss_order)),
-            self.optimizer.param_groups[0]["lr"], sec, meters.avg("data_time"), eta, mem,
+            lr, sec, meters.avg("data_time"), eta, mem,
         )
+        self.events.scalars(done, {**losses, "lr": lr, "time": sec, "data_time": meters.avg("data_time")})
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
     def evaluate(self, iteration: int) -> dict[str, Any]:
         """Evaluate on DATASET.VAL_SPLIT, log the table and write OUTPUT_DIR/metrics.json."""
         start = time.perf_counter()
+        broadcast_buffers(self.model)  # rank 0's BN statistics, the ones its checkpoints hold, on every shard
         metrics = evaluate_dataset(self.model, self.val_set, self.cfg, self.device)  # restores train mode
         if is_main_process():
             self.logger.info(
@@ -225,6 +254,10 @@ class SegTrainer:
                 self.cfg.DATASET.VAL_SPLIT, iteration, time.perf_counter() - start, format_metrics_table(metrics),
             )
             save_metrics({"iteration": iteration, **metrics}, os.path.join(self.cfg.OUTPUT_DIR, "metrics.json"))
+            self.events.scalars(iteration, {k: metrics[k] for k in SUMMARY_METRICS if k in metrics})
+            if self.events.tb is not None:
+                self.events.images(iteration, "val", val_pictures(self.model, self.val_set, self.cfg, self.device,
+                                                                  self.cfg.LOG.NUM_VAL_IMAGES))
         return metrics
 
 

@@ -1,4 +1,5 @@
-"""The pictures of an evaluation report, written next to its JSON: confusion matrix and per-class IoU."""
+"""The pictures of an evaluation: confusion matrix and per-class IoU next to its JSON, and colour-coded
+val predictions for TensorBoard."""
 from __future__ import annotations
 
 import logging
@@ -6,8 +7,13 @@ import os
 from typing import Any
 
 import numpy as np
+import torch
+from yacs.config import CfgNode
 
+from ..data import SegDataset
 from ..utils.plots import plot_class_iou, plot_confusion_matrix, plots_available
+from .export import colorize
+from .inference import inference
 
 logger = logging.getLogger("segkit")
 
@@ -31,3 +37,30 @@ def write_report_plots(metrics: dict[str, Any], json_path: str) -> list[str]:
         plot_class_iou({n: m["IoU"] for n, m in metrics["per_class"].items()}, f"{stem}_iou.png",
                        title=f"per-class IoU - {title}"),
     ]
+
+
+# The scalars of an evaluation that go to events.jsonl / TensorBoard.
+SUMMARY_METRICS = ("mIoU", "mAcc", "aAcc", "iIoU", "category_IoU", "category_iIoU")
+
+
+@torch.no_grad()
+def val_pictures(model: torch.nn.Module, dataset: SegDataset, cfg: CfgNode, device: torch.device,
+                 count: int) -> list[np.ndarray]:
+    """The first `count` images of `dataset` as RGB strips: ground truth and prediction, colour-coded.
+
+    Whole-image inference at TEST.SCALE, so the pictures cost `count` forward passes."""
+    was_training = model.training
+    model.eval()
+    pictures = []
+    try:
+        for i in range(min(count, len(dataset))):
+            item = dataset[i]
+            label = item["label"].numpy()
+            pred = inference(model, item["image"], num_classes=dataset.num_classes, scales=(float(cfg.TEST.SCALE),),
+                             out_size=label.shape, return_probs=False, align_corners=bool(cfg.MODEL.ALIGN_CORNERS),
+                             size_divisor=int(cfg.TEST.SIZE_DIVISOR)).cpu().numpy()
+            gt = colorize(label, dataset.palette)  # the ignore index lies past the palette: black
+            pictures.append(np.concatenate([gt, colorize(pred, dataset.palette)], axis=1))
+    finally:
+        model.train(was_training)
+    return pictures

@@ -78,8 +78,8 @@ class OhemCrossEntropy(nn.Module):
 
     A pixel is hard when its true-class probability is below `thresh`. All hard pixels are kept, but
     never fewer than n_min = max(floor(min_kept_ratio * valid pixels), min(min_kept, valid pixels)): when
-    too few are hard, the n_min pixels with the largest loss are kept instead (pixels tied with the
-    n_min-th loss are all kept). `min_kept` is the absolute count of the HRNet-based recipes (PIDNet,
+    too few are hard, exactly the n_min pixels with the largest loss are kept instead (ties at the cut are
+    broken by position, so the count is exact). `min_kept` is the absolute count of the HRNet-based recipes (PIDNet,
     DDRNet: 131072 per process); BiSeNet's and STDC's use the ratio (1/16). The result
     is the (class-weighted) mean over the kept pixels; with no valid or no kept pixel it is 0 with a
     gradient. Selection uses the unweighted probability, so class weights change the average only.
@@ -125,8 +125,11 @@ class OhemCrossEntropy(nn.Module):
         if n_hard >= n_min:
             keep = hard
         else:
-            # Selection, not a sort: the n_min-th largest loss is the cut; ignored pixels rank below any.
-            ranked = nll.detach().masked_fill(~valid, -1.0)
-            cut = torch.topk(ranked, n_min, sorted=False).values.min()
-            keep = ranked >= cut
+            # Exactly the n_min largest losses, by index: a threshold on the n_min-th value would keep every
+            # pixel tied with it, and very confident pixels round to the same float32 loss, so ties can be
+            # most of the image. Ignored pixels rank below any valid one.
+            ranked = nll.detach().masked_fill(~valid, -1.0).flatten()
+            keep = torch.zeros_like(ranked, dtype=torch.bool)
+            keep[torch.topk(ranked, n_min, sorted=False).indices] = True
+            keep = keep.view_as(valid)
         return weighted_mean(nll, pw, keep)

@@ -28,11 +28,13 @@ from ..solver import ModelEma, build_lr_scheduler, build_optimizer, clip_gradien
 from ..utils.amp import autocast
 from ..utils.checkpoint import find_last_checkpoint, load_weights, prune_checkpoints, save_checkpoint, save_state
 from ..utils.comm import barrier, is_main_process, reduce_mean_dict
+from ..utils.events import EventWriter, draw_curves
 from ..utils.io import atomic_write_json
+from ..utils.progress import progress
 from ..utils.meters import format_eta
 from ..utils.seed import seed_everything
-from ..utils.training import (FINAL_CHECKPOINT, NonFiniteError, convert_sync_batchnorm, periodic_checkpoint_name,
-                              resume_training, setup_amp, start_run, training_state)
+from ..utils.training import (FINAL_CHECKPOINT, NonFiniteError, claim_output_dir, convert_sync_batchnorm,
+                              periodic_checkpoint_name, resume_training, setup_amp, start_run, training_state)
 from .data import build_cls_dataset, build_cls_train_loader, build_cls_val_loader
 from .demo import ensure_demo_cls_dataset
 from .evaluate import evaluate_classifier
@@ -46,12 +48,13 @@ BEST_CHECKPOINT = "model_best.pth"
 class ClsTrainer:
     """Holds model, EMA, optimiser, schedule and loaders of one run; `train()` runs the remaining epochs."""
 
-    def __init__(self, cfg: CfgNode, resume: bool = False) -> None:
+    def __init__(self, cfg: CfgNode, resume: bool = False, overwrite: bool = False) -> None:
         if cfg.EXPORT not in ("raw", "ema"):
             raise ValueError(f"EXPORT must be 'raw' or 'ema', got '{cfg.EXPORT}'")
         if cfg.EXPORT == "ema" and not cfg.EMA.ENABLED:
             raise ValueError("EXPORT is 'ema' but EMA.ENABLED is False")
         self.cfg = cfg
+        claim_output_dir(cfg.OUTPUT_DIR, resume, overwrite)  # before log.txt is opened: a refusal writes nothing
         self.run = run = start_run(cfg.OUTPUT_DIR, cfg.SEED, cfg.DETERMINISTIC)
         self.rank, self.world_size, self.device, self.logger = run.rank, run.world_size, run.device, run.logger
         if is_main_process():
@@ -102,6 +105,8 @@ class ClsTrainer:
         self.best_top1, self.best_epoch = -1.0, -1
         if resume:
             self._resume()
+        self.events = EventWriter(cfg.OUTPUT_DIR, cfg.LOG.TENSORBOARD, self.start_epoch * self.iters_per_epoch,
+                                  enabled=is_main_process())
 
     # ------------------------------------------------------------------ setup helpers
     def _build_teacher(self) -> nn.Module:
@@ -126,7 +131,7 @@ class ClsTrainer:
 
     def _resume(self) -> None:
         found = resume_training(self.run, self.cfg.OUTPUT_DIR, CHECKPOINT_KIND, self.cfg.MODEL.NAME, self.net,
-                                self.optimizer, self.scheduler, self.scaler)
+                                self.optimizer, self.scheduler, self.scaler, self.cfg)
         if found is None:
             return
         path, ckpt = found
@@ -159,7 +164,10 @@ class ClsTrainer:
         model.train()
         loss_sum, seen, t0 = 0.0, 0, time.perf_counter()
         t_data, t_last = 0.0, t0
-        for it, (images, target) in enumerate(self.train_loader):
+        # A bar on a terminal; elsewhere the LOG_PERIOD lines below are the progress report.
+        batches = progress(self.train_loader, f"epoch {epoch + 1}/{cfg.SOLVER.EPOCHS}", unit="batch",
+                           every_s=float("inf"))
+        for it, (images, target) in enumerate(batches):
             t_data += time.perf_counter() - t_last
             images = images.to(self.device, non_blocking=True)
             target = target.to(self.device, non_blocking=True)
@@ -193,12 +201,13 @@ class ClsTrainer:
                 done = iters_done_at_start + it + 1
                 per_iter = (t_last - t_run) / max(done - self._iters_resumed, 1)
                 eta = format_eta(per_iter * (self.max_iter - done))
+                lr = self.optimizer.param_groups[0]["lr"]
                 self.logger.info(
                     "epoch %d/%d iter %d/%d  loss %.4f (avg %.4f)  lr %.5f  %.0f img/s  data %.0f%%  eta %s",
                     epoch + 1, cfg.SOLVER.EPOCHS, it + 1, self.iters_per_epoch, loss.item(), loss_sum / seen,
-                    self.optimizer.param_groups[0]["lr"], seen * self.world_size / (t_last - t0),
-                    100.0 * t_data / (t_last - t0), eta,
+                    lr, seen * self.world_size / (t_last - t0), 100.0 * t_data / (t_last - t0), eta,
                 )
+                self.events.scalars(done, {"loss": loss_sum / seen, "lr": lr})
         stats = reduce_mean_dict({"loss": loss_sum / max(seen, 1)}, self.device)
         stats["images_per_s"] = seen * self.world_size / (time.perf_counter() - t0)
         return stats
@@ -247,11 +256,16 @@ class ClsTrainer:
             if self.train_set.num_skipped or self.val_set.num_skipped:
                 self.logger.warning("unreadable images skipped so far: %d train, %d val",
                                     self.train_set.num_skipped, self.val_set.num_skipped)
+            self.events.scalars((epoch + 1) * self.iters_per_epoch,
+                                {k: metrics[k] for k in ("top1", "top5", "ema_top1", "ema_top5", "val_loss")})
             if is_main_process():
                 self._save(epoch + 1, is_best)
                 self._write_metrics(metrics)
             barrier()
         self.logger.info("training took %s", format_eta(time.perf_counter() - t_run))
+        self.events.close()
+        if is_main_process():
+            draw_curves(cfg.OUTPUT_DIR)
         return metrics
 
     def _write_metrics(self, metrics: dict[str, Any]) -> None:

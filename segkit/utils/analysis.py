@@ -79,3 +79,19 @@ def measure_latency(
         name: {"median_ms": statistics.median(t), "min_ms": min(t), "fps": 1000.0 * batch / statistics.median(t)}
         for name, t in times.items()
     }
+
+
+def min_batch_per_process(model: nn.Module, size: tuple[int, int]) -> int:
+    """1, or 2 when a training forward pass of one image fails: a BatchNorm over a 1x1 map (pooled
+    context, image pooling, a 1x1 pyramid bin) has a single value per channel to normalise.
+
+    Found by running the train-mode model on the meta device, so no weights move and no time is spent.
+    """
+    meta = copy.deepcopy(model).to("meta").train()
+    try:
+        meta(torch.empty(1, 3, *size, device="meta"))
+    except ValueError as e:
+        if "more than 1 value per channel" in str(e):
+            return 2
+        raise
+    return 1

@@ -90,3 +90,16 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 def cleanup() -> None:
     if is_distributed():
         dist.destroy_process_group()
+
+
+def broadcast_buffers(module: nn.Module, src: int = 0) -> None:
+    """Give every process `src`'s buffers (BatchNorm running statistics), in place.
+
+    DDP keeps parameters equal, but each process updates its own running statistics during its forward
+    passes; before a checkpoint is written and before evaluation, every rank must hold the weights that
+    are saved, or a distributed evaluation would score a mixture of models.
+    """
+    if not is_distributed():
+        return
+    for buf in module.buffers():
+        dist.broadcast(buf, src)

@@ -71,3 +71,19 @@ class EventWriter:
             self.tb.flush()
             self.tb.close()
             self.tb = None
+
+
+def draw_curves(output_dir: str) -> str | None:
+    """OUTPUT_DIR/curves.png from events.jsonl when matplotlib is installed (tools/plot_log.py draws it later
+    otherwise); returns the path or None."""
+    from .plots import plot_training_curves, plots_available
+
+    path = os.path.join(output_dir, EVENTS_FILE)
+    if not plots_available() or not os.path.isfile(path):
+        return None
+    records = read_events(path)
+    try:
+        return plot_training_curves(records, os.path.join(output_dir, "curves.png"),
+                                    title=os.path.basename(os.path.abspath(output_dir)))
+    except ValueError:  # nothing to draw yet (no loss logged)
+        return None

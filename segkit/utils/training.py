@@ -9,9 +9,14 @@ newest of either.
 """
 from __future__ import annotations
 
+import glob
 import logging
+import os
+import shutil
 from dataclasses import dataclass
 from typing import Any
+
+import yaml
 
 import torch
 from torch import nn
@@ -113,11 +118,13 @@ def resume_training(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     scaler: torch.amp.GradScaler,
+    config: Any,
 ) -> tuple[str, dict[str, Any]] | None:
     """Load model, optimizer, scheduler and scaler from the newest readable checkpoint in `output_dir`;
     returns its path and contents, or None (logged) when there is none and the run starts fresh.
 
-    A checkpoint of another kind or model is an error naming both.
+    A checkpoint of another kind or model is an error naming both; keys of `config` that differ from the
+    checkpoint's config are listed in a warning, with which value the resumed run uses.
     """
     found = load_newest_readable(output_dir, run.logger.warning)
     if found is None:
@@ -130,9 +137,80 @@ def resume_training(
     if (ckpt["kind"], ckpt["model_name"]) != (kind, model_name):
         raise CheckpointError(f"{path} is a checkpoint of {ckpt['kind']} '{ckpt['model_name']}', "
                               f"this run trains {kind} '{model_name}'")
+    changes = config_changes(ckpt["config"], config)
+    if changes:
+        run.logger.warning("the config differs from the one %s was trained with:\n  %s", path, "\n  ".join(changes))
     model.load_state_dict(extract_model_state(ckpt))
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
     if ckpt["scaler"]:  # empty when the saving run had no active GradScaler
         scaler.load_state_dict(ckpt["scaler"])
     return path, ckpt
+
+
+# What a training run writes into OUTPUT_DIR; --overwrite removes exactly these, never other files.
+RUN_FILES = ("config.yaml", "last_checkpoint", "metrics.json", "metrics_eval.json", "events.jsonl", "log.txt",
+             "curves.png", "backbone_final.pth")
+RUN_PATTERNS = ("model_*.pth", "*.tmp.*")
+
+
+def existing_run(output_dir: str) -> list[str]:
+    """The files of an earlier run in `output_dir` (names, sorted), or [] when it holds none."""
+    if not os.path.isdir(output_dir):
+        return []
+    found = {f for f in RUN_FILES if os.path.exists(os.path.join(output_dir, f))}
+    for pattern in RUN_PATTERNS:
+        found |= {os.path.basename(p) for p in glob.glob(os.path.join(output_dir, pattern))}
+    if os.path.isdir(os.path.join(output_dir, "tb")):
+        found.add("tb/")
+    # log.txt alone (a tool that only evaluated) is not a training run to protect.
+    return sorted(found) if found - {"log.txt", "metrics_eval.json"} else []
+
+
+def claim_output_dir(output_dir: str, resume: bool, overwrite: bool) -> None:
+    """Refuse to start a new run over an earlier one, before anything is written.
+
+    `resume` continues the run; `overwrite` removes the earlier run's files (RUN_FILES, checkpoints,
+    tb/) and starts afresh, on the main process only (torchrun's RANK 0). Called before the logger
+    opens log.txt, so a refused start changes nothing.
+    """
+    if resume and overwrite:
+        raise ValueError("--resume continues the run in OUTPUT_DIR and --overwrite replaces it: give one")
+    found = existing_run(output_dir)
+    if not found or resume:
+        return
+    if not overwrite:
+        shown = ", ".join(found[:6]) + (f" and {len(found) - 6} more" if len(found) > 6 else "")
+        raise ValueError(f"OUTPUT_DIR {output_dir} holds a run ({shown}): continue it with --resume, replace it "
+                         "with --overwrite, or set another OUTPUT_DIR")
+    if int(os.environ.get("RANK", "0")) == 0:
+        for name in found:
+            path = os.path.join(output_dir, name.rstrip("/"))
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+
+# Keys whose value a resumed run takes from the checkpoint: the optimizer and LR scheduler state hold them.
+RESTORED_BY_CHECKPOINT = ("SOLVER.BASE_LR", "SOLVER.LR_REFERENCE_BATCH", "SOLVER.HEAD_LR_MULT", "SOLVER.MOMENTUM",
+                          "SOLVER.NESTEROV", "SOLVER.WEIGHT_DECAY", "SOLVER.WEIGHT_DECAY_NORM",
+                          "SOLVER.WEIGHT_DECAY_BIAS", "SOLVER.BETAS", "SOLVER.EPS", "SOLVER.RMSPROP_ALPHA",
+                          "SOLVER.RMSPROP_EPS", "SOLVER.OPTIMIZER")
+
+
+def config_changes(saved_yaml: str, cfg: Any) -> list[str]:
+    """Lines naming every key whose value differs from the checkpoint's config, and which value the resumed
+    run uses for it."""
+
+    def flat(d: dict, prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    old = flat(yaml.safe_load(saved_yaml) or {})
+    new = flat(yaml.safe_load(cfg.dump()))
+    lines = []
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) != new.get(key):
+            keeps = "the checkpoint's value is kept" if key in RESTORED_BY_CHECKPOINT else "the new value is used"
+            lines.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r} ({keeps})")
+    return lines

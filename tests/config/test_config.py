@@ -89,3 +89,17 @@ def test_saved_config_loads_back(tmp_path):
     again = load_cfg(str(tmp_path / "out" / "config.yaml"))
     assert again == cfg
     assert get_cfg().SOLVER.MAX_ITER != 7
+
+
+def test_an_int_where_a_float_is_expected_says_what_to_write(tmp_path):
+    import pytest
+
+    from segkit.config import ConfigError, load_cfg
+
+    with pytest.raises(ConfigError, match=r"command line: 'SOLVER.BASE_LR' expects a float, got 1 \(an int\): write 1\.0"):
+        load_cfg(None, ["SOLVER.BASE_LR", "1"])
+    f = tmp_path / "c.yaml"
+    f.write_text("SOLVER:\n  MAX_ITER: 1.5\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: 'SOLVER.MAX_ITER' expects a int .* got 1\.5"):
+        load_cfg(str(f))
+    assert load_cfg(None, ["SOLVER.BASE_LR", "1.0", "INPUT.CROP_SIZE", "(64, 64)"]).SOLVER.BASE_LR == 1.0

@@ -32,3 +32,9 @@ def exported(tmp_path_factory) -> SimpleNamespace:
     results = export_onnx(model, str(onnx_path), check_sizes=CHECK_SIZES, num_classes=19)
     return SimpleNamespace(tmp=tmp, cfg_file=str(cfg_file), cfg=cfg, model=model, weights=str(weights),
                            onnx=str(onnx_path), results=results)
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    # The ONNX export cache (and the label cache) in the session's temp folder, shared by its tests.
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path_factory.getbasetemp() / "segkit-cache"))

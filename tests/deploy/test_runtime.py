@@ -70,6 +70,6 @@ def test_symbolic_class_count_is_probed(tmp_path):
 def test_inputs_outside_the_exported_range_are_refused(exported):
     runner = OnnxSegmentor(exported.onnx)
     low = runner.min_size
-    with pytest.raises(ValueError, match=f"outside the sizes .* from {low[0]}x{low[1]} up"):
+    with pytest.raises(ValueError, match=rf"input {low[0] - 1}x64 is outside the sizes .* \(from {low[0]}x{low[1]} up\)"):
         runner(torch.zeros(1, 3, low[0] - 1, 64))
     assert np.isfinite(runner(torch.zeros(1, 3, *low)).numpy()).all()

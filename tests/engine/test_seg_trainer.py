@@ -166,3 +166,53 @@ def test_checkpoint_keep_prunes_older_periodic_checkpoints(demo_root, tmp_path):
     assert sorted(f for f in os.listdir(cfg.OUTPUT_DIR) if f.startswith("model_")) == [
         "model_0000004.pth", "model_final.pth"]
     assert find_last_checkpoint(cfg.OUTPUT_DIR).endswith("model_final.pth")
+
+
+def _checksums(folder) -> dict[str, str]:
+    import hashlib
+
+    return {f: hashlib.sha256(open(os.path.join(folder, f), "rb").read()).hexdigest()
+            for f in sorted(os.listdir(folder)) if os.path.isfile(os.path.join(folder, f))}
+
+
+def test_a_second_run_over_a_finished_one_is_refused_and_changes_nothing(demo_root, tmp_path):
+    from segkit.config import ConfigError  # noqa: F401  (the refusal is a ValueError naming the way out)
+
+    cfg = load_cfg(None, tiny_opts(demo_root, tmp_path, **{"SOLVER.MAX_ITER": 2}))
+    trainer = SegTrainer(cfg)
+    trainer.evaluate = lambda iteration: {}
+    trainer.train()
+    before = _checksums(cfg.OUTPUT_DIR)
+    assert {"config.yaml", "log.txt", "model_final.pth", "last_checkpoint", "events.jsonl"} <= set(before)
+    with pytest.raises(ValueError, match=r"holds a run \(.*model_final\.pth.*\): continue it with --resume, "
+                                         r"replace it with --overwrite"):
+        SegTrainer(cfg)
+    assert _checksums(cfg.OUTPUT_DIR) == before
+    SegTrainer(cfg, overwrite=True)  # an explicit replacement starts afresh
+    assert not os.path.exists(os.path.join(cfg.OUTPUT_DIR, "model_final.pth"))
+
+
+def test_one_image_per_process_is_a_config_error_naming_the_batch_and_world_size(demo_root, tmp_path):
+    from segkit.config import ConfigError
+
+    cfg = load_cfg(None, tiny_opts(demo_root, tmp_path, **{"SOLVER.IMS_PER_BATCH": 1}))
+    with pytest.raises(ConfigError, match=r"SOLVER.IMS_PER_BATCH 1 over a world size of 1 gives 1 image per process.*"
+                                          r"bisenetv1.*set SOLVER.IMS_PER_BATCH 2"):
+        SegTrainer(cfg)
+    # FCN pools nothing: one image per process is fine for it.
+    fcn = load_cfg(None, tiny_opts(demo_root, tmp_path / "fcn", **{"SOLVER.IMS_PER_BATCH": 1, "MODEL.NAME": "fcn",
+                                                                    "MODEL.BACKBONE.OUTPUT_STRIDE": 32}))
+    SegTrainer(fcn)
+
+
+def test_events_feed_curves_and_tensorboard(demo_root, tmp_path):
+    from segkit.utils.events import read_events
+
+    cfg = load_cfg(None, tiny_opts(demo_root, tmp_path, **{"SOLVER.MAX_ITER": 2, "LOG.TENSORBOARD": True,
+                                                            "LOG.NUM_VAL_IMAGES": 1}))
+    SegTrainer(cfg).train()
+    records = read_events(os.path.join(cfg.OUTPUT_DIR, "events.jsonl"))
+    assert [r["iteration"] for r in records if "loss_main" in r] == [1, 2]
+    assert any("mIoU" in r for r in records) and all("lr" in r for r in records if "loss" in r)
+    assert os.path.getsize(os.path.join(cfg.OUTPUT_DIR, "curves.png")) > 1000
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(cfg.OUTPUT_DIR, "tb")))

@@ -5,6 +5,7 @@ import torch
 from torch.nn import functional as F
 
 from segkit.losses import OhemCrossEntropy
+from segkit.losses import ohem as segkit_ohem
 
 
 def reference_ohem(logits, target, thresh=0.7, ratio=1 / 16, ignore=255, weight=None):
@@ -130,3 +131,26 @@ def test_absolute_min_kept_floors_the_kept_pixels():
     assert torch.allclose(everything, all_ref, atol=1e-6)
     with pytest.raises(ValueError, match="min_kept must be >= 0"):
         OhemCrossEntropy(min_kept=-1)
+
+
+def test_ties_at_the_cut_keep_exactly_n_min():
+    # Every pixel equally confident (identical float32 losses), none hard: the old cut on the n_min-th
+    # value kept all of them. Exactly n_min (1/16 of the valid pixels) must be averaged.
+    logits = torch.zeros(1, 3, 16, 16)
+    logits[:, 0] = 20.0  # p(class 0) ~ 1: not hard at 0.7, loss ~ 4e-9 everywhere
+    target = torch.zeros(1, 16, 16, dtype=torch.long)
+    target[0, 0, :4] = 255
+    loss_fn = OhemCrossEntropy(0.7, 1 / 16)
+    kept = []
+    orig = segkit_ohem.weighted_mean
+
+    def spy(nll, pw, keep):
+        kept.append(int(keep.sum()))
+        return orig(nll, pw, keep)
+
+    segkit_ohem.weighted_mean = spy
+    try:
+        loss_fn(logits, target)
+    finally:
+        segkit_ohem.weighted_mean = orig
+    assert kept == [(16 * 16 - 4) // 16]

@@ -42,3 +42,13 @@ def test_backbone_weights_on_a_model_without_zoo_backbone(tmp_path):
 def test_unknown_model_name():
     with pytest.raises(KeyError, match="bisenetv9"):
         build_model(_cfg("MODEL.NAME", "bisenetv9"))
+
+
+def test_backbone_weights_of_another_depth_are_an_error_unless_partial(tmp_path):
+    path = str(tmp_path / "r34.pth")
+    torch.save(create_classifier("resnet34", num_classes=5).state_dict(), path)
+    with pytest.raises(ValueError, match=r"r34\.pth does not match the backbone resnet18: 0 missing keys \[\], "
+                                         r"\d+ unexpected keys \['layer1\.2"):
+        _built("MODEL.BACKBONE.WEIGHTS", path)
+    model = _built("MODEL.BACKBONE.WEIGHTS", path, "MODEL.PARTIAL_WEIGHTS", "True")  # a deliberate partial load
+    assert model.backbone.layer1[0].conv1.conv.weight.shape[0] == 64

@@ -90,3 +90,22 @@ def test_demo_config_generates_its_set_first(setup):
                  "DATASET.ROOT", str(root), "DATASET.GENERATE_DEMO", "True", "DATASET.DEMO_SIZE", "[32, 64]",
                  "DATASET.DEMO_NUM_TRAIN", "1", "DATASET.DEMO_NUM_VAL", "1"]) == 0
     assert (root / "gtFine" / "val").is_dir() and json.loads(out.read_text())["num_images"] == 1
+
+
+def test_truncated_weights_are_one_line_also_in_log_txt(setup, capsys):
+    tmp, cfg_file, cfg, model, weights = setup
+    bad = tmp / "cut.pth"
+    bad.write_bytes(weights.read_bytes()[:1000])
+    assert main(["--config-file", str(cfg_file), "--weights", str(bad), "OUTPUT_DIR", str(tmp / "o")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "cut.pth is truncated or corrupt" in err and "\n" not in err
+    assert "cut.pth is truncated or corrupt" in (tmp / "o" / "log.txt").read_text()
+
+
+def test_flags_after_overrides(setup):
+    tmp, cfg_file, cfg, model, weights = setup
+    out = tmp / "any_order.json"
+    argv = ["--config-file", str(cfg_file), "OUTPUT_DIR", str(tmp / "x"), "--flip", "--scales", "0.5", "1.0",
+            "TEST.BATCH_SIZE", "2", "--weights", str(weights), "--out", str(out)]
+    assert main(argv) == 0
+    assert json.loads(out.read_text())["mode"]["flip"] is True

@@ -10,6 +10,12 @@ from segkit.utils.training import (TRAINING_KEYS, convert_sync_batchnorm, period
                                    start_run, training_state)
 
 
+def _cfg(**solver):
+    from segkit.config import load_cfg
+
+    return load_cfg(None, [str(x) for kv in solver.items() for x in (f"SOLVER.{kv[0]}", kv[1])])
+
+
 def _parts(seed=0):
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
@@ -22,23 +28,24 @@ def test_state_round_trip_and_kind_check(tmp_path):
     model, opt, sched, scaler = _parts(0)
     model(torch.randn(4, 2)).sum().backward()
     opt.step(), sched.step()
-    state = training_state("segmentor", "bisenetv1", "SEED: 1\n", model, opt, sched, scaler, 7, extra=1)
+    state = training_state("segmentor", "bisenetv1", _cfg().dump(), model, opt, sched, scaler, 7, extra=1)
     assert set(state) == set(TRAINING_KEYS) | {"extra"} and state["iteration"] == 7
     run = start_run(None, seed=0)
-    assert resume_training(run, str(tmp_path), "segmentor", "bisenetv1", *_parts(1)) is None  # nothing yet
+    assert resume_training(run, str(tmp_path), "segmentor", "bisenetv1", *_parts(1), _cfg()) is None  # nothing yet
     path = str(tmp_path / periodic_checkpoint_name(7))
     save_checkpoint(path, state)
     assert os.path.basename(path) == "model_0000007.pth"
 
     model2, opt2, sched2, scaler2 = _parts(1)
-    found, ckpt = resume_training(run, str(tmp_path), "segmentor", "bisenetv1", model2, opt2, sched2, scaler2)
+    found, ckpt = resume_training(run, str(tmp_path), "segmentor", "bisenetv1", model2, opt2, sched2, scaler2,
+                                  _cfg())
     assert found == path and ckpt["extra"] == 1 and sched2.last_epoch == 1
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), model2.state_dict().values()))
     with pytest.raises(ValueError, match="checkpoint of segmentor 'bisenetv1', this run trains classifier 'resnet18'"):
-        resume_training(run, str(tmp_path), "classifier", "resnet18", *_parts(2))
+        resume_training(run, str(tmp_path), "classifier", "resnet18", *_parts(2), _cfg())
     save_checkpoint(str(tmp_path / "bare.pth"), {"model": model.state_dict()})
     with pytest.raises(CheckpointError, match="not a training checkpoint"):
-        resume_training(run, str(tmp_path), "segmentor", "bisenetv1", *_parts(3))
+        resume_training(run, str(tmp_path), "segmentor", "bisenetv1", *_parts(3), _cfg())
 
 
 def test_newest_checkpoint_without_the_marker(tmp_path):
@@ -66,3 +73,36 @@ def test_per_process_batch_and_unwrap():
         per_process_batch(0)
     m = nn.Linear(2, 2)
     assert unwrap_model(nn.DataParallel(nn.DataParallel(m))) is m
+
+
+def test_resume_names_config_changes_and_which_value_wins(tmp_path, capsys):
+    model, opt, sched, scaler = _parts(0)
+    save_checkpoint(str(tmp_path / "model_0000005.pth"),
+                    training_state("segmentor", "bisenetv1", _cfg().dump(), model, opt, sched, scaler, 5))
+    run = start_run(None, seed=0)
+    resume_training(run, str(tmp_path), "segmentor", "bisenetv1", *_parts(1), _cfg(BASE_LR=0.02, MAX_ITER=100))
+    text = capsys.readouterr().out  # the segkit logger writes to stdout
+    assert "SOLVER.BASE_LR: 0.01 -> 0.02 (the checkpoint's value is kept)" in text
+    assert "SOLVER.MAX_ITER: 80000 -> 100 (the new value is used)" in text
+
+
+def test_a_new_run_over_an_old_one_is_refused_and_changes_nothing(tmp_path):
+    import hashlib
+
+    from segkit.utils.training import claim_output_dir, existing_run
+
+    out = tmp_path / "run"
+    out.mkdir()
+    for name, data in (("config.yaml", b"SEED: 1\n"), ("metrics.json", b"{}"), ("model_final.pth", b"x"),
+                       ("notes.txt", b"mine")):
+        (out / name).write_bytes(data)
+    sums = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in out.iterdir()}
+    with pytest.raises(ValueError, match=r"holds a run \(config.yaml, metrics.json, model_final.pth\): continue it "
+                                         r"with --resume, replace it with --overwrite"):
+        claim_output_dir(str(out), resume=False, overwrite=False)
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in out.iterdir()} == sums
+    claim_output_dir(str(out), resume=True, overwrite=False)  # continuing is fine
+    with pytest.raises(ValueError, match="give one"):
+        claim_output_dir(str(out), resume=True, overwrite=True)
+    claim_output_dir(str(out), resume=False, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"] and existing_run(str(out)) == []

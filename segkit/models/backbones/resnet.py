@@ -1,11 +1,16 @@
-"""ResNet family: 18/34/50/101/152 with the -D, SE, IBN-a and IBN-b variants.
+"""ResNet family: 18/34/50/101/152 with the -C, -D, SE, IBN-a and IBN-b variants.
 
 Architecture facts follow the published papers (He et al. 2016 with the stride on the 3x3 conv,
-"v1.5"; Bag of Tricks -D; SENet; IBN-Net) so that torchvision and timm weights convert one to one.
+"v1.5"; Bag of Tricks -C and -D; SENet; IBN-Net) so that torchvision and timm weights convert one to one.
+-C (`resnet50c`, timm's name; mmsegmentation's ResNetV1c) is the deep stem alone: three 3x3 convs
+32-32-64 in place of the 7x7, with the plain strided 1x1 shortcut; -D adds the average-pooled shortcut.
 
 Dilation (output_stride 8/16): a stage that gives up its stride runs its first block at the
 previous stage's dilation and the remaining blocks at the new one, as torchvision's
 `replace_stride_with_dilation` does, so the first dilated 3x3 sees the same grid as before.
+This is mmsegmentation's `contract_dilation=True` too (a dilated stage's first block at half its
+dilation: 1 then 2 in stages 3/4 at output stride 8), so a -C model here computes what mmsegmentation's
+ResNetV1c-D8/D16 computes.
 In a dilated stage of a -D model the shortcut has no stride to average over, so its pooling is
 dropped (a plain 1x1 conv), rather than timm's stride-1 "same" average pool.
 """
@@ -190,6 +195,7 @@ DEPTHS: dict[int, tuple[type, tuple[int, int, int, int]]] = {
 # Variant suffix/prefix -> constructor options.
 VARIANTS: dict[str, dict] = {
     "resnet{}": {},
+    "resnet{}c": {"deep_stem": True},
     "resnet{}d": {"deep_stem": True, "avg_down": True},
     "seresnet{}": {"se": True},
     "resnet{}_ibn_a": {"ibn": "a"},

@@ -1,7 +1,8 @@
-"""torchvision and timm ResNet / ResNet-D / SE-ResNet state_dicts -> segkit ResNet classifiers.
+"""torchvision and timm ResNet / ResNet-C / ResNet-D / SE-ResNet state_dicts -> segkit ResNet classifiers.
 
 Both libraries name a block's layers conv{i}/bn{i} and the shortcut downsample.{0,1} (conv, norm),
-or downsample.{1,2} after the -D average pool; timm's deep stem is conv1.{0,1,3,4,6} + bn1.
+or downsample.{1,2} after the -D average pool; timm's deep stem (-C and -D) is conv1.{0,1,3,4,6} + bn1.
+The stem and the shortcut are independent choices, so each has its own rules.
 """
 from __future__ import annotations
 
@@ -20,33 +21,43 @@ COMMON_RULES = [
     (BLOCK + r"se\.fc2\.(\w+)", r"backbone.layer\1.\2.se.expand.\3"),
     (r"fc\.(\w+)", r"fc.\1"),
 ]
-PLAIN_RULES = [
+PLAIN_STEM_RULES = [
     (r"conv1\.weight", "backbone.stem.conv1.conv.weight"),
     (r"bn1\.(\w+)", r"backbone.stem.conv1.bn.\1"),
-    (BLOCK + r"downsample\.0\.weight", r"backbone.layer\1.\2.downsample.conv.conv.weight"),
-    (BLOCK + r"downsample\.1\.(\w+)", r"backbone.layer\1.\2.downsample.conv.bn.\3"),
 ]
-DEEP_RULES = [
+DEEP_STEM_RULES = [
     (r"conv1\.0\.weight", "backbone.stem.conv1.conv.weight"),
     (r"conv1\.1\.(\w+)", r"backbone.stem.conv1.bn.\1"),
     (r"conv1\.3\.weight", "backbone.stem.conv2.conv.weight"),
     (r"conv1\.4\.(\w+)", r"backbone.stem.conv2.bn.\1"),
     (r"conv1\.6\.weight", "backbone.stem.conv3.conv.weight"),
     (r"bn1\.(\w+)", r"backbone.stem.conv3.bn.\1"),
+]
+STRIDED_SHORTCUT_RULES = [
+    (BLOCK + r"downsample\.0\.weight", r"backbone.layer\1.\2.downsample.conv.conv.weight"),
+    (BLOCK + r"downsample\.1\.(\w+)", r"backbone.layer\1.\2.downsample.conv.bn.\3"),
+]
+POOLED_SHORTCUT_RULES = [  # -D: downsample.0 is the parameter-free average pool
     (BLOCK + r"downsample\.1\.weight", r"backbone.layer\1.\2.downsample.conv.conv.weight"),
     (BLOCK + r"downsample\.2\.(\w+)", r"backbone.layer\1.\2.downsample.conv.bn.\3"),
 ]
 
 
-def convert_resnet(state_dict: Mapping[str, torch.Tensor], deep: bool = False) -> dict[str, torch.Tensor]:
-    """Rename a torchvision/timm ResNet state_dict (deep=True for the -D stem and shortcut)."""
-    return rename_keys(state_dict, (DEEP_RULES if deep else PLAIN_RULES) + COMMON_RULES)
+def convert_resnet(
+    state_dict: Mapping[str, torch.Tensor], deep_stem: bool = False, avg_down: bool = False
+) -> dict[str, torch.Tensor]:
+    """Rename a torchvision/timm ResNet state_dict; deep_stem for -C and -D, avg_down for -D's shortcut."""
+    stem = DEEP_STEM_RULES if deep_stem else PLAIN_STEM_RULES
+    shortcut = POOLED_SHORTCUT_RULES if avg_down else STRIDED_SHORTCUT_RULES
+    return rename_keys(state_dict, stem + shortcut + COMMON_RULES)
 
 
 DEPTHS = (18, 34, 50, 101, 152)
+TIMM_C_DEPTHS = (50, 101, 152)  # the -C models timm registers (its resnet50c/101c/152c)
 CONVERTERS = {
     **{("torchvision", f"resnet{d}"): convert_resnet for d in DEPTHS},
     **{("timm", f"resnet{d}"): convert_resnet for d in DEPTHS},
     **{("timm", f"seresnet{d}"): convert_resnet for d in DEPTHS},
-    **{("timm", f"resnet{d}d"): partial(convert_resnet, deep=True) for d in DEPTHS},
+    **{("timm", f"resnet{d}c"): partial(convert_resnet, deep_stem=True) for d in TIMM_C_DEPTHS},
+    **{("timm", f"resnet{d}d"): partial(convert_resnet, deep_stem=True, avg_down=True) for d in DEPTHS},
 }

@@ -1,4 +1,10 @@
-"""DeepLabV3+'s heads: ImagePooling, ASPP (atrous spatial pyramid pooling) and the Decoder that fuses c2."""
+"""DeepLabV3+'s heads: ImagePooling, ASPP (atrous spatial pyramid pooling) and the Decoder that fuses c2.
+
+Two published forms share these modules (segmentors/deeplabv3plus.py picks one by MODEL.DEEPLAB_STYLE):
+TensorFlow's (1x1 projection after the concat, dropout there, none before the classifier) and
+mmsegmentation's DepthwiseSeparableASPPHead (image pooling first in the concat, a 3x3 bottleneck,
+dropout before the classifier).
+"""
 from __future__ import annotations
 
 from typing import Sequence
@@ -29,7 +35,11 @@ class ImagePooling(nn.Module):
 
 
 class ASPP(nn.Module):
-    """Atrous spatial pyramid pooling: 1x1, one 3x3 per rate, image pooling; concat, 1x1 projection, dropout."""
+    """Atrous spatial pyramid pooling: 1x1, one 3x3 per rate, image pooling; concat, projection, dropout.
+
+    `project_kernel` is 1 (TF) or 3 (mmseg's bottleneck). `pool_first` concatenates the pooling branch
+    first, mmseg's channel order, so the projection's input channels line up with its checkpoints.
+    """
 
     def __init__(
         self,
@@ -39,23 +49,29 @@ class ASPP(nn.Module):
         separable: bool = True,
         dropout: float = 0.1,
         norm: str = "BN",
+        project_kernel: int = 1,
+        pool_first: bool = False,
     ) -> None:
         super().__init__()
+        self.pool_first = pool_first
         self.branches = nn.ModuleList(
             [ConvBNAct(in_channels, channels, 1, norm=norm)]
             + [_conv3x3(in_channels, channels, r, separable, norm) for r in rates]
             + [ImagePooling(in_channels, channels, norm)]
         )
-        self.project = ConvBNAct(channels * len(self.branches), channels, 1, norm=norm)
+        self.project = ConvBNAct(channels * len(self.branches), channels, project_kernel, norm=norm)
         self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.project(torch.cat([b(x) for b in self.branches], dim=1)))
+        outs = [b(x) for b in self.branches]
+        if self.pool_first:  # the pooling branch is the last one built
+            outs.insert(0, outs.pop())
+        return self.dropout(self.project(torch.cat(outs, dim=1)))
 
 
 class Decoder(nn.Module):
     """DeepLabV3+ decoder: project the low-level features, concatenate with the upsampled context,
-    two 3x3 convs, classifier."""
+    two 3x3 convs, dropout (mmseg's 0.1; TF has none), classifier."""
 
     def __init__(
         self,
@@ -67,6 +83,7 @@ class Decoder(nn.Module):
         separable: bool = True,
         norm: str = "BN",
         align_corners: bool = False,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.align_corners = align_corners
@@ -75,9 +92,10 @@ class Decoder(nn.Module):
             _conv3x3(context_channels + low_proj, channels, 1, separable, norm),
             _conv3x3(channels, channels, 1, separable, norm),
         )
+        self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
         self.classifier = nn.Conv2d(channels, num_classes, 1)
 
     def forward(self, low: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         low = self.low_proj(low)
         context = F.interpolate(context, size=low.shape[-2:], mode="bilinear", align_corners=self.align_corners)
-        return self.classifier(self.fuse(torch.cat([context, low], dim=1)))
+        return self.classifier(self.dropout(self.fuse(torch.cat([context, low], dim=1))))

@@ -71,7 +71,8 @@ def _shortcut(in_ch: int, out_ch: int, stride: int, norm: str) -> nn.Module:
 def make_stage(
     block: type[BasicBlock] | type[Bottleneck], in_ch: int, planes: int, blocks: int, stride: int = 1, norm: str = "BN"
 ) -> nn.Sequential:
-    """`blocks` blocks, the first strided; the last of several ends without ReLU, the rest with it."""
+    """`blocks` blocks, the first strided. The first ends as its type says (`first_act`), the last of several
+    without ReLU (the fusion after the stage activates), those between with it: the official layers."""
     acts = [block.first_act] + [True] * (blocks - 2) + [False] * (blocks > 1)
     layers = [block(in_ch, planes, stride, acts[0], norm)]
     layers += [block(planes * block.expansion, planes, 1, a, norm) for a in acts[1:]]
@@ -83,10 +84,6 @@ def stem(channels: int, norm: str = "BN") -> nn.Sequential:
     return nn.Sequential(
         ConvBNAct(3, channels, 3, 2, norm=norm, bias=True), ConvBNAct(channels, channels, 3, 2, norm=norm, bias=True)
     )
-
-
-def upsample_to(x: torch.Tensor, ref: torch.Tensor, align_corners: bool) -> torch.Tensor:
-    return F.interpolate(x, size=ref.shape[-2:], mode="bilinear", align_corners=align_corners)
 
 
 class BilateralStage(nn.Module):
@@ -112,7 +109,7 @@ class BilateralStage(nn.Module):
         low = self.low(F.relu(low))
         high = self.high(F.relu(high))
         fused_low = low + self.down(F.relu(high))
-        fused_high = high + upsample_to(self.compress(F.relu(low)), high, self.align_corners)
+        fused_high = high + resize_logits(self.compress(F.relu(low)), high.shape[-2:], self.align_corners)
         return fused_low, fused_high
 
 
@@ -169,7 +166,7 @@ class DDRNet(Segmentor):
         aux_in = high
         low, high = self.stage4(low, high)
         high = self.high5(F.relu(high))
-        low = upsample_to(self.spp(self.low5(F.relu(low))), high, self.align_corners)
+        low = resize_logits(self.spp(self.low5(F.relu(low))), high.shape[-2:], self.align_corners)
         logits = resize_logits(self.head(low + high), size, self.align_corners)
         aux: "OrderedDict[str, torch.Tensor]" = OrderedDict()
         if self.training:

@@ -1,10 +1,17 @@
 """DeepLabV3+ (Chen et al., 2018): ASPP on the deepest features, a decoder that fuses the stride-4 ones.
 
-Follows the published Xception-65 model: ASPP of a 1x1 branch, three atrous *separable* 3x3
-branches (rates 6, 12, 18 at output stride 16, doubled at 8) and image pooling, each of 256
-channels, concatenated and projected by a 1x1 conv, dropout 0.1; the decoder projects c2 to 48
-channels, concatenates it with the upsampled ASPP output and applies two separable 3x3 convs
-of 256 before the classifier. The published model has no auxiliary head.
+MODEL.DEEPLAB_STYLE picks one of the two published forms (the heads are in heads/aspp.py):
+
+- "tf", the published Xception-65 model: ASPP of a 1x1 branch, three atrous *separable* 3x3 branches
+  (rates 6, 12, 18 at output stride 16, doubled at 8) and image pooling, each of ASPP_CHANNELS (256),
+  concatenated and projected by a 1x1 conv, dropout 0.1; the decoder projects c2 to 48 channels,
+  concatenates it with the upsampled ASPP output and applies two separable 3x3 convs before the
+  classifier. No auxiliary head.
+- "mmseg", mmsegmentation's deeplabv3plus_r50-d8 (DepthwiseSeparableASPPHead): the same branches at
+  width 512, image pooling first in the concat, a plain 3x3 bottleneck instead of the 1x1 projection and
+  no dropout there; the decoder as above at width 512, dropout 0.1 before the classifier; an FCN
+  auxiliary head on c4 (one 3x3 conv of AUX_CHANNELS, dropout 0.1), loss weight 0.4. Classifiers start
+  from N(0, 0.01), as mmseg's decode heads do.
 """
 from __future__ import annotations
 
@@ -12,22 +19,28 @@ from collections import OrderedDict
 from typing import Sequence
 
 import torch
+from torch import nn
 from yacs.config import CfgNode
 
 from ..backbones import Backbone, backbone_from_cfg
-from ..heads import ASPP, Decoder
+from ..heads import ASPP, Decoder, FCNHead
 from ..layers import init_weights
 from .base import Segmentor, resize_logits
 
+STYLES = ("tf", "mmseg")
+
 
 class DeepLabV3Plus(Segmentor):
-    """Backbone -> ASPP on c5 -> decoder with c2 -> logits. No auxiliary head."""
+    """Backbone -> ASPP on c5 -> decoder with c2 -> logits; with `aux`, an auxiliary head on c4 in training."""
 
-    aux_names = ()
-    default_aux_weights = ()
-    head_names = ("aspp", "decoder")
+    aux_names: tuple[str, ...] = ()
+    default_aux_weights: tuple[float, ...] = ()
+    head_names: tuple[str, ...] = ("aspp", "decoder")
 
-    def __init__(self, backbone: Backbone, aspp: ASPP, decoder: Decoder, align_corners: bool = False) -> None:
+    def __init__(
+        self, backbone: Backbone, aspp: ASPP, decoder: Decoder, aux: nn.Module | None = None,
+        align_corners: bool = False,
+    ) -> None:
         super().__init__()
         self.align_corners = align_corners
         self.backbone = backbone
@@ -35,11 +48,20 @@ class DeepLabV3Plus(Segmentor):
         self.decoder = decoder
         init_weights(self.aspp)
         init_weights(self.decoder)
+        if aux is not None:  # declared per instance: only the mmseg form has the head
+            self.aux = aux
+            init_weights(self.aux)
+            self.aux_names, self.default_aux_weights = ("aux",), (0.4,)
+            self.head_names = self.head_names + ("aux",)
 
     def forward(self, x: torch.Tensor):
+        size = x.shape[-2:]
         feats = self.backbone(x)
-        logits = self.decoder(feats["c2"], self.aspp(feats["c5"]))
-        return self.outputs(resize_logits(logits, x.shape[-2:], self.align_corners), OrderedDict())
+        logits = resize_logits(self.decoder(feats["c2"], self.aspp(feats["c5"])), size, self.align_corners)
+        aux: "OrderedDict[str, torch.Tensor]" = OrderedDict()
+        if self.training and self.aux_names:
+            aux["aux"] = resize_logits(self.aux(feats["c4"]), size, self.align_corners)
+        return self.outputs(logits, aux)
 
 
 def aspp_rates(rates: Sequence[int], output_stride: int) -> list[int]:
@@ -54,12 +76,26 @@ def aspp_rates(rates: Sequence[int], output_stride: int) -> list[int]:
 
 def build_deeplabv3plus(cfg: CfgNode) -> DeepLabV3Plus:
     m = cfg.MODEL
+    if m.DEEPLAB_STYLE not in STYLES:
+        raise ValueError(f"MODEL.DEEPLAB_STYLE must be one of {STYLES}, got '{m.DEEPLAB_STYLE}'")
+    mmseg = m.DEEPLAB_STYLE == "mmseg"
     backbone = backbone_from_cfg(cfg)
     shapes = backbone.output_shape()
     rates = aspp_rates(m.ASPP_RATES, shapes["c5"].stride)
-    aspp = ASPP(shapes["c5"].channels, m.ASPP_CHANNELS, rates, m.ASPP_SEPARABLE, m.DROPOUT, m.NORM)
+    # TF drops out after the ASPP projection; mmseg before the classifier, its ASPP ending in a 3x3 bottleneck.
+    aspp = ASPP(
+        shapes["c5"].channels, m.ASPP_CHANNELS, rates, m.ASPP_SEPARABLE, 0.0 if mmseg else m.DROPOUT, m.NORM,
+        project_kernel=3 if mmseg else 1, pool_first=mmseg,
+    )
     decoder = Decoder(
         shapes["c2"].channels, m.ASPP_CHANNELS, m.NUM_CLASSES, m.DECODER_LOW_CHANNELS, m.ASPP_CHANNELS,
-        m.ASPP_SEPARABLE, m.NORM, m.ALIGN_CORNERS,
+        m.ASPP_SEPARABLE, m.NORM, m.ALIGN_CORNERS, dropout=m.DROPOUT if mmseg else 0.0,
     )
-    return DeepLabV3Plus(backbone, aspp, decoder, m.ALIGN_CORNERS)
+    aux = None
+    if mmseg:
+        aux = FCNHead(shapes["c4"].channels, m.AUX_CHANNELS, m.NUM_CLASSES, num_convs=1, dropout=m.DROPOUT, norm=m.NORM)
+    model = DeepLabV3Plus(backbone, aspp, decoder, aux, m.ALIGN_CORNERS)
+    if mmseg:
+        for head in (model.decoder, model.aux):
+            nn.init.normal_(head.classifier.weight, std=0.01)  # mmseg's conv_seg init; biases are already 0
+    return model

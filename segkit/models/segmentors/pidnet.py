@@ -4,7 +4,9 @@ PIDNet-S/M/L (MODEL.VARIANT pidnet_s, pidnet_m, pidnet_l) have the architecture 
 classes 7,625,715 / 28,538,515 / 36,939,571 parameters for inference, 7,720,935 / 28,763,111 / 37,314,311 with
 the training-only heads. In training the model also returns the P branch's auxiliary logits ("aux_p") and
 1-channel boundary logits from the D branch ("boundary"), both resized to the input; the boundary head's
-loss and the boundary-aware OHEM term on the main logits are declared here for segkit.losses.
+loss and the boundary-aware OHEM term on the main logits are declared here for segkit.losses. (The official
+code averages the P head's CE over every pixel, ignored ones as 0; here it is the mean over valid pixels, so
+its 0.4 is not scaled down by the share of ignored pixels.)
 
 The I branch is a DDRNet-style residual network to stride 64 with a pyramid pooling module; the P branch
 stays at stride 8 and takes context through pixel-attention-guided fusion (Pag); the D branch, also at
@@ -24,7 +26,7 @@ from yacs.config import CfgNode
 from ..heads.ddrnet import DAPPM, PAPPM, DDRHead, preact_conv
 from ..layers import ConvBNAct, init_weights
 from .base import Segmentor, resize_logits
-from .ddrnet import BasicBlock, Bottleneck, make_stage, stem, upsample_to, variant
+from .ddrnet import BasicBlock, Bottleneck, make_stage, stem, variant
 
 
 class PagFusion(nn.Module):
@@ -38,9 +40,9 @@ class PagFusion(nn.Module):
         self.embed_i = ConvBNAct(channels, mid_channels, 1, norm=norm, act=None)
 
     def forward(self, p: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
-        i_embed = upsample_to(self.embed_i(i), p, self.align_corners)
+        i_embed = resize_logits(self.embed_i(i), p.shape[-2:], self.align_corners)
         sigma = torch.sigmoid((self.embed_p(p) * i_embed).sum(dim=1, keepdim=True))
-        i = upsample_to(i, p, self.align_corners)
+        i = resize_logits(i, p.shape[-2:], self.align_corners)
         return (1 - sigma) * p + sigma * i
 
 
@@ -136,16 +138,16 @@ class PIDNet(Segmentor):
         p, d = self.p_layer3(x), self.d_layer3(x)
         x = F.relu(self.layer3(x))
         p = self.pag3(p, self.compress3(x))
-        d = d + upsample_to(self.diff3(x), d, ac)
+        d = d + resize_logits(self.diff3(x), d.shape[-2:], ac)
         # The heads see the activated features: the official code's in-place ReLU reaches the tensors they read.
         aux_p_in = p = F.relu(p)
         x = F.relu(self.layer4(x))
         p, d = self.p_layer4(p), self.d_layer4(F.relu(d))
         p = self.pag4(p, self.compress4(x))
-        d = d + upsample_to(self.diff4(x), d, ac)
+        d = d + resize_logits(self.diff4(x), d.shape[-2:], ac)
         boundary_in = d = F.relu(d)
         p, d = self.p_layer5(F.relu(p)), self.d_layer5(d)
-        i = upsample_to(self.spp(self.layer5(x)), p, ac)
+        i = resize_logits(self.spp(self.layer5(x)), p.shape[-2:], ac)
         logits = resize_logits(self.head(self.bag(p, i, d)), size, ac)
         aux: "OrderedDict[str, torch.Tensor]" = OrderedDict()
         if self.training:
