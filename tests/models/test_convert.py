@@ -1,4 +1,4 @@
-"""ResNet weight conversion from torchvision and timm: exact logits, the tool, clear mismatch errors."""
+"""ResNet (-C, -D, SE) weight conversion from torchvision and timm: exact logits, the tool, clear errors."""
 from __future__ import annotations
 
 from typing import Callable
@@ -22,6 +22,7 @@ SOURCES: dict[tuple[str, str], Callable[[], nn.Module]] = {
     ("torchvision", "resnet50"): lambda: torchvision.models.resnet50(),
     ("timm", "resnet18"): lambda: timm.create_model("resnet18"),
     ("timm", "resnet50"): lambda: timm.create_model("resnet50"),
+    ("timm", "resnet50c"): lambda: timm.create_model("resnet50c"),  # mmseg's ResNetV1c, randomly initialised
     ("timm", "resnet50d"): lambda: timm.create_model("resnet50d"),
     ("timm", "seresnet50"): lambda: timm.create_model("seresnet50"),
 }
@@ -82,3 +83,5 @@ def test_unknown_pairs_are_errors(tmp_path, capsys) -> None:
     assert "nothing.pth" in capsys.readouterr().err
     pairs = set(available_conversions())
     assert {("torchvision", "resnet152"), ("timm", "resnet101d"), ("timm", "seresnet18")} <= pairs
+    assert {("timm", "resnet50c"), ("timm", "resnet101c"), ("timm", "resnet152c")} <= pairs
+    assert ("timm", "resnet18c") not in pairs  # timm has no basic-block -C model to convert from

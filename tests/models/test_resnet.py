@@ -1,4 +1,4 @@
-"""ResNet family: exact parameter counts, variant structure (-D, SE, IBN-a/b), dilation, norms, freezing."""
+"""ResNet family: exact parameter counts, variant structure (-C, -D, SE, IBN-a/b), dilation, norms, freezing."""
 from __future__ import annotations
 
 import pytest
@@ -18,6 +18,7 @@ EXACT_COUNTS = {
     "resnet50": 25_557_032,
     "resnet101": 44_549_160,
     "resnet152": 60_192_808,
+    "resnet50c": 25_576_264,  # the deep stem adds 19,232 over resnet50; -D's average pool adds nothing
     "resnet50d": 25_576_264,
     "seresnet50": 28_088_024,
 }
@@ -29,7 +30,8 @@ def _count(module: nn.Module) -> int:
 
 
 def test_registry_names() -> None:
-    expected = {p.format(d) for d in DEPTHS for p in ("resnet{}", "resnet{}d", "seresnet{}", "resnet{}_ibn_a", "resnet{}_ibn_b")}
+    variants = ("resnet{}", "resnet{}c", "resnet{}d", "seresnet{}", "resnet{}_ibn_a", "resnet{}_ibn_b")
+    expected = {p.format(d) for d in DEPTHS for p in variants}
     assert set(MODELS) == expected
 
 
@@ -45,6 +47,13 @@ def test_variant_counts_match_timm(depth: int) -> None:
     with torch.device("meta"):
         for name in (f"resnet{depth}d", f"seresnet{depth}"):
             assert _count(create_classifier(name)) == _count(timm.create_model(name)), name
+
+
+@pytest.mark.parametrize("depth", (101, 152))  # timm registers -C for 50/101/152 only; 50 is exact above
+def test_resnet_c_counts_match_timm(depth: int) -> None:
+    timm = pytest.importorskip("timm")
+    with torch.device("meta"):
+        assert _count(create_classifier(f"resnet{depth}c")) == _count(timm.create_model(f"resnet{depth}c"))
 
 
 @pytest.mark.parametrize("depth", DEPTHS)
@@ -91,6 +100,23 @@ def test_resnet_d_structure() -> None:
     # Stage 1 keeps its resolution, stage 4 is dilated: neither has a stride to average over.
     assert pools == [nn.Identity, nn.AvgPool2d, nn.AvgPool2d, nn.Identity]
     assert backbone.layer2[0].downsample.conv.conv.stride == (1, 1)
+
+
+def test_resnet_c_structure_at_output_stride_8() -> None:
+    """mmseg's ResNetV1c-D8: deep stem, strided 1x1 shortcuts, stages 3/4 dilated 2/4 with their first
+    blocks at 1/2 (contract_dilation) and no stride anywhere in them, shortcut included."""
+    backbone = build_backbone("resnet50c", output_stride=8)
+    assert [m.conv.out_channels for m in backbone.stem if hasattr(m, "conv")] == [32, 32, 64]
+    layers = backbone.stages()[1:]
+    assert all(isinstance(layer[0].downsample.pool, nn.Identity) for layer in layers)
+    assert [layer[0].downsample.conv.conv.stride[0] for layer in layers] == [1, 2, 1, 1]
+    assert [[b.conv2.conv.dilation[0] for b in layer] for layer in layers[2:]] == [[1, 2, 2, 2, 2, 2], [2, 4, 4]]
+    assert all(b.conv2.conv.stride == (1, 1) for layer in layers[2:] for b in layer)
+    assert {k: (s.channels, s.stride) for k, s in backbone.output_shape().items()} == {
+        "c2": (256, 4), "c3": (512, 8), "c4": (1024, 8), "c5": (2048, 8)
+    }
+    feats = build_backbone("resnet18c", output_stride=8).eval()(torch.randn(1, 3, 67, 93))
+    assert [tuple(f.shape[-2:]) for f in feats.values()] == [(17, 24), (9, 12), (9, 12), (9, 12)]
 
 
 def test_se_every_block() -> None:
