@@ -22,6 +22,8 @@ from yacs.config import CfgNode
 
 from ..data.seg_transforms import normalise, normalise_luts
 from ..evaluation import inference, resolve_mode
+from ..utils.io import atomic_path
+from .runtime import INPUT_NAME, create_session
 
 logger = logging.getLogger("segkit")
 
@@ -94,11 +96,9 @@ def quantize_int8(fp32_path: str, out_path: str, inputs: Iterator[np.ndarray], *
                   reduce_range: bool = False) -> str:
     """Write the QDQ INT8 model of the fp32 file `fp32_path` to `out_path`, calibrated on `inputs`
     (e.g. `calibration_inputs(...)`). reduce_range: 7-bit weights, for x86 CPUs without VNNI."""
+    # onnxruntime is the optional "deploy" extra: imported where it is used, so segkit.deploy imports without it.
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    from ..utils.io import atomic_path
-    from .runtime import INPUT_NAME, create_session
 
     create_session(fp32_path)  # a file onnxruntime cannot load fails here, naming the path
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,6 +112,12 @@ def quantize_int8(fp32_path: str, out_path: str, inputs: Iterator[np.ndarray], *
                             per_channel=per_channel, reduce_range=reduce_range,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.MinMax,
-                            extra_options={"CalibMaxIntermediateOutputs": 16})
+                            extra_options={
+                                # Ranges merged every 16 batches: calibration memory stays flat in N.
+                                "CalibMaxIntermediateOutputs": 16,
+                                # A norm no conv precedes (BiSeNetV2's context embedding) stays in the
+                                # graph; its weights are 1-D, so their channel axis is 0, not the default 1.
+                                "QDQOpTypePerChannelSupportToAxis": {"BatchNormalization": 0},
+                            })
     logger.info("wrote INT8 model %s (from %s)", out_path, fp32_path)
     return out_path

@@ -24,7 +24,7 @@ MAX_SIZE_KEY = "segkit.max_input_size"
 
 def create_session(path: str, threads: int | None = None, device: str = "cpu") -> Any:
     """An onnxruntime InferenceSession on `device` ("cpu" or "cuda") with `threads` intra-op threads."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # the optional "deploy" extra: segkit.deploy imports without it
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"ONNX file not found: {path}")

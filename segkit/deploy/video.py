@@ -7,12 +7,13 @@ periodic log line off a terminal) shows frames per second.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Iterator
 
 import cv2
 import numpy as np
 
 from ..utils.progress import progress
+from .predictor import Predictor
 
 DEFAULT_FPS = 30.0  # for sources that do not report a rate (some cameras)
 
@@ -39,11 +40,8 @@ def frames(capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
         yield frame
 
 
-def overlay_video(predictor: Callable, source: str | int, out_path: str, fourcc: str = "mp4v") -> int:
-    """Write the overlay of every frame of `source` to `out_path`; returns the number of frames.
-
-    `predictor`: a `Predictor` (called per frame, then its `overlay`).
-    """
+def overlay_video(predictor: Predictor, source: str | int, out_path: str, fourcc: str = "mp4v") -> int:
+    """Write `predictor`'s overlay of every frame of `source` to `out_path`; returns the number of frames."""
     capture = open_video(source)
     writer = None
     count = 0
