@@ -1,29 +1,38 @@
 #!/usr/bin/env python
-"""Predict segmentation maps for images, or for a dataset split, and write colour maps and overlays.
+"""Predict segmentation maps for images, folders, videos, a camera or a dataset split.
 
     python tools/predict.py --config-file X --weights W (--input PATH | --split val|test) [--out DIR]
-        [--slide] [--msc] [--flip] [--scales 0.5 0.75 ...] [KEY VALUE ...]
+        [--runtime auto|torch|fused|compile|onnx] [--threads N] [--slide] [--msc] [--flip] [--scales ...] [KEY VALUE ...]
 
---input is one image or a folder of images (every file OpenCV can decode, not recursive); the class
-names and palette come from the dataset the config names (DATASET.NAME), whose files need not exist.
-Written under --out (default OUTPUT_DIR/predictions): trainIds/<stem>.png, color/<stem>_color.png and
-overlay/<stem>_overlay.png, each at the input's size. --split runs on DATASET.VAL_SPLIT / TEST_SPLIT of
-any dataset and writes what `tools/evaluate.py --save-pred` writes (Cityscapes: labelIds/ for the
-benchmark server). Inference flags as in tools/evaluate.py: left out, they fall back to TEST.SLIDE /
-TEST.MSC / TEST.FLIP; `--scales` implies --msc. Multi-process: `torchrun --nproc_per_node=N tools/predict.py ...`.
+--input is an image, a folder of images (not recursive), a video file (.mp4, .avi, ...) or a camera index
+("0"). Images are written under --out (default OUTPUT_DIR/predictions) as trainIds/<stem>.png,
+color/<stem>_color.png and overlay/<stem>_overlay.png at the input's size; files that are not images are
+skipped with a log line, unreadable images are reported and skipped, and the run ends with a summary
+(exit code 1 when an image was unreadable). A video or camera gives <out>/<stem>_overlay.mp4 with the
+source's frame count and rate. The class names and palette come from the dataset the config names
+(DATASET.NAME); its files are not needed. Everything runs through segkit.Predictor, so the files equal
+what the Python API returns, pixel for pixel. --weights may be a .onnx file (tools/export_onnx.py).
+
+--split runs on DATASET.VAL_SPLIT / TEST_SPLIT of any dataset and writes what `tools/evaluate.py
+--save-pred` writes (Cityscapes: labelIds/ for the benchmark server); with torchrun the images are split
+across processes. Inference flags as in tools/evaluate.py; --runtime auto is the fastest correct runtime
+(onnxruntime on a CPU when it is installed).
 """
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
 from segkit.config import load_cfg  # noqa: E402
-from segkit.data import build_dataset, build_image_dataset, ensure_demo_dataset  # noqa: E402
+from segkit.data import build_dataset, ensure_demo_dataset  # noqa: E402
+from segkit.deploy import RUNTIMES, Predictor  # noqa: E402
+from segkit.deploy.files import is_video, predict_files  # noqa: E402
+from segkit.deploy.video import overlay_video  # noqa: E402
 from segkit.evaluation import predict_dataset  # noqa: E402
-from segkit.models import load_model_for_inference  # noqa: E402
 from segkit.utils.cli import add_config_args, add_inference_args, parse_tool_args, run_tool  # noqa: E402
 from segkit.utils.comm import barrier, init_distributed, is_main_process  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
@@ -32,37 +41,56 @@ from segkit.utils.logger import setup_logger  # noqa: E402
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(p)
-    p.add_argument("--weights", required=True, help="checkpoint (model_final.pth, model_XXXXXXX.pth) or state_dict")
+    p.add_argument("--weights", required=True, help="checkpoint, state_dict or .onnx file")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--input", help="an image file or a folder of images")
+    source.add_argument("--input", help="an image, a folder of images, a video file or a camera index")
     source.add_argument("--split", choices=("val", "test"), help="DATASET.VAL_SPLIT or DATASET.TEST_SPLIT")
     p.add_argument("--out", default=None, help="output folder (default OUTPUT_DIR/predictions)")
+    p.add_argument("--runtime", default="auto", choices=("auto", *RUNTIMES), help="inference runtime")
+    p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
     add_inference_args(p)
     return parse_tool_args(p, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # OSError: an image file OpenCV cannot decode (the message names it).
+    # OSError: an input that cannot be opened or decoded (the message names it).
     return run_tool(lambda: predict(args), extra_errors=(OSError,))
 
 
-def predict(args: argparse.Namespace) -> None:
+def predict(args: argparse.Namespace) -> int:
     cfg = load_cfg(args.config_file, list(args.opts))
     rank, _, device = init_distributed()
-    setup_logger(cfg.OUTPUT_DIR, rank)
-    if args.input is not None:
-        dataset = build_image_dataset(cfg, args.input)
-    else:
-        split = cfg.DATASET.VAL_SPLIT if args.split == "val" else cfg.DATASET.TEST_SPLIT
-        if is_main_process():
-            ensure_demo_dataset(cfg)  # a demo config predicts without a prior training run; one writer
-        barrier()
-        dataset = build_dataset(cfg, split, train=False)
-    model = load_model_for_inference(cfg, args.weights).to(device)
+    logger = setup_logger(cfg.OUTPUT_DIR, rank)
     out = args.out or os.path.join(cfg.OUTPUT_DIR, "predictions")
-    predict_dataset(model, dataset, cfg, device, out, slide=args.slide, msc=args.msc, flip=args.flip,
-                    scales=args.scales)
+    if args.split and is_main_process():
+        ensure_demo_dataset(cfg)  # a demo config predicts without a prior training run; one writer
+    def make() -> Predictor:
+        return Predictor.from_config(args.config_file, args.weights, device=device.type, runtime=args.runtime,
+                                     opts=args.opts, threads=args.threads, slide=args.slide, msc=args.msc,
+                                     flip=args.flip, scales=args.scales)
+
+    # The main process exports (and caches) an ONNX runtime first; the others then load the cached file.
+    predictor = make() if is_main_process() else None
+    barrier()
+    predictor = predictor or make()
+    if args.split:
+        split = cfg.DATASET.VAL_SPLIT if args.split == "val" else cfg.DATASET.TEST_SPLIT
+        predict_dataset(predictor.model, build_dataset(cfg, split, train=False), cfg, device, out,
+                        slide=args.slide, msc=args.msc, flip=args.flip, scales=args.scales)
+        return 0
+    if not is_main_process():
+        return 0  # files, videos and cameras are one process's work
+    if is_video(args.input):
+        stem = f"camera{args.input}" if args.input.isdigit() else os.path.splitext(os.path.basename(args.input))[0]
+        path = os.path.join(out, f"{stem}_overlay.mp4")
+        os.makedirs(out, exist_ok=True)
+        count = overlay_video(predictor, args.input, path)
+        logger.info("wrote %d frames to %s", count, path)
+        return 0
+    report = predict_files(predictor, args.input, out)
+    logger.log(logging.WARNING if report.unreadable else logging.INFO, report.summary(out))
+    return 1 if report.unreadable else 0
 
 
 if __name__ == "__main__":

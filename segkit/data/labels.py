@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import cv2
 import numpy as np
 
-from ..utils.io import atomic_write_json
+from ..utils.io import atomic_write_json, cache_dir
 from ..utils.progress import progress
 
 if TYPE_CHECKING:
@@ -70,9 +70,8 @@ class LabelReader:
 
 
 def _cache_path(kind: str, paths: Sequence[str]) -> str:
-    base = os.environ.get("SEGKIT_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "segkit"))
     digest = hashlib.sha1("\n".join(paths).encode()).hexdigest()[:16]
-    return os.path.join(base, f"{kind}-{digest}.json")
+    return cache_dir(f"{kind}-{digest}.json")
 
 
 def _read_cache(cache_file: str) -> dict:

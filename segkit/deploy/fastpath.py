@@ -24,6 +24,7 @@ import os
 import torch
 from torch import nn
 
+from ..utils.io import cache_dir as segkit_cache_dir
 from ..evaluation.inference import Model
 from ..models.fuse import prepare_for_inference
 from .onnx_export import DEFAULT_OPSET, ExportError, export_onnx
@@ -70,8 +71,7 @@ def _weights_digest(model: nn.Module, opset: int) -> str:
 
 def cached_onnx_export(model: nn.Module, cache_dir: str | None = None, opset: int = DEFAULT_OPSET) -> str:
     """The path of the parity-checked ONNX export of `model`, exported on the first call only."""
-    cache_dir = cache_dir or os.path.join(
-        os.environ.get("SEGKIT_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "segkit")), "onnx")
+    cache_dir = cache_dir or segkit_cache_dir("onnx")
     cpu_model = model if next(model.parameters()).device.type == "cpu" else copy.deepcopy(model).cpu()
     path = os.path.join(cache_dir, f"{type(model).__name__.lower()}-{_weights_digest(cpu_model, opset)}.onnx")
     if not os.path.isfile(path):

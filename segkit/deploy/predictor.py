@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import cv2
 import numpy as np
 import torch
 from yacs.config import CfgNode
@@ -22,7 +21,7 @@ from ..config import load_cfg
 from ..data import dataset_classes
 from ..data.seg_transforms import normalise, normalise_luts
 from ..evaluation import colorize, inference, resolve_mode
-from ..evaluation.export import OVERLAY_ALPHA
+from ..evaluation.export import OVERLAY_ALPHA, overlay
 from ..evaluation.inference import Model
 from ..models import load_model_for_inference
 from ..utils.amp import autocast_dtype
@@ -102,4 +101,4 @@ class Predictor:
         """The colour map blended over the BGR image with weight `alpha` (that of the prediction writer)."""
         if image.shape[:2] != labels.shape[:2]:
             raise ValueError(f"labels {list(labels.shape[:2])} do not match the image {list(image.shape[:2])}")
-        return cv2.addWeighted(image, 1.0 - alpha, self.colorize(labels), alpha, 0.0)
+        return overlay(image, self.colorize(labels), alpha)

@@ -44,6 +44,11 @@ def colorize(pred: np.ndarray, palette: Sequence[Sequence[int]]) -> np.ndarray:
     return table[pred.astype(np.uint8)]
 
 
+def overlay(image_bgr: np.ndarray, color_bgr: np.ndarray, alpha: float = OVERLAY_ALPHA) -> np.ndarray:
+    """A colour map blended over the image with weight `alpha` (both BGR uint8 of one size)."""
+    return cv2.addWeighted(image_bgr, 1.0 - alpha, color_bgr, alpha, 0.0)
+
+
 def save_prediction(
     pred: np.ndarray,
     name: str,
@@ -52,8 +57,11 @@ def save_prediction(
     palette: Sequence[Sequence[int]] | None = None,
     train_id_to_label_id: np.ndarray | None = None,
     image_path: str | None = None,
+    image: np.ndarray | None = None,
 ) -> dict[str, str]:
-    """Write the files described above for one prediction [H,W] of train ids; returns kind -> path."""
+    """Write the files described above for one prediction [H,W] of train ids; returns kind -> path.
+
+    The overlay needs the input: `image` (BGR uint8) when the caller has it decoded, else `image_path`."""
     pred = np.asarray(pred)
     if pred.ndim != 2:
         raise ValueError(f"prediction for {name} must be [H,W], got shape {pred.shape}")
@@ -74,16 +82,16 @@ def save_prediction(
         color = colorize(ids, palette)
         written["color"] = os.path.join(out_dir, "color", f"{name}_color.png")
         _write(written["color"], cv2.cvtColor(color, cv2.COLOR_RGB2BGR))
-        if image_path:
+        if image is None and image_path:
             image = cv2.imread(image_path, cv2.IMREAD_COLOR)
             if image is None:
                 raise FileNotFoundError(f"cannot read the input image {image_path} for the overlay of {name}")
+        if image is not None:
             bgr = cv2.cvtColor(color, cv2.COLOR_RGB2BGR)
             if bgr.shape[:2] != image.shape[:2]:
                 bgr = cv2.resize(bgr, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
-            overlay = cv2.addWeighted(image, 1.0 - OVERLAY_ALPHA, bgr, OVERLAY_ALPHA, 0.0)
             written["overlay"] = os.path.join(out_dir, "overlay", f"{name}_overlay.png")
-            _write(written["overlay"], overlay)
+            _write(written["overlay"], overlay(image, bgr))
     return written
 
 

@@ -40,3 +40,9 @@ def atomic_write_text(path: str, text: str) -> None:
 
 def atomic_write_json(path: str, obj: Any, indent: int | None = 2) -> None:
     atomic_write_text(path, json.dumps(obj, indent=indent) + "\n")
+
+
+def cache_dir(*parts: str) -> str:
+    """segkit's cache folder ($SEGKIT_CACHE, default ~/.cache/segkit), joined with `parts`."""
+    base = os.environ.get("SEGKIT_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "segkit"))
+    return os.path.join(base, *parts)

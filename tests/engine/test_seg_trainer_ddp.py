@@ -45,7 +45,7 @@ def test_two_process_metrics_equal_evaluating_the_saved_weights(demo_root, tmp_p
     out = tmp_path / "eval.json"
     empty = tmp_path / "empty.yaml"
     empty.write_text("{}\n")
-    assert evaluate_main(["--weights", str(tmp_path / "run" / "model_final.pth"), "--out", str(out),
+    assert evaluate_main(["--weights", str(tmp_path / "run" / "model_final.pth"), "--out", str(out), "--runtime", "torch",
                           "--config-file", str(empty), *opts]) == 0
     evaluated = json.loads(out.read_text())
     assert trained["num_images"] == evaluated["num_images"] == 2

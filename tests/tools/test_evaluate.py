@@ -58,7 +58,8 @@ def test_tool_equals_library(setup):
     # The tool is a thin wrapper: the library on the same model gives the same figures.
     tmp, cfg_file, cfg, model, weights = setup
     out = tmp / "whole.json"
-    assert main(["--config-file", str(cfg_file), "--weights", str(weights), "--out", str(out)]) == 0
+    assert main(["--config-file", str(cfg_file), "--weights", str(weights), "--out", str(out),
+                 "--runtime", "torch"]) == 0
     direct = evaluate_dataset(model, build_dataset(cfg, "val", train=False), cfg, "cpu")
     data = json.loads(out.read_text())
     assert data["mIoU"] == pytest.approx(direct["mIoU"], abs=1e-9)
@@ -109,3 +110,23 @@ def test_flags_after_overrides(setup):
             "TEST.BATCH_SIZE", "2", "--weights", str(weights), "--out", str(out)]
     assert main(argv) == 0
     assert json.loads(out.read_text())["mode"]["flip"] is True
+
+
+def test_onnx_file_gives_the_pytorch_table_and_a_foreign_file_is_named(setup, capsys):
+    from tools.export_onnx import main as export_main
+
+    tmp, cfg_file, cfg, model, weights = setup
+    onnx = tmp / "model.onnx"
+    assert export_main(["--config-file", str(cfg_file), "--weights", str(weights), "--out", str(onnx)]) == 0
+    torch_json, onnx_json = tmp / "torch.json", tmp / "onnx.json"
+    assert main(["--config-file", str(cfg_file), "--weights", str(weights), "--runtime", "torch", "--flip",
+                 "--out", str(torch_json)]) == 0
+    assert main(["--config-file", str(cfg_file), "--onnx", str(onnx), "--flip", "--out", str(onnx_json)]) == 0
+    a, b = json.loads(torch_json.read_text()), json.loads(onnx_json.read_text())
+    assert b["runtime"] == "onnx" and b["mode"] == a["mode"]
+    assert abs(a["mIoU"] - b["mIoU"]) <= 0.05
+    capsys.readouterr()
+    assert main(["--config-file", str(cfg_file), "--onnx", str(onnx), "MODEL.NUM_CLASSES", "11",
+                 "DATASET.NAME", "camvid"]) == 1
+    err = capsys.readouterr().err
+    assert "model.onnx" in err and "19" in err and "11" in err

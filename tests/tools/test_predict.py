@@ -111,7 +111,48 @@ def test_missing_and_unreadable_inputs_are_named(setup, capsys):
     ok, png = cv2.imencode(".png", np.zeros((16, 16, 3), np.uint8))
     truncated.write_bytes(png.tobytes()[:40])
     assert run(cfg_file, weights, "--input", str(truncated)) == 1
-    assert str(truncated) in capsys.readouterr().err
+    assert f"skipping unreadable image {truncated}" in capsys.readouterr().out
+
+
+def test_a_folder_with_bad_files_predicts_the_rest_and_says_what_it_skipped(setup, capsys):
+    tmp, cfg_file, _, weights, images = setup
+    folder = tmp / "mixed"
+    shutil.copytree(images, folder)  # two good images and notes.txt
+    ok, png = cv2.imencode(".png", np.zeros((16, 16, 3), np.uint8))
+    (folder / "cut.png").write_bytes(png.tobytes()[:-20])  # signature intact, end missing
+    out = tmp / "pred_mixed"
+    assert run(cfg_file, weights, "--input", str(folder), "--out", str(out), "--runtime", "torch") == 1
+    printed = capsys.readouterr().out
+    assert f"skipping {folder / 'notes.txt'}: not an image" in printed
+    assert "predicted 2 image(s)" in printed and "1 unreadable image(s) skipped" in printed and "cut.png" in printed
+    assert sorted(os.listdir(out / "trainIds")) == ["square.png", "wide.png"]
+
+
+def test_tool_equals_the_predictor_pixel_for_pixel(setup):
+    from segkit import Predictor
+
+    tmp, cfg_file, _, weights, images = setup
+    out = tmp / "pred_api"
+    assert run(cfg_file, weights, "--input", str(images), "--out", str(out), "--runtime", "torch", "--flip") == 0
+    predictor = Predictor.from_config(str(cfg_file), str(weights), runtime="torch", flip=True)
+    for stem, ext in (("wide", "png"), ("square", "jpg")):
+        written = cv2.imread(str(out / "trainIds" / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(written, predictor(cv2.imread(str(images / f"{stem}.{ext}"))))
+
+
+def test_a_video_gives_an_overlay_video_of_as_many_frames(setup):
+    tmp, cfg_file, _, weights, _ = setup
+    clip = tmp / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 12.0, (64, 48))
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        writer.write(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    writer.release()
+    out = tmp / "pred_video"
+    assert run(cfg_file, weights, "--input", str(clip), "--out", str(out), "--runtime", "torch") == 0
+    result = cv2.VideoCapture(str(out / "clip_overlay.mp4"))
+    assert int(result.get(cv2.CAP_PROP_FRAME_COUNT)) == 12 and result.get(cv2.CAP_PROP_FPS) == 12.0
+    assert (int(result.get(cv2.CAP_PROP_FRAME_WIDTH)), int(result.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (64, 48)
 
 
 def test_images_sharing_a_stem_are_an_error(setup, capsys):
