@@ -18,6 +18,13 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache(tmp_path_factory):
+    """Label histograms and ONNX exports go to a cache of the test session, never the user's ~/.cache:
+    a warm cache there would hide the cost (and the bugs) of a first run."""
+    os.environ["SEGKIT_CACHE"] = str(tmp_path_factory.getbasetemp() / "segkit-cache-session")
+
+
 from segkit.data import DATASETS  # noqa: E402  (after the path set-up above)
 
 
