@@ -1,5 +1,6 @@
 from setuptools import find_packages, setup
 
+VIS = ["matplotlib", "tensorboard"]
 DEPLOY = ["torch>=2.6", "onnx", "onnxscript", "onnxruntime"]
 
 setup(
@@ -26,8 +27,10 @@ setup(
     # deploy (segkit.deploy): the torch.export-based ONNX exporter (Dim.DYNAMIC, ExportedProgram input: torch
     # 2.6 or newer) writes through onnxscript; onnxruntime runs, checks and quantizes the file. The tests check
     # every model's export, so the test extra includes it.
+    # vis: matplotlib draws the evaluation pictures and training curves, tensorboard takes LOG.TENSORBOARD.
     extras_require={
         "deploy": DEPLOY,
-        "test": ["pytest", "pytest-xdist", "timm", *DEPLOY],
+        "vis": VIS,
+        "test": ["pytest", "pytest-xdist", "timm", *DEPLOY, *VIS],
     },
 )

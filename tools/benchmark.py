@@ -65,7 +65,7 @@ def benchmark(args: argparse.Namespace) -> None:
     size = (args.size[0], args.size[1])
     model = build_model(cfg).eval()
 
-    result: dict = {"config": args.config_file, "model": cfg.MODEL.NAME, "backbone": cfg.MODEL.BACKBONE.NAME if hasattr(model, "backbone") else "none",
+    result: dict = {"config": args.config_file, "model": cfg.MODEL.NAME, "backbone": cfg.MODEL.BACKBONE.NAME if hasattr(model, "backbone") else cfg.MODEL.VARIANT or "own stem",
                     "size": list(size), "device": str(device), "threads": torch.get_num_threads()}
     result.update(count_params(model))
     result["gflops"] = count_flops(model, size) / 1e9

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from yacs.config import CfgNode
 
-from ..config import ConfigError, save_cfg
+from ..config import ConfigError
 from ..data import build_dataset, build_train_loader, ensure_demo_dataset
 from ..evaluation import evaluate_dataset, format_metrics_table, save_metrics
 from ..evaluation.report import SUMMARY_METRICS, val_pictures
@@ -39,8 +39,8 @@ from ..utils.events import EventWriter, draw_curves
 from ..utils.comm import all_reduce_sum, barrier, broadcast_buffers, is_main_process, reduce_mean_dict
 from ..utils.meters import WindowMeters, format_eta
 from ..utils.seed import seed_everything
-from ..utils.training import (FINAL_CHECKPOINT, NonFiniteError, claim_output_dir, convert_sync_batchnorm,
-                              periodic_checkpoint_name, resume_training, setup_amp, start_run, training_state)
+from ..utils.training import (FINAL_CHECKPOINT, NonFiniteError, begin_training, convert_sync_batchnorm,
+                              periodic_checkpoint_name, resume_training, setup_amp, training_state)
 
 CHECKPOINT_KIND = "segmentor"
 
@@ -50,15 +50,8 @@ class SegTrainer:
 
     def __init__(self, cfg: CfgNode, resume: bool = False, overwrite: bool = False) -> None:
         self.cfg = cfg
-        claim_output_dir(cfg.OUTPUT_DIR, resume, overwrite)  # before log.txt is opened: a refusal writes nothing
-        self.run = run = start_run(cfg.OUTPUT_DIR, cfg.SEED, cfg.DETERMINISTIC)
+        self.run = run = begin_training(cfg, resume, overwrite)  # refuses a run over a run before writing
         self.rank, self.world_size, self.device, self.logger = run.rank, run.world_size, run.device, run.logger
-        if is_main_process():
-            save_cfg(cfg, os.path.join(cfg.OUTPUT_DIR, "config.yaml"))
-        self.logger.info(
-            "rank %d of %d on %s; config saved to %s", self.rank, self.world_size, self.device,
-            os.path.join(cfg.OUTPUT_DIR, "config.yaml"),
-        )
 
         if is_main_process():
             ensure_demo_dataset(cfg)  # one writer; the other ranks wait for the finished folder
@@ -91,7 +84,7 @@ class SegTrainer:
         self.events = EventWriter(cfg.OUTPUT_DIR, cfg.LOG.TENSORBOARD, self.start_iter, enabled=is_main_process())
         self.logger.info(
             "model %s (%s), %.2fM parameters; %d train / %d val images",
-            cfg.MODEL.NAME, cfg.MODEL.BACKBONE.NAME,
+            cfg.MODEL.NAME, cfg.MODEL.BACKBONE.NAME if hasattr(model, "backbone") else cfg.MODEL.VARIANT or "own stem",
             sum(p.numel() for p in model.parameters()) / 1e6, len(self.train_set), len(self.val_set),
         )
 

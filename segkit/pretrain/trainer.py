@@ -21,7 +21,6 @@ import torch
 from torch import nn
 from yacs.config import CfgNode
 
-from ..config import save_cfg
 from ..models.build import build_classifier
 from ..models.classifier import create_classifier
 from ..solver import ModelEma, build_lr_scheduler, build_optimizer, clip_gradients, peak_lr
@@ -33,8 +32,8 @@ from ..utils.io import atomic_write_json
 from ..utils.progress import progress
 from ..utils.meters import format_eta
 from ..utils.seed import seed_everything
-from ..utils.training import (FINAL_CHECKPOINT, NonFiniteError, claim_output_dir, convert_sync_batchnorm,
-                              periodic_checkpoint_name, resume_training, setup_amp, start_run, training_state)
+from ..utils.training import (FINAL_CHECKPOINT, NonFiniteError, begin_training, convert_sync_batchnorm,
+                              periodic_checkpoint_name, resume_training, setup_amp, training_state)
 from .data import build_cls_dataset, build_cls_train_loader, build_cls_val_loader
 from .demo import ensure_demo_cls_dataset
 from .evaluate import evaluate_classifier
@@ -54,11 +53,9 @@ class ClsTrainer:
         if cfg.EXPORT == "ema" and not cfg.EMA.ENABLED:
             raise ValueError("EXPORT is 'ema' but EMA.ENABLED is False")
         self.cfg = cfg
-        claim_output_dir(cfg.OUTPUT_DIR, resume, overwrite)  # before log.txt is opened: a refusal writes nothing
-        self.run = run = start_run(cfg.OUTPUT_DIR, cfg.SEED, cfg.DETERMINISTIC)
+        self.run = run = begin_training(cfg, resume, overwrite)  # refuses a run over a run before writing
         self.rank, self.world_size, self.device, self.logger = run.rank, run.world_size, run.device, run.logger
         if is_main_process():
-            save_cfg(cfg, os.path.join(cfg.OUTPUT_DIR, "config.yaml"))
             ensure_demo_cls_dataset(cfg)  # one writer; the other ranks wait for the finished folder
         barrier()
         self.train_set = build_cls_dataset(cfg, train=True)

@@ -24,6 +24,7 @@ from torch import nn
 from .amp import autocast_dtype, grad_scaler
 from .checkpoint import CheckpointError, extract_model_state, load_newest_readable
 from .comm import init_distributed
+from .io import atomic_write_text
 from .logger import setup_logger
 from .seed import seed_everything
 
@@ -54,6 +55,18 @@ def start_run(output_dir: str | None, seed: int, deterministic: bool = False) ->
     if device.type == "cuda" and not deterministic:
         torch.backends.cudnn.benchmark = True  # both pipelines train at a fixed input size
     return Run(rank, world_size, device, logger)
+
+
+def begin_training(cfg: Any, resume: bool, overwrite: bool) -> Run:
+    """How both trainers start: refuse (or continue, or replace) an earlier run in OUTPUT_DIR before anything
+    is written, then `start_run`, and save the merged config as OUTPUT_DIR/config.yaml (main process)."""
+    claim_output_dir(cfg.OUTPUT_DIR, resume, overwrite)
+    run = start_run(cfg.OUTPUT_DIR, cfg.SEED, cfg.DETERMINISTIC)
+    path = os.path.join(cfg.OUTPUT_DIR, "config.yaml")
+    if run.rank == 0:
+        atomic_write_text(path, cfg.dump())  # the form segkit.config.load_cfg reads back
+    run.logger.info("rank %d of %d on %s; config saved to %s", run.rank, run.world_size, run.device, path)
+    return run
 
 
 def periodic_checkpoint_name(iteration: int) -> str:

@@ -176,8 +176,6 @@ def _checksums(folder) -> dict[str, str]:
 
 
 def test_a_second_run_over_a_finished_one_is_refused_and_changes_nothing(demo_root, tmp_path):
-    from segkit.config import ConfigError  # noqa: F401  (the refusal is a ValueError naming the way out)
-
     cfg = load_cfg(None, tiny_opts(demo_root, tmp_path, **{"SOLVER.MAX_ITER": 2}))
     trainer = SegTrainer(cfg)
     trainer.evaluate = lambda iteration: {}

@@ -25,15 +25,6 @@ class Toy(Segmentor):
 
 
 def test_count_params_splits_off_aux_heads():
-    assert bench.count_params(Toy()) == {"params": 3 * 8 * 9 + 8 + 8 * 2 + 2, "params_no_aux": 3 * 8 * 9 + 8}
-
-
-def test_flops_are_twice_the_multiply_adds_of_the_eval_model():
-    # 8 outputs x 3 inputs x 9 taps per pixel of a 16x20 map; the aux conv (train only) is not counted.
-    assert bench.count_flops(Toy(), (16, 20)) == 2 * 8 * 3 * 9 * 16 * 20
-
-
-def test_count_params_splits_off_aux_heads():
     assert count_params(Toy()) == {"params": 3 * 8 * 9 + 8 + 8 * 2 + 2, "params_no_aux": 3 * 8 * 9 + 8}
 
 
@@ -55,3 +46,12 @@ def test_measure_latency_times_every_model_and_gives_channels_last_inputs():
     assert set(out) == {"eager", "channels_last"} and seen == {"eager": False, "channels_last": True}
     for r in out.values():
         assert 0 < r["min_ms"] <= r["median_ms"] and r["fps"] == 1000.0 / r["median_ms"]
+
+
+def test_min_batch_per_process_finds_batchnorm_over_pooled_maps():
+    from segkit.utils.analysis import min_batch_per_process
+
+    plain = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    pooled = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4))
+    assert min_batch_per_process(plain, (16, 16)) == 1
+    assert min_batch_per_process(pooled, (16, 16)) == 2
