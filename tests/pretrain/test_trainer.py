@@ -180,3 +180,16 @@ def test_distillation_from_a_teacher_checkpoint(data_root, tmp_path):
     bad.KD.TEACHER_WEIGHTS = str(tmp_path / "missing.pth")
     with pytest.raises(FileNotFoundError, match="missing.pth"):
         ClsTrainer(bad)
+
+
+def test_events_and_tensorboard_of_pretraining(data_root, tmp_path):
+    from segkit.utils.events import read_events
+
+    cfg = tiny_cfg(data_root, tmp_path / "tb", epochs=1)
+    cfg.LOG.TENSORBOARD = True
+    ClsTrainer(cfg).train()
+    records = read_events(str(tmp_path / "tb" / "events.jsonl"))
+    assert any("loss" in r and "lr" in r for r in records)
+    epoch_end = [r for r in records if "top1" in r]
+    assert len(epoch_end) == 1 and "ema_top1" in epoch_end[0]
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path / "tb" / "tb"))
