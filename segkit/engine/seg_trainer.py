@@ -66,6 +66,7 @@ class SegTrainer:
             )
 
         model = load_initial_weights(build_model(cfg), cfg)
+        self._warn_if_from_scratch(model)
         self._check_batch_per_process(model)
         model = convert_sync_batchnorm(model.to(self.device), cfg.MODEL.SYNC_BN, cfg.MODEL.NORM, run)
         self.model = model
@@ -105,6 +106,17 @@ class SegTrainer:
         weights = median_frequency_weights([int(c) for c in counts.tolist()])
         self.logger.info("median-frequency class weights: %s", [round(w, 3) for w in weights])
         return weights
+
+    def _warn_if_from_scratch(self, model: nn.Module) -> None:
+        """Every published Cityscapes/CamVid result starts from ImageNet weights: say so when a recipe does not."""
+        cfg = self.cfg
+        if (cfg.DATASET.NAME in ("cityscapes", "camvid") and not cfg.DATASET.GENERATE_DEMO
+                and hasattr(model, "backbone") and not (cfg.MODEL.BACKBONE.WEIGHTS or cfg.MODEL.WEIGHTS)):
+            self.logger.warning(
+                "%s (%s) on %s trains FROM SCRATCH: published results start from ImageNet-pretrained weights. "
+                "Set MODEL.BACKBONE.WEIGHTS to a backbone export (tools/pretrain_cls.py, then tools/export_backbone.py) "
+                "or a converted torchvision/timm file (tools/convert_weights.py).",
+                cfg.MODEL.NAME, cfg.MODEL.BACKBONE.NAME, cfg.DATASET.NAME)
 
     def _check_batch_per_process(self, model: nn.Module) -> None:
         """A model whose BatchNorm normalises pooled 1x1 context needs 2 images per process (or SyncBN on

@@ -214,3 +214,10 @@ def test_events_feed_curves_and_tensorboard(demo_root, tmp_path):
     assert any("mIoU" in r for r in records) and all("lr" in r for r in records if "loss" in r)
     assert os.path.getsize(os.path.join(cfg.OUTPUT_DIR, "curves.png")) > 1000
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(cfg.OUTPUT_DIR, "tb")))
+
+
+def test_a_cityscapes_recipe_from_scratch_is_warned_about(demo_root, tmp_path):
+    cfg = load_cfg(None, tiny_opts(demo_root, tmp_path))
+    SegTrainer(cfg)
+    with open(os.path.join(cfg.OUTPUT_DIR, "log.txt")) as f:
+        assert "trains FROM SCRATCH" in f.read()
