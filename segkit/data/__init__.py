@@ -1,5 +1,5 @@
 """Datasets, transforms, samplers and loaders (see `build_dataset`, `build_train_loader`, `build_test_loader`)."""
-from .build import (DATASETS, build_dataset, build_image_dataset, build_test_loader, build_train_loader, collate,
+from .build import (DATASETS, build_dataset, build_test_loader, build_train_loader, collate,
                     dataset_classes, worker_init_fn)
 from .base import Sample, SegDataset
 from .camvid import CamVidDataset
@@ -10,7 +10,7 @@ from .samplers import InferenceSampler, TrainingSampler
 from .seg_transforms import SegEvalTransform, SegTrainTransform
 
 __all__ = [
-    "DATASETS", "build_dataset", "build_image_dataset", "dataset_classes", "build_train_loader", "build_test_loader",
+    "DATASETS", "build_dataset", "dataset_classes", "build_train_loader", "build_test_loader",
     "collate", "worker_init_fn",
     "CityscapesDataset", "FolderDataset", "CamVidDataset", "SegDataset", "Sample",
     "ensure_demo_dataset", "generate_demo_dataset", "render_scene",

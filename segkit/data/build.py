@@ -9,11 +9,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..utils.comm import get_rank, get_world_size
-from .base import SegDataset, build_label_lut, display_palette
+from ..utils.comm import get_rank, get_world_size, per_process_batch
+from .base import SegDataset, display_palette
 from .camvid import CamVidDataset
 from .cityscapes import CityscapesDataset
-from .folder import FolderDataset, image_samples
+from .folder import FolderDataset
 from .samplers import InferenceSampler, SeededItems, TrainingSampler
 from .seg_transforms import SegEvalTransform, SegTrainTransform
 
@@ -54,14 +54,6 @@ def dataset_classes(cfg) -> tuple[list[str], list[tuple[int, int, int]]]:
     return names, display_palette(palette, len(names))
 
 
-def build_image_dataset(cfg, path: str) -> SegDataset:
-    """Unlabelled images (one file or a folder) as a dataset with the classes of DATASET.NAME, eval transform."""
-    names, palette = dataset_classes(cfg)
-    ignore = cfg.DATASET.IGNORE_INDEX
-    return SegDataset(image_samples(path), names, palette, ignore, build_label_lut(len(names), ignore),
-                      transform=SegEvalTransform.from_config(cfg))
-
-
 def worker_init_fn(worker_id: int) -> None:
     # torch seeds python and torch per worker, not numpy, which the transforms draw from.
     np.random.seed(torch.initial_seed() % 2**32)
@@ -93,15 +85,14 @@ def build_train_loader(cfg, dataset: Dataset | None = None, start_iter: int = 0)
     The batches are a function of (SEED, world size, iteration) only: `start_iter` (iterations already
     done) starts the stream where a resumed run left it, augmentation included, whatever NUM_WORKERS."""
     world, rank = get_world_size(), get_rank()
-    if cfg.SOLVER.IMS_PER_BATCH % world:
-        raise ValueError(f"SOLVER.IMS_PER_BATCH {cfg.SOLVER.IMS_PER_BATCH} is not divisible by the world size {world}")
+    batch = per_process_batch(cfg.SOLVER.IMS_PER_BATCH)  # an uneven split is an error naming the key
     dataset = dataset if dataset is not None else build_dataset(cfg, cfg.DATASET.TRAIN_SPLIT, train=True)
     sampler = TrainingSampler(len(dataset), shuffle=True, seed=cfg.SEED, rank=rank, world_size=world,
                               start=start_iter * cfg.SOLVER.IMS_PER_BATCH, with_seeds=True)
     dataset = SeededItems(dataset)
     generator = torch.Generator()
     generator.manual_seed(cfg.SEED + rank)  # distinct, reproducible worker seeds per rank
-    loader = DataLoader(dataset, batch_size=cfg.SOLVER.IMS_PER_BATCH // world, sampler=sampler, drop_last=True,
+    loader = DataLoader(dataset, batch_size=batch, sampler=sampler, drop_last=True,
                         generator=generator, **_loader_kwargs(cfg))
     return iter(loader)
 

@@ -75,15 +75,19 @@ def list_file_samples(list_file: str, root: str, strict: bool = True) -> list[Sa
     return samples
 
 
-def image_samples(path: str) -> list[Sample]:
-    """Unlabelled samples of one image file or of the files of a folder OpenCV can decode (by signature)."""
+def image_samples(path: str, skipped: list[str] | None = None) -> list[Sample]:
+    """Unlabelled samples of one image file or of the files of a folder OpenCV can decode (by signature).
+
+    Other files of a folder are left out, and listed in `skipped` when the caller gives one."""
     if os.path.isfile(path):
         files = [path]
         if not cv2.haveImageReader(path):
             raise OSError(f"cannot read image {path}: not a format OpenCV decodes")
     elif os.path.isdir(path):
-        files = [p for p in (os.path.join(path, f) for f in sorted(os.listdir(path)))
-                 if os.path.isfile(p) and cv2.haveImageReader(p)]
+        entries = [p for p in (os.path.join(path, f) for f in sorted(os.listdir(path))) if os.path.isfile(p)]
+        files = [p for p in entries if cv2.haveImageReader(p)]
+        if skipped is not None:
+            skipped += [p for p in entries if p not in set(files)]
         if not files:
             raise FileNotFoundError(f"no images OpenCV can read in {path}")
     else:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import cv2
 
+from ..data.folder import image_samples
 from ..data.labels import read_header
 from ..evaluation.export import save_prediction
 from ..utils.progress import progress
@@ -42,30 +43,10 @@ def is_video(path: str) -> bool:
     return path.isdigit() or os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
 
 
-def list_inputs(path: str) -> tuple[list[str], list[str]]:
-    """(image files, other files) of a file or a folder (not recursive); a missing path is an error."""
-    if os.path.isfile(path):
-        files = [path]
-    elif os.path.isdir(path):
-        files = [p for p in (os.path.join(path, f) for f in sorted(os.listdir(path))) if os.path.isfile(p)]
-    else:
-        raise FileNotFoundError(f"input not found: {path}")
-    images = [f for f in files if cv2.haveImageReader(f)]
-    others = [f for f in files if f not in set(images)]
-    if os.path.isfile(path) and others:
-        raise OSError(f"cannot read image {path}: not a format OpenCV decodes")
-    seen: dict[str, str] = {}
-    for f in images:
-        stem = os.path.splitext(os.path.basename(f))[0]
-        if stem in seen:  # outputs are named by stem: one would overwrite the other
-            raise ValueError(f"{seen[stem]} and {f} share the name {stem!r}")
-        seen[stem] = f
-    return images, others
-
-
 def predict_files(predictor: Predictor, path: str, out_dir: str) -> FilesReport:
     """Predict every image of `path` (a file or a folder) into `out_dir`: trainIds/<stem>.png, color/, overlay/."""
-    images, others = list_inputs(path)
+    others: list[str] = []
+    images = [sample.image for sample in image_samples(path, skipped=others)]
     report = FilesReport(not_images=others)
     for f in others:
         logger.info("skipping %s: not an image", f)

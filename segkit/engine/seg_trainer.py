@@ -124,7 +124,7 @@ class SegTrainer:
         cfg, world = self.cfg, self.world_size
         per_process = cfg.SOLVER.IMS_PER_BATCH // world
         synced = cfg.MODEL.SYNC_BN and world > 1 and self.device.type == "cuda"
-        if per_process >= 2 or synced or cfg.MODEL.NORM not in ("BN",):
+        if per_process >= 2 or synced or cfg.MODEL.NORM != "BN":
             return
         if min_batch_per_process(model, tuple(cfg.INPUT.CROP_SIZE)) > 1:
             hint = " or set MODEL.SYNC_BN True" if world > 1 and self.device.type == "cuda" else ""

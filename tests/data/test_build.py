@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from segkit.config import get_cfg
-from segkit.data import (DATASETS, SegDataset, build_dataset, build_image_dataset, build_test_loader,
+from segkit.data import (DATASETS, SegDataset, build_dataset, build_test_loader,
                          build_train_loader, collate, dataset_classes)
 
 
@@ -52,13 +52,6 @@ def test_loaders(tiny_dataset):
     assert len(loader) == 2
     batch = next(iter(loader))
     assert batch["image"].shape[:2] == (1, 3) and batch["label"].shape[-2:] == batch["image"].shape[-2:]
-
-
-def test_image_dataset_has_the_classes_of_the_config(tiny_dataset):
-    path = build_dataset(tiny_dataset, "test", train=False).samples[0].image
-    ds = build_image_dataset(tiny_dataset, path)
-    assert (ds.class_names, ds.palette) == dataset_classes(tiny_dataset)
-    assert len(ds) == 1 and not ds.has_labels and ds.train_id_to_label_id is None
 
 
 def test_collate_keeps_extra_keys():

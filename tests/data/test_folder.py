@@ -138,3 +138,7 @@ def test_sample_discovery_when_not_strict(tmp_path):
     assert list_file_samples(str(tmp_path / "l.txt"), str(tmp_path), strict=False)[1].label is None
     assert [s.name for s in image_samples(str(tmp_path / "train"))] == ["x", "y"]
     assert image_samples(str(tmp_path / "train" / "y.png"))[0].label is None
+    (tmp_path / "train" / "notes.txt").write_text("not an image")
+    skipped: list[str] = []
+    assert [s.name for s in image_samples(str(tmp_path / "train"), skipped=skipped)] == ["x", "y"]
+    assert skipped == [str(tmp_path / "train" / "notes.txt")]
