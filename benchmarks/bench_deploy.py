@@ -10,6 +10,7 @@ Per model and input size (batch 1, --threads for torch and onnxruntime alike):
                            street scenes (segkit.data.render_scene: no dataset needed)
     predictor              segkit.Predictor end to end on a BGR uint8 frame: normalisation, the default
                            runtime, argmax and copy-out included (decoding a file excluded), whole image
+    predictor_int8         the same Predictor on the INT8 file (what `Predictor.from_config(cfg, "x_int8.onnx")` runs)
 The variants' timed iterations are interleaved (segkit.utils.analysis.measure_latency), so the load of a
 shared machine hits each alike; every ratio is the variant's median over eager's median. Weights are
 random: speed does not depend on them.
@@ -43,7 +44,7 @@ CONFIGS = {
     "bisenetv1": os.path.join(ROOT, "configs", "cityscapes", "bisenetv1_r18.yaml"),
     "bisenetv2": os.path.join(ROOT, "configs", "cityscapes", "bisenetv2.yaml"),
 }
-VARIANTS = ("eager", "fused+channels_last", "compile", "onnx_fp32", "onnx_int8", "predictor")
+VARIANTS = ("eager", "fused+channels_last", "compile", "onnx_fp32", "onnx_int8", "predictor", "predictor_int8")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -77,18 +78,23 @@ def bench_model(name: str, sizes: list[tuple[int, int]], args: argparse.Namespac
         runners["compile"] = build_runtime(model, "compile")
     if "onnx_fp32" in args.variants:
         runners["onnx_fp32"] = OnnxSegmentor(fp32, threads=args.threads)
-    if "onnx_int8" in args.variants:
+    if "onnx_int8" in args.variants or "predictor_int8" in args.variants:
         quantize_int8(fp32, int8, calibration(sizes[0], args.calib_images, cfg.INPUT.MEAN, cfg.INPUT.STD))
-        runners["onnx_int8"] = OnnxSegmentor(int8, threads=args.threads)
+        if "onnx_int8" in args.variants:
+            runners["onnx_int8"] = OnnxSegmentor(int8, threads=args.threads)
     # The Predictor's default runtime, on the file exported above rather than a second export.
     onnx_path = fp32 if default_runtime() == "onnx" else None
     predictor = Predictor(cfg, build_runtime(model, "auto", onnx_path=onnx_path, threads=args.threads))
+    if "predictor_int8" in args.variants:
+        predictor_int8 = Predictor(cfg, OnnxSegmentor(int8, threads=args.threads))
     rows = []
     for size in sizes:
         frame, _ = render_scene(np.random.default_rng(1), *size)
         variants = dict(runners)
         if "predictor" in args.variants:
             variants["predictor"] = lambda x, frame=frame: predictor(frame)
+        if "predictor_int8" in args.variants:
+            variants["predictor_int8"] = lambda x, frame=frame: predictor_int8(frame)
         result = measure_latency(variants, size, torch.device("cpu"), warmup=args.warmup, iters=args.iters)
         base = result["eager"]["median_ms"]
         for variant, r in result.items():

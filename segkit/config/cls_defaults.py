@@ -26,6 +26,7 @@ _C.MODEL.NAME = "resnet50"  # zoo classifier name (segkit.models.list_backbones(
 _C.MODEL.NUM_CLASSES = 1000  # output classes; must equal the number of class folders
 _C.MODEL.DROP_RATE = -1.0  # dropout before the fc; negative: the family's published default
 _C.MODEL.DROP_PATH_RATE = 0.0  # stochastic depth rate (EfficientNet drop-connect, ResNet/Xception drop-path)
+_C.MODEL.ZERO_INIT_LAST = True  # ResNet: last BN gamma of each residual block starts at 0 (Goyal et al. 2017)
 _C.MODEL.NORM = "BN"  # BN, GN or FrozenBN: norm layer of the backbone (synchronised BN: MODEL.SYNC_BN)
 _C.MODEL.SYNC_BN = False  # the one SyncBN switch: every BatchNorm becomes SyncBatchNorm in multi-GPU training
 

@@ -88,10 +88,9 @@ class Predictor:
             self.model, x, num_classes=self.num_classes, scales=m["scales"], flip=m["flip"], slide=m["slide"],
             crop_size=m["crop_size"], stride=m["stride"], batch_size=m["batch_size"], return_probs=False,
             align_corners=bool(self.cfg.MODEL.ALIGN_CORNERS), size_divisor=int(self.cfg.TEST.SIZE_DIVISOR),
-            autocast_dtype=self._amp,
+            autocast_dtype=self._amp, label_dtype=torch.uint8 if self.num_classes <= 256 else torch.int32,
         )
-        # Narrowed on the device: an eighth of the int64 map crosses to the host.
-        return labels.to(torch.uint8 if self.num_classes <= 256 else torch.int32).cpu().numpy()
+        return labels.cpu().numpy()  # narrow on the device: a fraction of an int64 map crosses to the host
 
     def colorize(self, labels: np.ndarray) -> np.ndarray:
         """BGR uint8 [H,W,3] of a label map, in the dataset's palette (OpenCV order, like the input)."""

@@ -107,6 +107,25 @@ def _softmax_(logits: torch.Tensor) -> torch.Tensor:
     return logits.div_(logits.sum(dim=1, keepdim=True))
 
 
+def argmax_classes(scores: torch.Tensor, dtype: torch.dtype = torch.int64) -> torch.Tensor:
+    """argmax over dim 0 of scores [C,H,W] as `dtype`; the first maximum wins, as with torch.argmax.
+
+    A running maximum over the class planes: each step is an elementwise sweep over contiguous memory,
+    which on CPU is 2-3x faster than argmax across the strided class axis, or than permuting the classes
+    innermost first (a copy of the whole score tensor).
+    """
+    if scores.dim() != 3:
+        raise ValueError(f"expected scores [C,H,W], got shape {tuple(scores.shape)}")
+    best = scores[0].clone()
+    labels = torch.zeros(best.shape, dtype=dtype, device=scores.device)
+    better = torch.empty(best.shape, dtype=torch.bool, device=scores.device)
+    for c in range(1, scores.shape[0]):
+        torch.gt(scores[c], best, out=better)
+        torch.maximum(best, scores[c], out=best)
+        labels.masked_fill_(better, c)
+    return labels
+
+
 def _scaled_size(h: int, w: int, scale: float) -> tuple[int, int]:
     return max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5))
 
@@ -128,6 +147,7 @@ def inference(
     align_corners: bool = False,
     size_divisor: int = 32,
     autocast_dtype: torch.dtype | None = None,
+    label_dtype: torch.dtype = torch.int64,
 ) -> torch.Tensor:
     """Class probabilities [C,H',W'] (or labels [H',W'] with return_probs=False) of one normalised image.
 
@@ -138,6 +158,7 @@ def inference(
     multiple of `size_divisor` and the logits cropped back, so any size works. An nn.Module must be in
     eval mode and gets the image on its device; any other callable (an exported runtime) gets it where
     it is. `autocast_dtype` (e.g. torch.float16 on CUDA) runs the forward passes under autocast.
+    `label_dtype`: the dtype of the labels (uint8 saves a conversion when the caller narrows anyway).
     """
     if image.dim() == 3:
         image = image.unsqueeze(0)
@@ -199,6 +220,5 @@ def inference(
         total = sums[True].flip(-1) if total is None else total.add_(sums[True].flip(-1))
     assert total is not None
     if not return_probs:
-        # Classes innermost: the argmax reads contiguous memory (several times faster on CPU).
-        return total[0].permute(1, 2, 0).contiguous().argmax(dim=-1)
+        return argmax_classes(total[0], label_dtype)
     return total[0].div_(n_total)

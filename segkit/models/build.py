@@ -7,6 +7,7 @@ from torch import nn
 from yacs.config import CfgNode
 
 from ..utils.checkpoint import load_weights
+from .backbones import FAMILIES
 from .classifier import Classifier, create_classifier
 from .segmentors import SEGMENTORS
 
@@ -62,10 +63,16 @@ def load_model_for_inference(cfg: CfgNode, weights: str) -> nn.Module:
 
 def build_classifier(cfg: CfgNode) -> Classifier:
     """The classifier for ImageNet pretraining, from a classification config (segkit.config.get_cls_cfg)."""
+    # Only ResNets have the switch; the key is passed when it asks for the non-default, so another family
+    # asked for it fails with the key's name rather than silently ignoring it.
+    kwargs = {} if cfg.MODEL.ZERO_INIT_LAST else {"zero_init_last": False}
+    if kwargs and cfg.MODEL.NAME not in FAMILIES["resnet"].models:
+        raise ValueError(f"MODEL.ZERO_INIT_LAST False: {cfg.MODEL.NAME} is not a ResNet, which alone has the switch")
     return create_classifier(
         cfg.MODEL.NAME,
         num_classes=cfg.MODEL.NUM_CLASSES,
         drop_rate=None if cfg.MODEL.DROP_RATE < 0 else cfg.MODEL.DROP_RATE,  # negative: the family default
         drop_path_rate=cfg.MODEL.DROP_PATH_RATE,
         norm=cfg.MODEL.NORM,
+        **kwargs,
     )

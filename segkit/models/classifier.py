@@ -33,9 +33,7 @@ class Classifier(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features [N, num_features] before dropout and fc."""
-        feats = self.backbone(x)
-        deepest = next(reversed(feats.values()))
-        return self.pool(self.pre_logits(deepest)).flatten(1)
+        return self.pool(self.pre_logits(self.backbone.classifier_input(self.backbone(x)))).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(self.forward_features(x)))

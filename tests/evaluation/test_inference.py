@@ -179,3 +179,17 @@ def test_a_plain_callable_is_run_where_the_image_is():
     kw = dict(scales=[1.0, 0.5], flip=True, slide=True, crop_size=16, stride=11, return_probs=False)
     assert torch.equal(inference(runtime, image, **kw), inference(net, image, **kw))
     assert set(seen) == {image.device}
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.uint8, torch.int32])
+def test_argmax_classes_equals_torch_argmax_ties_included(dtype):
+    from segkit.evaluation.inference import argmax_classes
+
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randint(0, 4, (19, 33, 47), generator=g).float()  # many ties: the first maximum must win
+    labels = argmax_classes(scores, dtype)
+    assert labels.dtype == dtype and torch.equal(labels.long(), scores.argmax(0))
+    one = torch.randn(1, 5, 6)
+    assert torch.equal(argmax_classes(one), torch.zeros(5, 6, dtype=torch.int64))
+    with pytest.raises(ValueError, match=r"\[C,H,W\]"):
+        argmax_classes(torch.zeros(1, 2, 3, 4))

@@ -10,7 +10,7 @@ from typing import Callable
 
 from yacs.config import CfgNode
 
-from . import efficientnet, resnet, stdc, xception
+from . import bisenetv2, efficientnet, resnet, stdc, xception
 from .base import FEATURE_NAMES, Backbone, BackboneFamily, ShapeSpec
 
 FAMILIES: dict[str, BackboneFamily] = {
@@ -20,6 +20,7 @@ FAMILIES: dict[str, BackboneFamily] = {
     ),
     "xception": BackboneFamily(xception.MODELS, converters="segkit.models.convert.xception"),
     "stdc": BackboneFamily(stdc.MODELS, drop_rates=stdc.DROP_RATES),
+    "bisenetv2": BackboneFamily(bisenetv2.MODELS, output_strides=(32,)),
 }
 
 BACKBONES: dict[str, Callable[..., Backbone]] = {
@@ -32,12 +33,24 @@ def list_backbones() -> list[str]:
     return sorted(BACKBONES)
 
 
+def family_of(name: str) -> BackboneFamily:
+    """The family record that registers backbone `name`."""
+    for family in FAMILIES.values():
+        if name in family.models:
+            return family
+    raise KeyError(f"unknown backbone '{name}'; available: {', '.join(list_backbones())}")
+
+
 def build_backbone(
     name: str, output_stride: int = 32, norm: str = "BN", frozen_stages: int = -1, **kwargs
 ) -> Backbone:
     """Build a zoo backbone by name; `frozen_stages=k` freezes the stem and the first k stages."""
     if name not in BACKBONES:
         raise KeyError(f"unknown backbone '{name}'; available: {', '.join(list_backbones())}")
+    # A constructor put straight into BACKBONES (tests do) has no record and keeps the default strides.
+    strides = next((f.output_strides for f in FAMILIES.values() if name in f.models), (8, 16, 32))
+    if output_stride not in strides:
+        raise ValueError(f"backbone '{name}' has output strides {list(strides)}, not {output_stride}")
     backbone = BACKBONES[name](output_stride=output_stride, norm=norm, **kwargs)
     if frozen_stages >= 0:
         backbone.freeze_stages(frozen_stages)
@@ -57,4 +70,4 @@ def backbone_from_cfg(cfg: CfgNode) -> Backbone:
 
 
 __all__ = ["Backbone", "BackboneFamily", "ShapeSpec", "FEATURE_NAMES", "FAMILIES", "BACKBONES", "build_backbone",
-           "backbone_from_cfg", "list_backbones"]
+           "backbone_from_cfg", "family_of", "list_backbones"]

@@ -37,8 +37,9 @@ def dilation_schedule(output_stride: int) -> tuple[tuple[int, int], ...]:
 class Backbone(nn.Module, abc.ABC):
     """An image classifier's body that returns a pyramid of feature maps.
 
-    Subclasses set `self._out_shapes` (OrderedDict name -> ShapeSpec, names from FEATURE_NAMES)
-    and implement `forward(x) -> OrderedDict[name, Tensor]` with exactly those outputs.
+    Subclasses set `self._out_shapes` (OrderedDict name -> ShapeSpec: FEATURE_NAMES first, then any
+    outputs of the family's own, such as BiSeNetV2's "detail") and implement
+    `forward(x) -> OrderedDict[name, Tensor]` with exactly those outputs.
     `stages()` lists the modules frozen by `frozen_stages` (index 0 is the stem).
     """
 
@@ -49,12 +50,16 @@ class Backbone(nn.Module, abc.ABC):
 
     @property
     def num_features(self) -> int:
-        """Channels of the deepest output (what a classifier pools)."""
-        return next(reversed(self._out_shapes.values())).channels
+        """Channels of the deepest pyramid output, c5."""
+        return self._out_shapes[FEATURE_NAMES[-1]].channels
 
     @abc.abstractmethod
     def stages(self) -> list[nn.Module]:
         """The stem followed by the four stages, in forward order."""
+
+    def classifier_input(self, feats: "OrderedDict[str, torch.Tensor]") -> torch.Tensor:
+        """The map a classifier's pre-logits take from `forward`'s outputs: c5 for most families."""
+        return feats[FEATURE_NAMES[-1]]
 
     def build_pre_logits(self) -> tuple[nn.Module, int]:
         """Layers a classifier puts between the deepest feature and pooling, and their channels.
@@ -108,8 +113,10 @@ class BackboneFamily:
     drop_rates: the classifier's default dropout by model name, where the family publishes one (else 0).
     converters: dotted path of the module whose `CONVERTERS` dict maps (source library, model name) to a
         state_dict converter (see segkit.models.convert); imported only when weights are converted.
+    output_strides: the output strides the family's constructors accept.
     """
 
     models: Mapping[str, Callable[..., Backbone]]
     drop_rates: Mapping[str, float] = field(default_factory=dict)
     converters: str | None = None
+    output_strides: tuple[int, ...] = (8, 16, 32)
