@@ -160,5 +160,11 @@ def test_the_tiny_test_backbone_keeps_the_contract(tiny_backbone_name: str, outp
 
 
 def test_output_stride_a_family_lacks_is_named() -> None:
-    with pytest.raises(ValueError, match=r"'bisenetv2' has output strides \[32\], not 8"):
+    with pytest.raises(ValueError, match=r"output_stride 8: backbone 'bisenetv2' supports \[32\]"):
         build_backbone("bisenetv2", output_stride=8)
+
+
+def test_a_backbone_of_one_segmentor_is_refused_by_others() -> None:
+    cfg = load_cfg(None, ["MODEL.NAME", "bisenetv1", "MODEL.BACKBONE.NAME", "bisenetv2"])
+    with pytest.raises(ValueError, match="MODEL.BACKBONE.NAME bisenetv2 is part of MODEL.NAME bisenetv2"):
+        backbone_from_cfg(cfg)

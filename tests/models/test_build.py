@@ -36,7 +36,7 @@ def test_backbone_weights_on_a_model_without_zoo_backbone(tmp_path):
     path = str(tmp_path / "r18.pth")
     torch.save(build_backbone("resnet18").state_dict(), path)
     with pytest.raises(ValueError, match="no zoo backbone"):
-        _built("MODEL.NAME", "bisenetv2", "MODEL.BACKBONE.WEIGHTS", path)
+        _built("MODEL.NAME", "pidnet", "MODEL.BACKBONE.WEIGHTS", path)
 
 
 def test_unknown_model_name():

@@ -20,7 +20,7 @@ FAMILIES: dict[str, BackboneFamily] = {
     ),
     "xception": BackboneFamily(xception.MODELS, converters="segkit.models.convert.xception"),
     "stdc": BackboneFamily(stdc.MODELS, drop_rates=stdc.DROP_RATES),
-    "bisenetv2": BackboneFamily(bisenetv2.MODELS, output_strides=(32,)),
+    "bisenetv2": BackboneFamily(bisenetv2.MODELS, output_strides=(32,), only_for="bisenetv2"),
 }
 
 BACKBONES: dict[str, Callable[..., Backbone]] = {
@@ -50,7 +50,7 @@ def build_backbone(
     # A constructor put straight into BACKBONES (tests do) has no record and keeps the default strides.
     strides = next((f.output_strides for f in FAMILIES.values() if name in f.models), (8, 16, 32))
     if output_stride not in strides:
-        raise ValueError(f"backbone '{name}' has output strides {list(strides)}, not {output_stride}")
+        raise ValueError(f"output_stride {output_stride}: backbone '{name}' supports {list(strides)}")
     backbone = BACKBONES[name](output_stride=output_stride, norm=norm, **kwargs)
     if frozen_stages >= 0:
         backbone.freeze_stages(frozen_stages)
@@ -63,6 +63,10 @@ def backbone_from_cfg(cfg: CfgNode) -> Backbone:
     DROP_PATH_RATE is passed only when set, since only some families have stochastic depth.
     """
     b = cfg.MODEL.BACKBONE
+    family = FAMILIES.get(next((f for f, rec in FAMILIES.items() if b.NAME in rec.models), ""))
+    if family is not None and family.only_for not in (None, cfg.MODEL.NAME):
+        raise ValueError(f"MODEL.BACKBONE.NAME {b.NAME} is part of MODEL.NAME {family.only_for}; "
+                         f"{cfg.MODEL.NAME} cannot build on it")
     kwargs = {"drop_path_rate": b.DROP_PATH_RATE} if b.DROP_PATH_RATE > 0 else {}
     return build_backbone(
         b.NAME, output_stride=b.OUTPUT_STRIDE, norm=cfg.MODEL.NORM, frozen_stages=b.FROZEN_STAGES, **kwargs
