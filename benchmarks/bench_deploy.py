@@ -18,6 +18,8 @@ random: speed does not depend on them.
     python benchmarks/bench_deploy.py                                  # both models, 512x1024 and 1024x2048
     python benchmarks/bench_deploy.py --sizes 512x1024 --iters 20
     python benchmarks/bench_deploy.py --models bisenetv1 --sizes 64x128 --warmup 1 --iters 1   # smoke run
+    python benchmarks/bench_deploy.py --models bisenetv1 --sizes 512x1024 --profile-onnx 4 --variants eager
+        # also: share of the ONNX fp32 forward per operator type (onnxruntime's profiler, 4 runs)
 """
 from __future__ import annotations
 
@@ -63,6 +65,27 @@ def calibration(size: tuple[int, int], n: int, mean, std):
         yield normalise(image, luts)[None]
 
 
+def onnx_op_shares(path: str, size: tuple[int, int], runs: int, threads: int) -> list[list]:
+    """[op type, ms per run, % of the kernel time] of the file's forward at `size`, from onnxruntime's profiler."""
+    import json
+
+    from segkit.deploy.runtime import INPUT_NAME, create_session
+
+    session = create_session(path, threads, profile_prefix=os.path.join(os.path.dirname(path), "profile"))
+    x = np.random.default_rng(0).standard_normal((1, 3, *size), dtype=np.float32)
+    session.run(None, {INPUT_NAME: x})  # the warm-up run is profiled too: times are per run over all runs + 1
+    for _ in range(runs):
+        session.run(None, {INPUT_NAME: x})
+    with open(session.end_profiling()) as f:
+        events = [e for e in json.load(f) if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+    per_op: dict[str, float] = {}
+    for e in events:
+        per_op[e["args"]["op_name"]] = per_op.get(e["args"]["op_name"], 0.0) + e["dur"]
+    total = sum(per_op.values())
+    return [[op, f"{us / 1000 / (runs + 1):.1f}", f"{100 * us / total:.1f}"]
+            for op, us in sorted(per_op.items(), key=lambda kv: -kv[1])]
+
+
 def bench_model(name: str, sizes: list[tuple[int, int]], args: argparse.Namespace, tmp: str) -> list[list]:
     # Whole image at scale 1, no flip: the Predictor predicts exactly the pixels the forward passes see.
     cfg = load_cfg(CONFIGS[name], ["MODEL.SYNC_BN", "False", "TEST.SCALE", "1.0", "TEST.MSC", "False",
@@ -71,6 +94,10 @@ def bench_model(name: str, sizes: list[tuple[int, int]], args: argparse.Namespac
     model = build_model(cfg).eval()
     fp32, int8 = os.path.join(tmp, f"{name}.onnx"), os.path.join(tmp, f"{name}_int8.onnx")
     export_onnx(model, fp32, num_classes=cfg.MODEL.NUM_CLASSES)
+    if args.profile_onnx:
+        print(f"{name} {sizes[0][0]}x{sizes[0][1]} ONNX fp32, kernel time by operator ({args.profile_onnx} runs + warm-up):")
+        print(tabulate(onnx_op_shares(fp32, sizes[0], args.profile_onnx, args.threads)[:8],
+                       headers=["operator", "ms per run", "% of kernel time"]))
     runners = {"eager": model}
     if "fused+channels_last" in args.variants:
         runners["fused+channels_last"] = build_runtime(model, "fused")
@@ -112,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--iters", type=int, default=10)
     p.add_argument("--calib-images", type=int, default=8, help="rendered scenes that calibrate INT8")
+    p.add_argument("--profile-onnx", type=int, default=0, metavar="RUNS",
+                   help="also print the ONNX fp32 forward's kernel time by operator at the first size")
     args = p.parse_args(argv)
     args.variants = ["eager"] + [v for v in args.variants if v != "eager"]
     torch.set_num_threads(args.threads)

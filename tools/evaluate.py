@@ -50,7 +50,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="DATASET.VAL_SPLIT or DATASET.TEST_SPLIT (no labels: predictions only)")
     p.add_argument("--out", default=None, help="metrics JSON path (default OUTPUT_DIR/metrics_eval.json)")
     p.add_argument("--save-pred", default=None, metavar="DIR", help="write label-id, colour and overlay PNGs here")
-    return parse_tool_args(p, argv)
+    args = parse_tool_args(p, argv)
+    if args.onnx and args.runtime not in ("auto", "onnx"):
+        p.error(f"--runtime {args.runtime} applies to --weights; --onnx {args.onnx} always runs in onnxruntime")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -90,7 +90,7 @@ class Predictor:
             align_corners=bool(self.cfg.MODEL.ALIGN_CORNERS), size_divisor=int(self.cfg.TEST.SIZE_DIVISOR),
             autocast_dtype=self._amp, label_dtype=torch.uint8 if self.num_classes <= 256 else torch.int32,
         )
-        return labels.cpu().numpy()  # narrow on the device: a fraction of an int64 map crosses to the host
+        return labels.cpu().numpy()  # made narrow on the device: no int64 map crosses to the host
 
     def colorize(self, labels: np.ndarray) -> np.ndarray:
         """BGR uint8 [H,W,3] of a label map, in the dataset's palette (OpenCV order, like the input)."""

@@ -22,8 +22,11 @@ MIN_SIZE_KEY = "segkit.min_input_size"
 MAX_SIZE_KEY = "segkit.max_input_size"
 
 
-def create_session(path: str, threads: int | None = None, device: str = "cpu") -> Any:
-    """An onnxruntime InferenceSession on `device` ("cpu" or "cuda") with `threads` intra-op threads."""
+def create_session(path: str, threads: int | None = None, device: str = "cpu", profile_prefix: str | None = None) -> Any:
+    """An onnxruntime InferenceSession on `device` ("cpu" or "cuda") with `threads` intra-op threads.
+
+    profile_prefix: record onnxruntime's per-operator profile to files starting with it (`end_profiling()`).
+    """
     import onnxruntime as ort  # the optional "deploy" extra: segkit.deploy imports without it
 
     if not os.path.isfile(path):
@@ -34,6 +37,9 @@ def create_session(path: str, threads: int | None = None, device: str = "cpu") -
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = int(threads)
+    if profile_prefix:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
     providers = ["CPUExecutionProvider"]
     if device == "cuda":
         available = ort.get_available_providers()

@@ -130,3 +130,12 @@ def test_onnx_file_gives_the_pytorch_table_and_a_foreign_file_is_named(setup, ca
                  "DATASET.NAME", "camvid"]) == 1
     err = capsys.readouterr().err
     assert "model.onnx" in err and "19" in err and "11" in err
+
+
+def test_runtime_other_than_onnx_with_an_onnx_file_is_refused(capsys):
+    from tools.evaluate import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--config-file", "c.yaml", "--onnx", "m.onnx", "--runtime", "torch"])
+    assert "--runtime torch applies to --weights" in capsys.readouterr().err
+    assert parse_args(["--config-file", "c.yaml", "--onnx", "m.onnx"]).runtime == "auto"

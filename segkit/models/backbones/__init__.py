@@ -33,11 +33,16 @@ def list_backbones() -> list[str]:
     return sorted(BACKBONES)
 
 
+def _record(name: str) -> BackboneFamily | None:
+    """The family record of `name`; None for a constructor put straight into BACKBONES (tests do that)."""
+    return next((family for family in FAMILIES.values() if name in family.models), None)
+
+
 def family_of(name: str) -> BackboneFamily:
     """The family record that registers backbone `name`."""
-    for family in FAMILIES.values():
-        if name in family.models:
-            return family
+    family = _record(name)
+    if family is not None:
+        return family
     raise KeyError(f"unknown backbone '{name}'; available: {', '.join(list_backbones())}")
 
 
@@ -47,8 +52,8 @@ def build_backbone(
     """Build a zoo backbone by name; `frozen_stages=k` freezes the stem and the first k stages."""
     if name not in BACKBONES:
         raise KeyError(f"unknown backbone '{name}'; available: {', '.join(list_backbones())}")
-    # A constructor put straight into BACKBONES (tests do) has no record and keeps the default strides.
-    strides = next((f.output_strides for f in FAMILIES.values() if name in f.models), (8, 16, 32))
+    family = _record(name)
+    strides = family.output_strides if family is not None else (8, 16, 32)
     if output_stride not in strides:
         raise ValueError(f"output_stride {output_stride}: backbone '{name}' supports {list(strides)}")
     backbone = BACKBONES[name](output_stride=output_stride, norm=norm, **kwargs)
@@ -63,7 +68,7 @@ def backbone_from_cfg(cfg: CfgNode) -> Backbone:
     DROP_PATH_RATE is passed only when set, since only some families have stochastic depth.
     """
     b = cfg.MODEL.BACKBONE
-    family = FAMILIES.get(next((f for f, rec in FAMILIES.items() if b.NAME in rec.models), ""))
+    family = _record(b.NAME)
     if family is not None and family.only_for not in (None, cfg.MODEL.NAME):
         raise ValueError(f"MODEL.BACKBONE.NAME {b.NAME} is part of MODEL.NAME {family.only_for}; "
                          f"{cfg.MODEL.NAME} cannot build on it")
