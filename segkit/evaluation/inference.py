@@ -112,8 +112,9 @@ def argmax_classes(scores: torch.Tensor, dtype: torch.dtype = torch.int64) -> to
 
     The maximum over the class planes first (a reduction over the outer dimension: elementwise sweeps over
     contiguous memory), then each class from the last to the first stamps its index where it reaches that
-    maximum, so the lowest index wins a tie. On CPU this is 5x faster than argmax across the strided class
-    axis, and faster than permuting the classes innermost first (a copy of the whole score tensor).
+    maximum, so the lowest index wins a tie. On CPU (benchmarks/bench_argmax.py, 19 classes) this is about 4.7x
+    faster than argmax across the strided class axis and 2.2x faster than permuting the classes innermost first
+    (a copy of the whole score tensor).
     """
     if scores.dim() != 3:
         raise ValueError(f"expected scores [C,H,W], got shape {tuple(scores.shape)}")
