@@ -2,7 +2,8 @@
 
     torch    the model as trained, eager
     fused    Conv+BN folded, channels_last weights and inputs (eager)
-    compile  `fused` through torch.compile (inductor)
+    compile  `fused` through torch.compile (inductor) with freezing: weights become constants that
+             inductor prepacks for oneDNN (inference only; compiled on the first call of each input size)
     onnx     the model exported to ONNX (parity-checked on export) and run by onnxruntime
 
 `build_runtime(model, "auto", device=...)` picks `default_runtime(device)`: on the CPU "onnx" when
@@ -119,7 +120,8 @@ def build_runtime(
     if name == "torch":
         return model.eval().to(device)
     fused = ChannelsLast(prepare_for_inference(model, device, fuse=True, channels_last=True))
-    return torch.compile(fused) if name == "compile" else fused
+    # Freezing only applies under no_grad/inference_mode, which is how segkit.evaluation.inference runs.
+    return torch.compile(fused, options={"freezing": True}) if name == "compile" else fused
 
 
 def _require(model: nn.Module | None, runtime: str) -> nn.Module:

@@ -1,0 +1,43 @@
+"""The inference runtimes: each computes the model's logits; "auto" names the measured default."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from segkit.deploy import build_runtime
+from segkit.deploy.fastpath import ChannelsLast, default_runtime, onnxruntime_available
+
+
+def _tiny_segmentor() -> nn.Module:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.Conv2d(8, 5, 1))
+    with torch.no_grad():  # BN statistics that are not the identity, so folding them is checked
+        model[1].running_mean.uniform_(-1, 1)
+        model[1].running_var.uniform_(0.5, 2)
+    return model.eval()
+
+
+@pytest.mark.parametrize("runtime", ["torch", "fused", "compile"])
+def test_every_pytorch_runtime_computes_the_model(runtime):
+    model = _tiny_segmentor()
+    x = torch.randn(2, 3, 20, 28)
+    with torch.inference_mode():
+        expected = model(x)
+        runner = build_runtime(model, runtime)
+        got = runner(x)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got.contiguous(), expected, rtol=1e-4, atol=1e-5)
+    if runtime == "fused":
+        assert isinstance(runner, ChannelsLast) and not any(isinstance(m, nn.BatchNorm2d) for m in runner.modules())
+
+
+def test_auto_on_cpu_is_onnx_when_onnxruntime_is_installed():
+    assert default_runtime("cpu") == ("onnx" if onnxruntime_available() else "fused")
+    assert default_runtime("cuda") == "fused"
+
+
+def test_unknown_runtime_names_the_choices():
+    with pytest.raises(ValueError, match="auto or one of torch, fused, compile, onnx"):
+        build_runtime(_tiny_segmentor(), "tensorrt")
