@@ -1,4 +1,5 @@
-"""The inference runtimes: each computes the model's logits; "auto" names the measured default."""
+"""The PyTorch inference runtimes compute the model's logits; an unknown runtime is named with the choices.
+(`auto` and `onnx` are covered in test_predictor.py and test_runtime.py.)"""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +7,7 @@ import torch
 from torch import nn
 
 from segkit.deploy import build_runtime
-from segkit.deploy.fastpath import ChannelsLast, default_runtime, onnxruntime_available
+from segkit.deploy.fastpath import ChannelsLast
 
 
 def _tiny_segmentor() -> nn.Module:
@@ -31,11 +32,6 @@ def test_every_pytorch_runtime_computes_the_model(runtime):
     torch.testing.assert_close(got.contiguous(), expected, rtol=1e-4, atol=1e-5)
     if runtime == "fused":
         assert isinstance(runner, ChannelsLast) and not any(isinstance(m, nn.BatchNorm2d) for m in runner.modules())
-
-
-def test_auto_on_cpu_is_onnx_when_onnxruntime_is_installed():
-    assert default_runtime("cpu") == ("onnx" if onnxruntime_available() else "fused")
-    assert default_runtime("cuda") == "fused"
 
 
 def test_unknown_runtime_names_the_choices():
