@@ -80,6 +80,9 @@ class SegDataset(Dataset):
     has_labels: bool
     train_id_to_label_id: np.ndarray | None
     instance_spec: InstanceSpec | None = None
+    title: str = ""  # how reports name the dataset ("Cityscapes")
+    groups: list[str] | None = None  # a group per sample (ACDC's conditions), reported apart; None: no groups
+    group_key: str = ""  # what the groups are ("condition")
     label_histograms: list[dict[int, int]] | None = None  # raw value counts per label, when checked
 
     default_classes: Sequence[str] = ()
@@ -115,13 +118,34 @@ class SegDataset(Dataset):
         self.has_labels = all(s.label is not None for s in self.samples)
         self.train_id_to_label_id = None if train_id_to_label_id is None else np.asarray(train_id_to_label_id,
                                                                                           dtype=np.uint8)
-        self.value_lut = np.asarray(lut, dtype=np.int64)
-        valid = (self.value_lut >= 0) & (self.value_lut < self.num_classes)
-        # Runtime table: values the index check let through map to themselves; anything else to ignore
-        # (only reachable with DATASET.CHECK_LABELS off), never to an id the loss cannot take.
-        self.lut = np.where(valid, self.value_lut, self.ignore_index).astype(np.uint8)
+        self._set_value_lut(np.asarray(lut, dtype=np.int64))
         self.transform = transform
         self.read_raw_label = reader or LabelReader()
+
+    def _set_value_lut(self, value_lut: np.ndarray) -> None:
+        self.value_lut = value_lut
+        valid = (value_lut >= 0) & (value_lut < self.num_classes)
+        # Runtime table: values the index check let through map to themselves; anything else to ignore
+        # (only reachable with DATASET.CHECK_LABELS off), never to an id the loss cannot take.
+        self.lut = np.where(valid, value_lut, self.ignore_index).astype(np.uint8)
+
+    def remap_classes(self, class_names: Sequence[str], palette: Sequence[Sequence[int]], class_map: np.ndarray) -> None:
+        """Read the labels as another class list: train id c becomes class `class_map[c]`, or the ignore index
+        where it is -1 (a class with no counterpart). One table still maps stored values straight to the new
+        ids; predictions are then exported as the new train ids."""
+        class_map = np.asarray(class_map, dtype=np.int64)
+        if class_map.shape != (self.num_classes,):
+            raise ValueError(f"class_map needs one entry per class ({self.num_classes}), got shape {class_map.shape}")
+        old = self.value_lut
+        is_class = (old >= 0) & (old < self.num_classes)
+        mapped = class_map[np.where(is_class, old, 0)]
+        new = np.where(is_class, np.where(mapped >= 0, mapped, self.ignore_index), old)
+        self.class_names = list(class_names)
+        self.num_classes = len(self.class_names)
+        self.palette = display_palette(palette, self.num_classes)
+        self.train_id_to_label_id = None
+        self.instance_spec = None
+        self._set_value_lut(new)
 
     def __len__(self) -> int:
         return len(self.samples)

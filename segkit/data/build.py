@@ -11,11 +11,19 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..utils.comm import get_rank, get_world_size, per_process_batch
 from .base import SegDataset, display_palette
+from .acdc import ACDCDataset
+from .ade20k import ADE20KDataset
+from .bdd100k import BDD100KDataset
 from .camvid import CamVidDataset
 from .cityscapes import CityscapesDataset
+from .cocostuff import CocoStuff10kDataset, CocoStuff164kDataset
+from .dark_zurich import DarkZurichDataset
 from .folder import FolderDataset
+from .kitti import KITTIDataset
+from .mapillary import MapillaryV12Dataset, MapillaryV20Dataset
 from .samplers import InferenceSampler, SeededItems, TrainingSampler
 from .seg_transforms import SegEvalTransform, SegTrainTransform
+from .voc import VOCAugDataset
 
 # DATASET.NAME -> class(cfg, split, transform=None, check_labels=None, strict=True): the one place a dataset
 # is registered. Each is a SegDataset and sets its contract (segkit/data/base.py); the tests run over this dict.
@@ -23,6 +31,16 @@ DATASETS: dict[str, type[SegDataset]] = {
     "cityscapes": CityscapesDataset,
     "folder": FolderDataset,
     "camvid": CamVidDataset,
+    "cocostuff164k": CocoStuff164kDataset,
+    "cocostuff10k": CocoStuff10kDataset,
+    "ade20k": ADE20KDataset,
+    "voc_aug": VOCAugDataset,
+    "bdd100k": BDD100KDataset,
+    "mapillary_v12": MapillaryV12Dataset,
+    "mapillary_v20": MapillaryV20Dataset,
+    "kitti": KITTIDataset,
+    "acdc": ACDCDataset,
+    "dark_zurich": DarkZurichDataset,
 }
 
 
@@ -46,6 +64,11 @@ def build_dataset(cfg, split: str, train: bool | None = None, check_labels: bool
         train = split == cfg.DATASET.TRAIN_SPLIT
     transform = (SegTrainTransform.from_config(cfg) if train else SegEvalTransform.from_config(cfg))
     return dataset_class(cfg, split, transform=transform, check_labels=check_labels, strict=strict)
+
+
+def dataset_title(name: str) -> str:
+    """How reports name the dataset registered as `name` (the registered name where it declares none)."""
+    return getattr(DATASETS.get(name), "title", "") or name
 
 
 def dataset_classes(cfg) -> tuple[list[str], list[tuple[int, int, int]]]:

@@ -19,6 +19,7 @@ class CamVidDataset(FolderDataset):
     empty take these values; the IMAGE_DIR / LABEL_DIR defaults already match the layout.
     """
 
+    title = "CamVid"
     default_classes = CAMVID_CLASSES
     default_palette = CAMVID_PALETTE
 

@@ -38,6 +38,24 @@ def label_id_to_train_id(ignore_index: int = 255) -> np.ndarray:
     return lut
 
 
+def label_id_table(ignore_index: int = 255) -> np.ndarray:
+    """int64 table over every uint16 value for files of Cityscapes label ids (Cityscapes, KITTI, ACDC, Dark
+    Zurich): evaluated ids -> train ids, the other official ids -> ignore, values of no official id -> -1,
+    which the index check reports (a wrong file, a wrong DATASET.LABEL_TYPE)."""
+    full = np.full(65536, -1, dtype=np.int64)
+    official = [lab.id for lab in CS_LABELS if lab.id >= 0]
+    full[official] = label_id_to_train_id(ignore_index)[official]
+    return full
+
+
+def train_id_table(ignore_index: int = 255) -> np.ndarray:
+    """The same for files of the 19 train ids (0..18, 255 for everything not evaluated; BDD100K's too)."""
+    full = np.full(65536, -1, dtype=np.int64)
+    full[: len(CLASS_NAMES)] = np.arange(len(CLASS_NAMES))
+    full[255] = ignore_index
+    return full
+
+
 def train_id_to_label_id() -> np.ndarray:
     """uint8 table of 256: trainId -> labelId for exporting predictions; other values -> 0 (unlabeled)."""
     lut = np.zeros(256, dtype=np.uint8)
@@ -75,6 +93,7 @@ class CityscapesDataset(SegDataset):
     """DATASET.NAME 'cityscapes' (also the demo set, written in this layout). The test split
     (DATASET.TEST_SPLIT) has no labels: all ignore. Predictions export as labelIds for the benchmark."""
 
+    title = "Cityscapes"
     default_classes = CLASS_NAMES
     default_palette = PALETTE
 
@@ -85,15 +104,7 @@ class CityscapesDataset(SegDataset):
             raise ValueError(f"DATASET.LABEL_TYPE must be one of {LABEL_TYPES}, got {d.LABEL_TYPE!r}")
         has_labels = split != d.TEST_SPLIT
         samples = find_samples(d.ROOT, split, d.LABEL_TYPE if has_labels else None, strict)
-        # Values of no Cityscapes id map to -1, which the index check reports (a wrong file, a wrong
-        # LABEL_TYPE); evaluated ids map to train ids and the other official ids to ignore.
-        full = np.full(65536, -1, dtype=np.int64)
-        if d.LABEL_TYPE == "labelIds":
-            official = [lab.id for lab in CS_LABELS if lab.id >= 0]
-            full[official] = label_id_to_train_id(d.IGNORE_INDEX)[official]
-        else:  # trainIds are stored already: 0..18, and 255 for everything not evaluated
-            full[: len(CLASS_NAMES)] = np.arange(len(CLASS_NAMES))
-            full[255] = d.IGNORE_INDEX
+        full = label_id_table(d.IGNORE_INDEX) if d.LABEL_TYPE == "labelIds" else train_id_table(d.IGNORE_INDEX)
         super().__init__(samples, CLASS_NAMES, PALETTE, d.IGNORE_INDEX, full, transform,
                          train_id_to_label_id=train_id_to_label_id())
         self.root, self.split = d.ROOT, split

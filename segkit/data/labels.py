@@ -43,6 +43,8 @@ class LabelReader:
         self.keys = keys[self.order]
 
     def __call__(self, path: str) -> np.ndarray:
+        if path.endswith(".mat"):
+            return read_mat_label(path)
         if self.pil_palette:
             from PIL import Image
 
@@ -67,6 +69,21 @@ class LabelReader:
             colours = [((int(k) >> 16) & 255, (int(k) >> 8) & 255, int(k) & 255) for k in bad]
             raise ValueError(f"label {path}: colours not in DATASET.PALETTE (RGB): {colours}")
         return self.order[pos].astype(np.uint8 if len(self.keys) <= 256 else np.uint16)
+
+
+def read_mat_label(path: str, key: str = "S") -> np.ndarray:
+    """The label map `key` of a MATLAB file (COCO-Stuff 10k's official annotations hold it as "S")."""
+    try:
+        from scipy.io import loadmat
+    except ImportError as e:
+        raise ImportError(f"reading {path} needs scipy (pip install scipy)") from e
+    try:
+        data = loadmat(path, variable_names=[key])
+    except (ValueError, TypeError, NotImplementedError) as e:
+        raise OSError(f"cannot read label {path}: not a MATLAB v5 file ({e})") from e
+    if key not in data:
+        raise ValueError(f"label {path} holds no '{key}' array")
+    return np.ascontiguousarray(data[key]).astype(np.uint16 if data[key].max() > 255 else np.uint8)
 
 
 def _cache_path(kind: str, paths: Sequence[str]) -> str:
@@ -142,6 +159,9 @@ def read_header(path: str) -> list[int]:
     """
     from PIL import Image, UnidentifiedImageError
 
+    if path.endswith(".mat"):  # no header to peek at: the (small) array itself gives the size
+        height, width = read_mat_label(path).shape[:2]
+        return [int(width), int(height)]
     try:
         with Image.open(path) as im:
             width, height = im.size
