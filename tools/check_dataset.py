@@ -2,6 +2,7 @@
 """Scan a dataset split and report whether its labels agree with the declared classes.
 
     python tools/check_dataset.py --config-file configs/camvid/bisenetv1_r18.yaml [--split train] [--json out.json]
+    python tools/check_dataset.py --list        # the DATASET.NAME values segkit reads
 
 Prints the number of images, their size range, the label values found against the classes, images
 without labels, per-class pixel counts and share, ignored and unknown pixels, the image mean and std,
@@ -20,7 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tabulate import tabulate  # noqa: E402
 
 from segkit.config.loader import load_cfg  # noqa: E402
-from segkit.data import build_dataset, ensure_demo_dataset  # noqa: E402
+from segkit.data import DATASETS, build_dataset, dataset_classes, ensure_demo_dataset  # noqa: E402
+from segkit.data.build import dataset_title  # noqa: E402
 from segkit.data.stats import scan_dataset  # noqa: E402
 from segkit.utils.cli import run_tool  # noqa: E402
 from segkit.utils.io import atomic_write_json  # noqa: E402
@@ -35,17 +37,35 @@ def _list(title: str, items, limit: int = 10) -> list[str]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config-file", required=True)
+    parser.add_argument("--config-file", help="config naming the dataset (DATASET.NAME, DATASET.ROOT)")
+    parser.add_argument("--list", action="store_true", help="list the DATASET.NAME values and their classes, then exit")
     parser.add_argument("--split", default="", help="split to scan (default: DATASET.TRAIN_SPLIT)")
     parser.add_argument("--json", default="", help="write the report as JSON here")
     parser.add_argument("--no-image-stats", action="store_true", help="skip decoding images (no size/mean/std)")
     parser.add_argument("opts", nargs="*", help="KEY VALUE config overrides")
-    return parser.parse_intermixed_args(argv)
+    args = parser.parse_intermixed_args(argv)
+    if not args.list and not args.config_file:
+        parser.error("--config-file is required (or --list)")
+    return args
+
+
+def list_datasets() -> int:
+    """Print every registered DATASET.NAME with its title and classes (declared, no files read)."""
+    rows = []
+    for name in sorted(DATASETS):
+        cfg = load_cfg(None, ["DATASET.NAME", name])
+        try:
+            count = str(len(dataset_classes(cfg)[0]))
+        except ValueError:  # the folder dataset takes its classes from the config
+            count = "DATASET.CLASS_NAMES"
+        rows.append((name, dataset_title(name), count))
+    print(tabulate(rows, headers=["DATASET.NAME", "dataset", "classes"]))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run_tool(lambda: check(args))
+    return run_tool(lambda: list_datasets() if args.list else check(args))
 
 
 def check(args: argparse.Namespace) -> int:

@@ -14,7 +14,13 @@ Flags left out fall back to TEST.SLIDE / TEST.MSC / TEST.FLIP; `--scales` implie
 OUTPUT_DIR/metrics_eval.json (not metrics.json, which belongs to the training run). `--save-pred DIR`
 writes DIR/labelIds/<name>_leftImg8bit.png (Cityscapes label ids, the benchmark server's format; point
 cityscapesscripts at DIR/labelIds), DIR/color/ and DIR/overlay/. The test split has no labels: predictions
-are saved and metrics skipped. Multi-process: `torchrun --nproc_per_node=N tools/evaluate.py ...`.
+are saved and metrics skipped.
+
+Another dataset than the model's (DATASET.NAME of another dataset; the model's is MODEL.TRAINED_ON, else the
+checkpoint's config, else DATASET.NAME) is evaluated directly when both have the same classes (a Cityscapes
+model on bdd100k, kitti, acdc, dark_zurich), through a declared class mapping (Mapillary <-> Cityscapes),
+or refused with both class lists named; the report names both datasets. ACDC is reported per condition too.
+Multi-process: `torchrun --nproc_per_node=N tools/evaluate.py ...`.
 """
 from __future__ import annotations
 
@@ -24,9 +30,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
-from segkit.config import ConfigError, load_cfg  # noqa: E402
+from segkit.config import load_cfg  # noqa: E402
 from segkit.data import build_dataset, ensure_demo_dataset  # noqa: E402
 from segkit.evaluation import evaluate_dataset, format_metrics_table, save_metrics  # noqa: E402
+from segkit.evaluation.cross_dataset import adapt_to_dataset  # noqa: E402
 from segkit.evaluation.report import write_report_plots  # noqa: E402
 from segkit.deploy import RUNTIMES, build_runtime  # noqa: E402
 from segkit.models import load_model_for_inference  # noqa: E402
@@ -81,16 +88,15 @@ def evaluate(args: argparse.Namespace) -> None:
         ensure_demo_dataset(cfg)  # a demo config evaluates without a prior training run; one writer
     barrier()
     dataset = build_dataset(cfg, split, train=False)
-    if dataset.num_classes != cfg.MODEL.NUM_CLASSES:
-        raise ConfigError(f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES} but dataset {cfg.DATASET.NAME} "
-                          f"has {dataset.num_classes} classes")
+    # The model's classes against the dataset's: the same, mapped (either way), or an error naming both.
+    model_runner, datasets = adapt_to_dataset(cfg, model_runner, dataset, args.weights)
     metrics = evaluate_dataset(model_runner, dataset, cfg, device, slide=args.slide, msc=args.msc, flip=args.flip,
                                scales=args.scales, save_pred_dir=args.save_pred)
     if is_main_process():
-        metrics.update(weights=os.path.abspath(args.onnx or args.weights), split=split, runtime=runtime)
+        metrics.update(weights=os.path.abspath(args.onnx or args.weights), split=split, runtime=runtime, **datasets)
         if "mIoU" in metrics:
-            logger.info("%s %s (%d images, mode %s):\n%s", cfg.DATASET.NAME, split, metrics["num_images"],
-                        metrics["mode"], format_metrics_table(metrics))
+            logger.info("model trained on %s, evaluated on %s %s (%d images, mode %s):\n%s", datasets["trained_on"],
+                        cfg.DATASET.NAME, split, metrics["num_images"], metrics["mode"], format_metrics_table(metrics))
         out = args.out or os.path.join(cfg.OUTPUT_DIR, "metrics_eval.json")
         save_metrics(metrics, out)
         logger.info("wrote %s", ", ".join([out, *write_report_plots(metrics, out)]))

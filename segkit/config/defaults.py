@@ -71,7 +71,7 @@ _C.DATASET.PALETTE = []  # [R, G, B] per class; also decodes colour label PNGs (
 _C.DATASET.LABEL_MAPPING = []  # [[stored value, train id], ...] applied to labels; other values kept as they are
 _C.DATASET.CHECK_LABELS = True  # histogram every label while indexing (cached): unknown values are an error
 # Official datasets (COCO-Stuff, ADE20K, VOC, BDD100K, Mapillary, KITTI, ACDC, Dark Zurich) and cross-dataset evaluation
-_C.DATASET.CONDITIONS = []  # ACDC: the conditions read (fog, night, rain, snow); empty: all four
+_C.DATASET.CONDITIONS = []  # ACDC: the conditions read (fog, night, rain, snow); empty: every one under ROOT/rgb_anon/
 _C.MODEL.TRAINED_ON = ""  # DATASET.NAME whose classes the weights predict; empty: the checkpoint's config, else DATASET.NAME
 
 # ---------------------------------------------------------------------------- input

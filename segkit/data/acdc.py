@@ -4,7 +4,7 @@ rgb_anon_trainvaltest.zip and gt_trainval.zip unpack into one folder:
     ROOT/rgb_anon/<condition>/<split>/<sequence>/<name>_rgb_anon.png
     ROOT/gt/<condition>/<split>/<sequence>/<name>_gt_labelIds.png        Cityscapes label ids
 
-Conditions fog, night, rain and snow (DATASET.CONDITIONS picks some; empty: all four), splits train, val
+Conditions fog, night, rain and snow (DATASET.CONDITIONS picks some; empty: all present), splits train, val
 and test (no labels; 1,600 / 406 / 2,000 images over the four). The reference images (<split>_ref/) are
 not read. Classes are Cityscapes', so a Cityscapes model is evaluated directly; the evaluation reports
 each condition as well as the whole split (`groups`).
@@ -44,7 +44,12 @@ class CityscapesIdsDataset(OfficialDataset):
 
 
 def selected_conditions(cfg) -> list[str]:
-    chosen = list(cfg.DATASET.CONDITIONS) or list(CONDITIONS)
+    """DATASET.CONDITIONS, or when empty every condition of the download under ROOT/rgb_anon/."""
+    present = [c for c in CONDITIONS if os.path.isdir(os.path.join(cfg.DATASET.ROOT, "rgb_anon", c))]
+    if not cfg.DATASET.CONDITIONS and not present:
+        raise FileNotFoundError(f"no ACDC condition folder ({', '.join(CONDITIONS)}) under "
+                                f"{os.path.join(cfg.DATASET.ROOT, 'rgb_anon')}")
+    chosen = list(cfg.DATASET.CONDITIONS) or present
     unknown = [c for c in chosen if c not in CONDITIONS]
     if unknown:
         raise ValueError(f"DATASET.CONDITIONS {unknown} are not ACDC conditions {list(CONDITIONS)}")

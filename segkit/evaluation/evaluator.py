@@ -12,7 +12,7 @@ from .export import PredictionWriter
 from .inference import Model
 from .instance_metrics import InstanceSegMetrics
 from .loop import Consumer, inference_on_dataset, resolve_mode
-from .metrics import SegMetrics
+from .metrics import GroupSegMetrics, SegMetrics
 
 logger = logging.getLogger("segkit")
 
@@ -32,7 +32,9 @@ def evaluate_dataset(
     """Metrics of `model` on `dataset` ({"mIoU","mAcc","aAcc","per_class","mode","num_images"}, percent).
 
     A dataset with an `instance_spec` (Cityscapes with instanceIds files) adds the benchmark's other
-    numbers: "iIoU", "category_IoU", "category_iIoU", per-class "iIoU" and "per_category".
+    numbers: "iIoU", "category_IoU", "category_iIoU", per-class "iIoU" and "per_category". A dataset with
+    `groups` (ACDC's conditions) adds "per_group" ({group: mIoU, mAcc, aAcc, per_class, num_images}) and
+    "group_key", from the same pass.
 
     In a distributed run each rank evaluates its share and the confusion matrices are summed, so the
     result equals a single-process run exactly. A dataset without labels (`has_labels` False) gets no
@@ -43,6 +45,8 @@ def evaluate_dataset(
         consumers.append(InstanceSegMetrics(dataset.class_names, dataset.ignore_index, device, dataset.instance_spec))
     elif dataset.has_labels:
         consumers.append(SegMetrics.from_dataset(dataset, device))
+    if dataset.has_labels and getattr(dataset, "groups", None) is not None:
+        consumers.append(GroupSegMetrics.from_dataset(dataset, device))
     elif save_pred_dir is None:
         logger.warning("the dataset has no labels and no prediction folder is given: nothing to evaluate or save")
     if save_pred_dir:

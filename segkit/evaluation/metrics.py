@@ -112,6 +112,8 @@ def format_metrics_table(metrics: dict[str, Any], digits: int = 2) -> str:
                                colalign=("left", "right", "right")))
     means = [k for k in ("mIoU", "mAcc", "aAcc", "iIoU", "category_IoU", "category_iIoU") if k in metrics]
     tables.append(tabulate([[_fmt(metrics[k], digits) for k in means]], headers=means, tablefmt="github"))
+    if "per_group" in metrics:
+        tables.append(format_group_table(metrics, digits))
     return "\n\n".join(tables)
 
 
@@ -159,3 +161,46 @@ class SegMetrics:
         all_reduce_sum(self.conf)
         # The matrix itself goes into the report too (rows ground truth), as the official evaluator's JSON does.
         return {**compute_metrics(self.conf, self.class_names), "confusion_matrix": self.conf.cpu().tolist()}
+
+
+class GroupSegMetrics:
+    """Loop consumer: one SegMetrics per group of images (ACDC's conditions: the dataset's `groups`, one per
+    sample), so a split is reported per group besides overall in the same pass over the data."""
+
+    def __init__(self, class_names: Sequence[str], ignore_index: int, device: torch.device | str,
+                 groups_by_path: dict[str, str], group_key: str = "group") -> None:
+        self.group_of = dict(groups_by_path)
+        self.group_key = group_key
+        # Every group allocated on every rank, in one order: the all-reduces of `finish` pair up.
+        self.metrics = {g: SegMetrics(class_names, ignore_index, device) for g in sorted(set(self.group_of.values()))}
+        self.counts = torch.zeros(len(self.metrics), dtype=torch.int64, device=device)
+        self.index = {g: i for i, g in enumerate(self.metrics)}
+
+    @classmethod
+    def from_dataset(cls, dataset: SegDataset, device: torch.device | str) -> GroupSegMetrics:
+        groups = {s.image: g for s, g in zip(dataset.samples, dataset.groups or [])}
+        return cls(dataset.class_names, dataset.ignore_index, device, groups, dataset.group_key or "group")
+
+    def process(self, pred: torch.Tensor, label: torch.Tensor, info: SampleInfo) -> None:
+        group = self.group_of[info.path]
+        self.metrics[group].process(pred, label, info)
+        self.counts[self.index[group]] += 1
+
+    def finish(self) -> dict[str, Any]:
+        all_reduce_sum(self.counts)
+        per_group = {}
+        for (group, metrics), count in zip(self.metrics.items(), self.counts.tolist()):
+            result = metrics.finish()
+            result.pop("confusion_matrix")
+            per_group[group] = {**result, "num_images": int(count)}
+        return {"group_key": self.group_key, "per_group": per_group}
+
+
+def format_group_table(metrics: dict[str, Any], digits: int = 2) -> str:
+    """mIoU, mAcc and aAcc of each group (GroupSegMetrics) and of the whole split, one row each."""
+    rows = [[group, m["num_images"], _fmt(m["mIoU"], digits), _fmt(m["mAcc"], digits), _fmt(m["aAcc"], digits)]
+            for group, m in metrics["per_group"].items()]
+    rows.append(["all", metrics.get("num_images", sum(r[1] for r in rows)), _fmt(metrics["mIoU"], digits),
+                 _fmt(metrics["mAcc"], digits), _fmt(metrics["aAcc"], digits)])
+    return tabulate(rows, headers=[metrics.get("group_key", "group"), "images", "mIoU", "mAcc", "aAcc"],
+                    tablefmt="github")
