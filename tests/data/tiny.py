@@ -224,3 +224,15 @@ def write_tiny_dataset(name: str, root: Path) -> CfgNode:
     if name not in WRITERS:
         raise KeyError(f"no tiny dataset for the registered dataset {name!r}: add a writer to tests/data/tiny.py")
     return WRITERS[name](root)
+
+
+def overwrite_label(path: str, label: np.ndarray) -> None:
+    """Replace a label file by `label` in the same format (.mat, indexed PNG or plain PNG)."""
+    if path.endswith(".mat"):
+        from scipy.io import savemat
+
+        savemat(path, {"S": label.astype(np.uint8)})
+        return
+    from segkit.data.labels import is_palette_png
+
+    write_label(Path(path), label, indexed=is_palette_png(path))

@@ -98,3 +98,20 @@ def test_cityscapes_values_of_no_id_are_reported(tmp_path, monkeypatch, capsys):
     r = json.loads(out.read_text())
     assert r["unknown_values"] == {"40": 1}
     assert "OK" not in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_list_names_every_registered_dataset(capsys):
+    from segkit.data import DATASETS
+
+    assert check_dataset.main(["--list"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines()[2:]}
+    assert set(lines) == set(DATASETS)
+    assert "171" in lines["cocostuff164k"] and "150" in lines["ade20k"] and "65" in lines["mapillary_v12"]
+    assert "Dark Zurich" in lines["dark_zurich"] and "DATASET.CLASS_NAMES" in lines["folder"]
+
+
+def test_config_file_is_required_without_list(capsys):
+    with pytest.raises(SystemExit):
+        check_dataset.main([])
+    assert "--config-file is required (or --list)" in capsys.readouterr().err

@@ -139,3 +139,23 @@ def test_runtime_other_than_onnx_with_an_onnx_file_is_refused(capsys):
         parse_args(["--config-file", "c.yaml", "--onnx", "m.onnx", "--runtime", "torch"])
     assert "--runtime torch applies to --weights" in capsys.readouterr().err
     assert parse_args(["--config-file", "c.yaml", "--onnx", "m.onnx"]).runtime == "auto"
+
+
+def test_cityscapes_model_on_another_dataset(setup, tmp_path, monkeypatch, capsys):
+    from tests.data.tiny import write_tiny_dataset
+
+    tmp, cfg_file, cfg, model, weights = setup
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    bdd = write_tiny_dataset("bdd100k", tmp_path / "bdd100k")
+    out = tmp_path / "bdd.json"
+    common = ["--config-file", str(cfg_file), "--weights", str(weights), "--runtime", "torch", "--out", str(out),
+              "MODEL.TRAINED_ON", "cityscapes", "DATASET.ROOT", bdd.DATASET.ROOT, "TEST.SCALE", "0.5"]
+    assert main([*common, "DATASET.NAME", "bdd100k"]) == 0
+    data = json.loads(out.read_text())
+    assert data["trained_on"] == "cityscapes" and data["evaluated_on"] == "bdd100k" and data["num_images"] == 2
+    assert "model trained on cityscapes, evaluated on bdd100k val" in capsys.readouterr().out
+    ade = write_tiny_dataset("ade20k", tmp_path / "ade")
+    common[common.index("DATASET.ROOT") + 1] = ade.DATASET.ROOT
+    assert main([*common, "DATASET.NAME", "ade20k"]) == 1
+    err = capsys.readouterr().err
+    assert "trained on Cityscapes (19 classes: road," in err and "on ADE20K (150 classes: wall," in err
