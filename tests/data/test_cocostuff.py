@@ -54,3 +54,29 @@ def test_10k_discovery_and_mat_labels(tmp_path):
     assert set(np.unique(label)) <= {255, 0, 1, 11, 170} and {0, 170, 255} <= set(np.unique(label))
     with pytest.raises(FileNotFoundError, match="imageLists/nope.txt"):
         build_dataset(cfg, "nope", train=False)
+
+
+def test_reindexing_reads_no_file_until_one_changes(tmp_path, monkeypatch):
+    # 118k COCO labels: the headers and value histograms of an index are cached per file (mtime, size).
+    import os
+    import time
+
+    from segkit.data import labels
+    from segkit.data.labels import LabelReader
+    from tests.data.tiny import write_label
+
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    cfg = write_tiny_dataset("cocostuff164k", tmp_path / "coco")
+    build_dataset(cfg, "train", train=False)
+    read, headers = [], []
+    call, header = LabelReader.__call__, labels.read_header
+    monkeypatch.setattr(LabelReader, "__call__", lambda self, p: read.append(p) or call(self, p))
+    monkeypatch.setattr(labels, "read_header", lambda p: headers.append(p) or header(p))
+    ds = build_dataset(cfg, "train", train=False)
+    assert read == [] and headers == []
+    changed = ds.samples[1].label
+    time.sleep(0.01)
+    write_label(tmp_path / changed, np.full((20, 36), 255))
+    os.utime(changed, ns=(time.time_ns(), time.time_ns() + 10**9))
+    build_dataset(cfg, "train", train=False)
+    assert read == [changed] and headers == [changed]
