@@ -103,6 +103,7 @@ class MapillaryDataset(OfficialDataset):
 
     version = "v1.2"
     split_dirs = {"train": "training", "val": "validation", "test": "testing"}
+    indexed_labels = True
 
     @classmethod
     def labels(cls, cfg) -> list[Label]:

@@ -110,9 +110,10 @@ class OfficialDataset(SegDataset):
         if strict:
             self.check_index(d.CHECK_LABELS if check_labels is None else check_labels)
 
+    indexed_labels: bool = False  # labels are indexed (palette) PNGs, read as their indices (VOC, Mapillary)
+
     def label_reader(self) -> Callable[[str], np.ndarray]:
-        # Indexed (palette) PNGs are read as their indices, as the official tools write them.
-        return LabelReader(pil_palette=True)
+        return LabelReader(pil_palette=self.indexed_labels)
 
     def sample_groups(self, cfg) -> list[str] | None:
         return None

@@ -44,6 +44,7 @@ class VOCAugDataset(OfficialDataset):
     default_classes = CLASS_NAMES
     default_palette = PALETTE
     split_dirs = {"train": "train_aug"}
+    indexed_labels = True
 
     def find_samples(self, cfg, folder: str, strict: bool) -> list[Sample]:
         root = cfg.DATASET.ROOT
