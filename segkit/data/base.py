@@ -10,7 +10,9 @@ and the attributes below, which the trainer, the evaluator and the tools read di
 - `train_id_to_label_id`: uint8 table of 256 from train ids back to the ids stored in label files,
   for submission files (Cityscapes), or None where labels are written as train ids;
 - `instance_spec`: the categories and instance classes of the benchmark metrics (segkit/data/categories.py),
-  or None; a dataset that declares instance classes yields the ground-truth instance map as "instances".
+  or None; a dataset that declares instance classes yields the ground-truth instance map as "instances";
+- `title`: how reports name the dataset; `groups` / `group_key`: a group per sample (ACDC's conditions),
+  which evaluation also reports apart, or None.
 
 The classes are also declared without reading a file, by the classmethod `declared_classes(cfg)`, so a
 tool can name and colour predictions of a dataset that is not on disk.

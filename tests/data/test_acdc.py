@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from segkit.data import build_dataset
-from segkit.data.cityscapes import CLASS_NAMES
+from segkit.data.cityscapes import CLASS_NAMES, PALETTE, train_id_to_label_id
 from segkit.evaluation import evaluate_dataset, format_metrics_table
 from tests.data.test_official import ConstantNet
 from tests.data.tiny import write_anon, write_tiny_dataset
@@ -11,6 +11,9 @@ from tests.data.tiny import write_anon, write_tiny_dataset
 def test_conditions_and_groups(tmp_path):
     cfg = write_tiny_dataset("acdc", tmp_path / "acdc")
     val = build_dataset(cfg, "val", train=False)
+    assert val.palette == PALETTE and (val.train_id_to_label_id == train_id_to_label_id()).all()
+    # Stored Cityscapes ids 0 (unlabeled, ignored), 7 road, 11 building, 26 car.
+    assert set(np.unique(val[0]["label"].numpy())) <= {255, 0, 2, 13} and (val[0]["label"] == 255).any()
     assert val.class_names == CLASS_NAMES and val.group_key == "condition" and val.groups == ["fog", "night"]
     assert [s.name for s in val.samples] == ["GOPR0475_frame_val_fog", "GOPR0475_frame_val_night"]
     assert all("/gt/" in s.label and s.label.endswith("_gt_labelIds.png") for s in val.samples)
