@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from segkit.config import load_cfg  # noqa: E402
 from segkit.data import build_dataset, ensure_demo_dataset  # noqa: E402
 from segkit.evaluation import evaluate_dataset, format_metrics_table, save_metrics  # noqa: E402
-from segkit.evaluation.cross_dataset import adapt_to_dataset  # noqa: E402
+from segkit.evaluation.cross_dataset import adapt_to_dataset, checkpoint_config  # noqa: E402
 from segkit.evaluation.report import write_report_plots  # noqa: E402
 from segkit.deploy import RUNTIMES, build_runtime  # noqa: E402
 from segkit.models import load_model_for_inference  # noqa: E402
@@ -89,7 +89,7 @@ def evaluate(args: argparse.Namespace) -> None:
     barrier()
     dataset = build_dataset(cfg, split, train=False)
     # The model's classes against the dataset's: the same, mapped (either way), or an error naming both.
-    model_runner, datasets = adapt_to_dataset(cfg, model_runner, dataset, args.weights)
+    model_runner, datasets = adapt_to_dataset(cfg, model_runner, dataset, checkpoint_config(args.weights))
     metrics = evaluate_dataset(model_runner, dataset, cfg, device, slide=args.slide, msc=args.msc, flip=args.flip,
                                scales=args.scales, save_pred_dir=args.save_pred)
     if is_main_process():

@@ -36,6 +36,7 @@ CLASS_NAMES: list[str] = [
     "ashcan", "fan", "pier", "crt screen", "plate", "monitor", "bulletin board", "shower", "radiator", "glass",
     "clock", "flag",
 ]
+# Display colours: the download declares none; distinct ones, black left for what is ignored.
 PALETTE = bitwise_palette(len(CLASS_NAMES) + 1)[1:]
 OTHER = 0  # "other objects": not one of the 150, ignored
 

@@ -54,7 +54,8 @@ COCO_STUFF_LABELS: tuple[str | None, ...] = (
 # Stored values of the 164k maps (id - 1) that are evaluated, in train-id order.
 EVALUATED_IDS: tuple[int, ...] = tuple(i for i, name in enumerate(COCO_STUFF_LABELS) if name is not None)
 CLASS_NAMES: list[str] = [COCO_STUFF_LABELS[i] for i in EVALUATED_IDS]
-PALETTE = bitwise_palette(len(CLASS_NAMES) + 1)[1:]  # black stays free for what is ignored
+# Display colours (the label maps are ids, the download declares none): distinct, black left for what is ignored.
+PALETTE = bitwise_palette(len(CLASS_NAMES) + 1)[1:]
 UNLABELLED_164K = 255
 UNLABELLED_10K = 0
 

@@ -13,6 +13,7 @@ the config's own DATASET.NAME. Its classes and the evaluated dataset's are then
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Sequence
 
 import numpy as np
@@ -56,25 +57,25 @@ class ClassMappedModel(nn.Module):
 
 
 def checkpoint_config(weights: str | None) -> CfgNode | None:
-    """The config a segkit checkpoint carries (its "config" YAML), or None for a bare state_dict."""
-    if not weights:
+    """The config a segkit checkpoint file carries (its "config" YAML), or None: no weights, not a file
+    (a zoo:NAME spec, which the zoo resolves), or a bare state_dict."""
+    if not weights or not os.path.isfile(weights) or weights.endswith(".onnx"):
         return None
     state = load_checkpoint(weights)
     text = state.get("config") if isinstance(state, dict) else None
-    if not isinstance(text, str):
-        return None
-    return CfgNode(yaml.safe_load(text))
+    return CfgNode(yaml.safe_load(text)) if isinstance(text, str) else None
 
 
-def model_dataset(cfg: CfgNode, weights: str | None = None) -> tuple[str, list[str]]:
-    """(DATASET.NAME, class names) of the dataset the weights were trained on (see the module docstring)."""
+def model_dataset(cfg: CfgNode, trained_cfg: CfgNode | None = None) -> tuple[str, list[str]]:
+    """(DATASET.NAME, class names) of the dataset the weights were trained on: MODEL.TRAINED_ON, else the
+    DATASET of `trained_cfg` (the config the weights carry), else the config's own DATASET.NAME."""
     source = _named(cfg, cfg.MODEL.TRAINED_ON or cfg.DATASET.NAME)
-    trained = None if cfg.MODEL.TRAINED_ON else checkpoint_config(weights)
-    if trained is not None and trained.get("DATASET", {}).get("NAME"):
-        # A dataset whose classes its config declares (folder) is named by the checkpoint's own keys.
+    carried = None if cfg.MODEL.TRAINED_ON or trained_cfg is None else trained_cfg.get("DATASET")
+    if carried is not None and carried.get("NAME"):
+        # A dataset whose classes its config declares (folder) is named by the carried keys too.
         for key in ("NAME", "CLASS_NAMES", "ROOT"):
-            if key in trained.DATASET:
-                source.DATASET[key] = trained.DATASET[key]
+            if key in carried:
+                source.DATASET[key] = carried[key]
     names, _ = dataset_classes(source)
     return source.DATASET.NAME, names
 
@@ -83,12 +84,13 @@ def _class_list(title: str, names: Sequence[str]) -> str:
     return f"{title} ({len(names)} classes: {', '.join(names)})"
 
 
-def adapt_to_dataset(cfg: CfgNode, model: Model, dataset: SegDataset, weights: str | None = None
+def adapt_to_dataset(cfg: CfgNode, model: Model, dataset: SegDataset, trained_cfg: CfgNode | None = None
                      ) -> tuple[Model, dict[str, Any]]:
     """The model to run on `dataset` and the report entries naming both datasets; relabels `dataset` in place
-    where its classes map to the model's. Errors: MODEL.NUM_CLASSES not the model dataset's class count,
-    or two class lists with no declared mapping (both named)."""
-    trained_on, model_classes = model_dataset(cfg, weights)
+    where its classes map to the model's. `trained_cfg`: the config the weights carry (`checkpoint_config`),
+    which names the model's dataset unless MODEL.TRAINED_ON does. Errors: MODEL.NUM_CLASSES not the model
+    dataset's class count, or two class lists with no declared mapping (both named)."""
+    trained_on, model_classes = model_dataset(cfg, trained_cfg)
     if len(model_classes) != cfg.MODEL.NUM_CLASSES:
         raise ConfigError(f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES} but the model's dataset {trained_on} has "
                           f"{len(model_classes)} classes")

@@ -6,7 +6,7 @@ from segkit.config import ConfigError
 from segkit.data import build_dataset
 from segkit.data.cityscapes import CLASS_NAMES as CITYSCAPES
 from segkit.evaluation import evaluate_dataset
-from segkit.evaluation.cross_dataset import ClassMappedModel, adapt_to_dataset, model_dataset
+from segkit.evaluation.cross_dataset import ClassMappedModel, adapt_to_dataset, checkpoint_config, model_dataset
 from tests.data.test_official import ConstantNet
 from tests.data.tiny import write_tiny_dataset
 
@@ -29,11 +29,14 @@ def test_the_checkpoint_config_names_the_model_dataset(bdd, tmp_path):
     trained = bdd.clone()
     trained.DATASET.NAME = "cityscapes"
     torch.save({"model": {}, "config": trained.dump()}, tmp_path / "ckpt.pth")
-    assert model_dataset(bdd, str(tmp_path / "ckpt.pth")) == ("cityscapes", CITYSCAPES)
+    carried = checkpoint_config(str(tmp_path / "ckpt.pth"))
+    assert carried.DATASET.NAME == "cityscapes"
+    assert model_dataset(bdd, carried) == ("cityscapes", CITYSCAPES)
     torch.save({"w": torch.zeros(1)}, tmp_path / "bare.pth")  # a bare state_dict: the config's own dataset
-    assert model_dataset(bdd, str(tmp_path / "bare.pth"))[0] == "bdd100k"
-    bdd.MODEL.TRAINED_ON = "kitti"  # the key wins over the checkpoint
-    assert model_dataset(bdd, str(tmp_path / "ckpt.pth"))[0] == "kitti"
+    assert checkpoint_config(str(tmp_path / "bare.pth")) is None and model_dataset(bdd, None)[0] == "bdd100k"
+    assert checkpoint_config("zoo:bisenetv1_r18_cityscapes") is None and checkpoint_config(None) is None
+    bdd.MODEL.TRAINED_ON = "kitti"  # the key wins over the carried config
+    assert model_dataset(bdd, carried)[0] == "kitti"
 
 
 def test_other_classes_without_a_mapping_are_refused_naming_both_lists(bdd):
