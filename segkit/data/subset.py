@@ -37,14 +37,15 @@ def split_samples(samples: Sequence[Sample], fraction: float, seed: int) -> tupl
 
 
 def restrict_to_subset(dataset: SegDataset, fraction: float, seed: int) -> list[Sample]:
-    """Keep the labelled share in `dataset` (its samples and, when checked, their label histograms);
-    returns the rest."""
+    """Keep the labelled share in `dataset` (its samples and, when checked, their label histograms); the rest
+    is returned and kept as `dataset.subset_rest`, for `write_subset_lists`."""
     samples = list(dataset.samples)
     labelled, rest = split_samples(samples, fraction, seed)
     if dataset.label_histograms is not None:
         index = {id(s): i for i, s in enumerate(samples)}
         dataset.label_histograms = [dataset.label_histograms[index[id(s)]] for s in labelled]
     dataset.samples = labelled
+    dataset.subset_rest = rest
     return rest
 
 

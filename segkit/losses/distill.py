@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+from torch import distributed as dist
 from torch import nn
 from torch.nn import functional as F
 
@@ -126,7 +127,8 @@ class DistillCriterion(nn.Module):
     "logits" (the student's main logits), "teacher_logits", "feature" (the student's feature after
     `connector`) and "teacher_feature". `parts` holds each term's loss before its weight, detached, as
     "loss_<name>"; `total` = sum(weight * term) is what to add to the student's own loss. The connector is
-    the only trainable part: it belongs in the optimizer and the checkpoint with the student.
+    the only trainable part: it belongs in the optimizer and the checkpoint with the student, and under DDP
+    `distribute()` averages its gradients over the processes as DDP does the student's.
     """
 
     def __init__(self, terms: "dict[str, tuple[nn.Module, float]]", connector: nn.Module | None = None) -> None:
@@ -136,6 +138,15 @@ class DistillCriterion(nn.Module):
         self.losses = nn.ModuleDict({name: loss for name, (loss, _) in terms.items()})
         self.weights = {name: float(w) for name, (_, w) in terms.items()}
         self.connector = connector if connector is not None else nn.Identity()
+        self.__dict__["_connect"] = self.connector  # the callable; not a submodule, so state_dict keys stay put
+
+    def distribute(self, device_ids: "list[int] | None" = None) -> None:
+        """Under torch.distributed with several processes, run a trainable connector through DDP, which
+        all-reduces its gradients (the connector sits outside the student's DDP wrapper). A no-op otherwise."""
+        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return
+        if any(p.requires_grad for p in self.connector.parameters()):
+            self.__dict__["_connect"] = nn.parallel.DistributedDataParallel(self.connector, device_ids=device_ids)
 
     def needs_features(self) -> bool:
         return any("feature" in loss.inputs for loss in self.losses.values())
@@ -145,7 +156,7 @@ class DistillCriterion(nn.Module):
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         logits = outputs[0] if isinstance(outputs, (tuple, list)) else outputs
         available = {"logits": logits, "teacher_logits": teacher_logits, "teacher_feature": teacher_feature,
-                     "feature": None if student_feature is None else self.connector(student_feature)}
+                     "feature": None if student_feature is None else self._connect(student_feature)}
         total, parts = logits.new_zeros((), dtype=torch.float32), {}
         for name, loss_fn in self.losses.items():
             preds = [available[k] for k in loss_fn.inputs]

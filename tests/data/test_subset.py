@@ -59,7 +59,7 @@ def test_build_dataset_trains_on_the_subset_only_and_train_rest_is_the_complemen
     cfg = write_folder_dataset(tmp_path / "data")
     cfg.DATASET.TRAIN_SUBSET, cfg.DATASET.UNLABELED = 0.25, "train_rest"
     train = build_dataset(cfg, "train")
-    assert len(train) == 3 and len(train.label_histograms) == 3
+    assert len(train) == 3 and len(train.label_histograms) == 3 and len(train.subset_rest) == 9
     whole = build_dataset(cfg, "train", train=False)
     index = {s.image: i for i, s in enumerate(whole.samples)}
     assert train.label_histograms == [whole.label_histograms[index[s.image]] for s in train.samples]
