@@ -171,15 +171,22 @@ class Distiller:
         return self.criterion(outputs, taught.logits, labels, student_feature, taught.feature)
 
 
-def build_distiller(cfg: CfgNode, student: nn.Module, device: torch.device | str = "cpu") -> Distiller | None:
-    """The Distiller of the config for `student` (before any DDP wrapping), or None without a teacher."""
-    teacher = build_teacher(cfg, device)
-    if teacher is None:
-        return None
+def build_distiller(cfg: CfgNode, student: nn.Module, device: torch.device | str = "cpu",
+                    teacher: FrozenTeacher | None = None) -> Distiller | None:
+    """The Distiller of the config for `student` (before any DDP wrapping), or None without a teacher or with
+    TEACHER.LOSSES empty (a teacher that only pseudo-labels, SEMI.TEACHER "fixed"). `teacher`: one already
+    built from the config, to share."""
     t = cfg.TEACHER
     names = list(t.LOSSES)
+    if not names:
+        if t.LOSS_WEIGHTS:
+            raise ConfigError(f"TEACHER.LOSS_WEIGHTS {list(t.LOSS_WEIGHTS)} given but TEACHER.LOSSES is empty")
+        return None
+    teacher = teacher or build_teacher(cfg, device)
+    if teacher is None:
+        return None
     weights = list(t.LOSS_WEIGHTS) or [DEFAULT_WEIGHTS.get(n, 1.0) for n in names]
-    if not names or len(weights) != len(names):
+    if len(weights) != len(names):
         raise ConfigError(f"TEACHER.LOSSES {names} needs one TEACHER.LOSS_WEIGHTS entry each, got {weights}")
     terms = {}
     for name, weight in zip(names, weights):

@@ -29,7 +29,7 @@ def teacher_files(tmp_path, seg_cfg):
 @pytest.fixture
 def student_cfg(seg_cfg, teacher_files):
     def make(*opts: str):
-        return seg_cfg("bisenetv1", "tiny", 32, "MODEL.NUM_CLASSES", str(CLASSES), "INPUT.CROP_SIZE", "[32, 48]",
+        return seg_cfg("fcn", "tiny", 32, "MODEL.NUM_CLASSES", str(CLASSES), "INPUT.CROP_SIZE", "[32, 48]",
                        "TEACHER.CONFIG", teacher_files[0], "TEACHER.WEIGHTS", teacher_files[1], *opts)
     return make
 
@@ -54,14 +54,14 @@ def test_teacher_is_frozen_in_eval_mode_and_a_parent_train_call_does_not_flip_it
 
 
 def test_teacher_never_changes_nor_receives_gradients_while_the_student_trains(student_cfg):
-    cfg = student_cfg("TEACHER.LOSSES", "['kd', 'cwd', 'cwd_feature']", "TEACHER.STUDENT_FEATURE", "ffm",
+    cfg = student_cfg("TEACHER.LOSSES", "['kd', 'cwd', 'cwd_feature']", "TEACHER.STUDENT_FEATURE", "backbone:c4",
                       "TEACHER.TEACHER_FEATURE", "backbone:c5", "SOLVER.BASE_LR", "0.1")
     student = build_model(cfg).train()
     distiller = build_distiller(cfg, student)
     teacher, criterion = distiller.teacher, build_criterion(cfg, student)
     optimizer = build_optimizer(cfg, student, extra_modules=[distiller.criterion])
     connector = distiller.criterion.connector
-    assert isinstance(connector, nn.Sequential)  # ffm's channels differ from the teacher's c5: a 1x1 conv + BN
+    assert isinstance(connector, nn.Sequential)  # c4 (24 channels) against c5 (32): a 1x1 conv + BN
     optimised = {id(p) for g in optimizer.param_groups for p in g["params"]}
     assert all(id(p) in optimised for p in connector.parameters())
     assert not any(id(p) in optimised for p in teacher.parameters())
@@ -93,10 +93,15 @@ def test_distiller_resizes_nothing_it_need_not_and_weights_default_to_the_publis
     assert build_distiller(cfg2, build_model(cfg2)).criterion.weights == {"kd": 0.5}
 
 
-def test_no_teacher_without_weights():
+def test_no_teacher_without_weights_and_no_distiller_without_terms(student_cfg):
     from segkit.config import get_cfg
 
     assert build_teacher(get_cfg()) is None and build_distiller(get_cfg(), nn.Identity()) is None
+    cfg = student_cfg("TEACHER.LOSSES", "[]")  # a teacher for SEMI.TEACHER 'fixed' only
+    assert build_distiller(cfg, build_model(cfg)) is None and build_teacher(cfg) is not None
+    teacher = build_teacher(cfg)
+    cfg = student_cfg("TEACHER.LOSSES", "['kd']")
+    assert build_distiller(cfg, build_model(cfg), teacher=teacher).teacher is teacher
 
 
 @pytest.mark.parametrize("opts, message", [
@@ -108,7 +113,7 @@ def test_no_teacher_without_weights():
     (["TEACHER.LOSSES", "['kd', 'cwd']", "TEACHER.LOSS_WEIGHTS", "[1.0]"], r"one TEACHER\.LOSS_WEIGHTS entry each"),
     (["TEACHER.LOSSES", "['cwd_feature']"], r"set both exactly when TEACHER\.LOSSES has it"),
     (["TEACHER.LOSSES", "['cwd_feature']", "TEACHER.STUDENT_FEATURE", "nope", "TEACHER.TEACHER_FEATURE", "backbone:c5"],
-     r"TEACHER\.STUDENT_FEATURE 'nope': BiSeNetV1 has no module 'nope'"),
+     r"TEACHER\.STUDENT_FEATURE 'nope': FCN has no module 'nope'"),
     (["INPUT.MEAN", "[0.5, 0.5, 0.5]"], r"INPUT\.MEAN of the teacher .* is \[0\.485"),
 ])
 def test_bad_teacher_settings_are_named(student_cfg, opts, message):
@@ -118,7 +123,7 @@ def test_bad_teacher_settings_are_named(student_cfg, opts, message):
 
 
 def test_a_teacher_of_other_classes_is_refused(seg_cfg, teacher_files):
-    cfg = seg_cfg("bisenetv1", "tiny", 32, "MODEL.NUM_CLASSES", "7", "TEACHER.CONFIG", teacher_files[0],
+    cfg = seg_cfg("fcn", "tiny", 32, "MODEL.NUM_CLASSES", "7", "TEACHER.CONFIG", teacher_files[0],
                   "TEACHER.WEIGHTS", teacher_files[1])
     with pytest.raises(ConfigError, match=r"MODEL\.NUM_CLASSES of the teacher .* is 5, the student's is 7"):
         build_teacher(cfg)
