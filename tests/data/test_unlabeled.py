@@ -85,3 +85,12 @@ def test_unlabeled_loader_takes_its_own_batch_size_and_resumes_exactly(cfg):
     cfg.SEMI.IMS_PER_BATCH = 3
     cfg.SOLVER.IMS_PER_BATCH = 2
     assert next(build_unlabeled_loader(cfg, ds))["image"].shape[0] == 3
+
+
+def test_split_images_of_every_registered_dataset_serve_as_unlabelled(tiny_dataset):
+    # The test splits of the tiny datasets have no labels at all; images are all that is read.
+    tiny_dataset.DATASET.UNLABELED = "split:test"
+    ds = build_unlabeled_dataset(tiny_dataset)
+    assert len(ds) == 2
+    item = ds[0]
+    assert item["image"].shape == (3, 16, 16) and item["valid"].any()
