@@ -8,9 +8,11 @@
   ChannelWiseDivergence) normalises it. "cwd" takes the logits; "cwd_feature" a feature pair, the student's
   side projected to the teacher's channels by a trainable 1x1 conv + BN when the counts differ.
 
-Defaults (segkit/config/defaults.py, TEACHER.*): CWD on logits T = 4 and weight 3, the paper's Cityscapes
-setting; the reference configs of the authors' code (pppppM/mmsegmentation-distiller and open-mmlab/mmrazor
-cwd_logits_pspnet_r101_d8_pspnet_r18_d8_512x1024_cityscapes_80k.py) run tau = 1 and loss_weight = 5 instead.
+Defaults (segkit/config/defaults.py, TEACHER.*): CWD on logits T = 4 and weight 3, the Cityscapes logit
+setting quoted for the paper; the released reference configs (pppppM/mmsegmentation-distiller's
+cwd_psp_r101-d8_distill_psp_r18_d8_512_1024_80k_cityscapes.py, open-mmlab/mmrazor's
+cwd_logits_pspnet_r101_d8_pspnet_r18_d8_512x1024_cityscapes_80k.py) run tau = 1 and loss_weight = 5:
+TEACHER.CWD_TEMPERATURE 1.0 with TEACHER.LOSS_WEIGHTS [5.0] reproduces those.
 Pixel-wise KD: T = 1, weight 1, as the CIRKD segmentation-distillation scripts (--kd-temperature 1,
 --lambda-kd 1). The teacher's maps are resized to the student's (bilinear, align_corners False) when their
 sizes differ; both are computed in float32 under autocast.
