@@ -7,7 +7,9 @@ pseudo-labels on the weak view supervise the student on the strong one pixel for
 unlabelled images needs the teacher's predictions and is applied on the batch (segkit.engine.semi).
 
 DATASET.UNLABELED names the images: "train_rest" (the training split outside DATASET.TRAIN_SUBSET),
-"split:NAME" (the images of split NAME of DATASET.NAME; its labels, if any, are not read) or a folder.
+"split:NAME" (the images of split NAME of DATASET.NAME; its labels, if any, are not read) or a folder, whose
+sub-folders are searched too (another dataset's split, e.g. Cityscapes' leftImg8bit/train_extra with its
+city folders).
 """
 from __future__ import annotations
 
@@ -20,7 +22,6 @@ from torch.utils.data import Dataset
 
 from .base import Sample, read_image
 from .build import build_dataset, build_train_loader
-from .folder import image_samples
 from .seg_transforms import SegTrainTransform, jitter_colours, normalise
 from .subset import split_samples
 
@@ -93,7 +94,16 @@ def unlabeled_samples(cfg) -> list[Sample]:
         return [Sample(s.image, None, s.name) for s in found.samples]
     if not os.path.isdir(spec):
         raise FileNotFoundError(f"DATASET.UNLABELED {spec!r} is neither 'train_rest', 'split:NAME' nor a folder")
-    return image_samples(spec)
+    return images_under(spec)
+
+
+def images_under(folder: str) -> list[Sample]:
+    """Every image OpenCV can decode in `folder` and its sub-folders, in sorted path order."""
+    found = [os.path.join(d, f) for d, subdirs, files in sorted(os.walk(folder)) for f in sorted(files)]
+    samples = [Sample(p, None, os.path.splitext(os.path.basename(p))[0]) for p in found if cv2.haveImageReader(p)]
+    if not samples:
+        raise FileNotFoundError(f"DATASET.UNLABELED: no images OpenCV can read in {folder} or its sub-folders")
+    return samples
 
 
 def build_unlabeled_dataset(cfg) -> UnlabeledDataset:

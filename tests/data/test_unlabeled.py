@@ -58,8 +58,15 @@ def test_unlabeled_sources_and_their_errors(cfg, tmp_path):
     folder.mkdir()
     for i in range(3):
         cv2.imwrite(str(folder / f"f{i}.jpg"), np.full((8, 8, 3), 50 * i, np.uint8))
+    (folder / "city").mkdir()
+    cv2.imwrite(str(folder / "city" / "g0.png"), np.zeros((8, 8, 3), np.uint8))
+    (folder / "notes.txt").write_text("not an image")
     cfg.DATASET.UNLABELED = str(folder)
-    assert [s.name for s in unlabeled_samples(cfg)] == ["f0", "f1", "f2"]
+    assert [s.name for s in unlabeled_samples(cfg)] == ["f0", "f1", "f2", "g0"]
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    cfg.DATASET.UNLABELED = str(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="no images OpenCV can read in .*empty or its sub-folders"):
+        unlabeled_samples(cfg)
     cfg.DATASET.UNLABELED = "train_rest"
     with pytest.raises(ValueError, match=r"'train_rest' needs DATASET\.TRAIN_SUBSET"):
         unlabeled_samples(cfg)
