@@ -145,15 +145,18 @@ class SemiSupervision:
     def pseudo_label_accuracy(self, images: torch.Tensor, labels: torch.Tensor,
                               iteration: int) -> dict[str, torch.Tensor]:
         """Every SEMI.ACCURACY_PERIOD iterations (else {}): the teacher's pixel accuracy on a labelled batch,
-        over all labelled pixels ("pseudo_acc") and over those above the threshold ("pseudo_acc_confident")."""
+        over all labelled pixels ("pseudo_acc") and over those above the threshold ("pseudo_acc_confident",
+        left out when there are none)."""
         if self.accuracy_period <= 0 or (iteration + 1) % self.accuracy_period:
             return {}
         pred, conf = pseudo_labels(self.teach(images))
         labelled = labels != self.ignore_index
         right = (pred == labels) & labelled
         confident = labelled & (conf >= self.threshold)
-        return {"pseudo_acc": right.sum() / labelled.sum().clamp_min(1),
-                "pseudo_acc_confident": (right & confident).sum() / confident.sum().clamp_min(1)}
+        out = {"pseudo_acc": right.sum() / labelled.sum().clamp_min(1)}
+        if confident.any():  # no confident pixel: no accuracy to report (0 would read as "all wrong")
+            out["pseudo_acc_confident"] = (right & confident).sum() / confident.sum()
+        return out
 
     def after_step(self, student: nn.Module) -> None:
         """Move the mean teacher towards the student (after the optimiser step)."""

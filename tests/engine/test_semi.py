@@ -122,7 +122,12 @@ def test_pseudo_label_accuracy_on_the_labelled_batch_every_period():
     assert semi.pseudo_label_accuracy(images, labels, iteration=0) == {}
     acc = semi.pseudo_label_accuracy(images, labels, iteration=1)
     assert acc["pseudo_acc"].item() == pytest.approx((66 - 6) / 66)
-    assert 0 <= acc["pseudo_acc_confident"].item() <= 1
+    conf = torch.softmax(10 * images, 1).max(1).values
+    confident = (conf >= 0.9) & (labels != 255)
+    right = (pred == labels) & confident
+    assert acc["pseudo_acc_confident"].item() == pytest.approx(right.sum().item() / confident.sum().item())
+    never = SemiSupervision(_cfg(THRESHOLD=1.0, ACCURACY_PERIOD=1), Identity1x1())
+    assert set(never.pseudo_label_accuracy(images, labels, iteration=0)) == {"pseudo_acc"}
 
 
 @pytest.mark.parametrize("semi, message", [
