@@ -73,6 +73,9 @@ _C.DATASET.CHECK_LABELS = True  # histogram every label while indexing (cached):
 # Official datasets (COCO-Stuff, ADE20K, VOC, BDD100K, Mapillary, KITTI, ACDC, Dark Zurich) and cross-dataset evaluation
 _C.DATASET.CONDITIONS = []  # ACDC: the conditions read (fog, night, rain, snow); empty: every one under ROOT/rgb_anon/
 _C.MODEL.TRAINED_ON = ""  # DATASET.NAME whose classes the weights predict; empty: the checkpoint's config, else DATASET.NAME
+_C.DATASET.TRAIN_SUBSET = 0.0  # in (0, 1): train on this seeded share of TRAIN_SPLIT's labels only; 0: all of them
+_C.DATASET.TRAIN_SUBSET_SEED = 0  # seed of that choice, fixed apart from SEED so that runs of any seed share the split
+_C.DATASET.UNLABELED = ""  # images for SEMI: "train_rest" (TRAIN_SPLIT outside TRAIN_SUBSET), "split:NAME", or a folder
 
 # ---------------------------------------------------------------------------- input
 _C.INPUT = CN()
@@ -101,6 +104,29 @@ _C.LOSS.OHEM_MIN_KEPT = 0  # ...nor fewer than this many per process (PIDNet / D
 _C.LOSS.BOUNDARY_THRESH = 0.8  # PIDNet: boundary-aware OHEM on the main logits where sigmoid(boundary) > this
 _C.LOSS.CLASS_WEIGHTS = []  # per-class CE weights; empty: none (see CLASS_WEIGHTING)
 _C.LOSS.CLASS_WEIGHTING = ""  # "" or "median_freq": weights from the training set's class pixel counts
+
+# ---------------------------------------------------------------------------- teacher (distillation)
+_C.TEACHER = CN()
+_C.TEACHER.CONFIG = ""  # config of the teacher model; its classes and INPUT.MEAN/STD must equal the student's
+_C.TEACHER.WEIGHTS = ""  # teacher checkpoint (a segkit model_final.pth) or zoo:NAME; empty: no teacher
+_C.TEACHER.LOSSES = ["cwd"]  # distillation terms of segkit.losses.LOSSES: "kd" (pixel KL), "cwd" (channel-wise, logits), "cwd_feature"
+_C.TEACHER.LOSS_WEIGHTS = []  # one per TEACHER.LOSSES entry; empty: published defaults (kd 1.0, cwd 3.0, cwd_feature 3.0)
+_C.TEACHER.KD_TEMPERATURE = 1.0  # pixel-wise KL temperature (CIRKD's --kd-temperature)
+_C.TEACHER.CWD_TEMPERATURE = 4.0  # CWD temperature on logits (Shu et al., ICCV 2021, Cityscapes)
+_C.TEACHER.FEATURE_TEMPERATURE = 4.0  # CWD temperature on the feature pair
+_C.TEACHER.STUDENT_FEATURE = ""  # "cwd_feature": student module whose output is distilled, e.g. "ffm" or "backbone:c5" (dict entry)
+_C.TEACHER.TEACHER_FEATURE = ""  # "cwd_feature": the teacher module it is matched with (same syntax)
+
+# ---------------------------------------------------------------------------- semi-supervised training
+_C.SEMI = CN()
+_C.SEMI.ENABLED = False  # pseudo-labels on DATASET.UNLABELED images supervise the student (FixMatch/UniMatch style)
+_C.SEMI.TEACHER = "ema"  # who labels the weak view: "ema" (mean teacher: the student's EMA) or "fixed" (TEACHER.*)
+_C.SEMI.EMA_DECAY = 0.99  # mean-teacher decay (CutMix-Seg, French et al. 2020), ramped up as (1+n)/(10+n)
+_C.SEMI.THRESHOLD = 0.95  # pseudo-labels count where the teacher's confidence reaches this (FixMatch / UniMatch)
+_C.SEMI.LOSS_WEIGHT = 1.0  # weight of the unsupervised loss against the supervised one
+_C.SEMI.IMS_PER_BATCH = 0  # unlabelled images per iteration, all processes together; 0: SOLVER.IMS_PER_BATCH
+_C.SEMI.CUTMIX_PROB = 0.5  # share of unlabelled images that get a CutMix box from another one (UniMatch)
+_C.SEMI.ACCURACY_PERIOD = 20  # iterations between pseudo-label accuracy measurements on the labelled batch; 0: never
 
 # ---------------------------------------------------------------------------- solver
 add_solver_config(_C)  # optimizer, LR schedule, clipping, AMP: segkit/config/solver.py (shared with pretraining)

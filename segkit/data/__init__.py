@@ -8,6 +8,8 @@ from .demo import ensure_demo_dataset, generate_demo_dataset, render_scene
 from .folder import FolderDataset
 from .samplers import InferenceSampler, TrainingSampler
 from .seg_transforms import SegEvalTransform, SegTrainTransform
+from .subset import split_samples, write_subset_lists
+from .unlabeled import UnlabeledDataset, build_unlabeled_dataset, build_unlabeled_loader
 
 __all__ = [
     "DATASETS", "build_dataset", "dataset_classes", "build_train_loader", "build_test_loader",
@@ -15,4 +17,5 @@ __all__ = [
     "CityscapesDataset", "FolderDataset", "CamVidDataset", "SegDataset", "Sample",
     "ensure_demo_dataset", "generate_demo_dataset", "render_scene",
     "InferenceSampler", "TrainingSampler", "SegTrainTransform", "SegEvalTransform",
+    "split_samples", "write_subset_lists", "UnlabeledDataset", "build_unlabeled_dataset", "build_unlabeled_loader",
 ]

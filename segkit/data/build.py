@@ -24,6 +24,7 @@ from .mapillary import MapillaryV12Dataset, MapillaryV20Dataset
 from .samplers import InferenceSampler, SeededItems, TrainingSampler
 from .seg_transforms import SegEvalTransform, SegTrainTransform
 from .voc import VOCAugDataset
+from .subset import restrict_to_subset
 
 # DATASET.NAME -> class(cfg, split, transform=None, check_labels=None, strict=True): the one place a dataset
 # is registered. Each is a SegDataset and sets its contract (segkit/data/base.py); the tests run over this dict.
@@ -58,12 +59,17 @@ def build_dataset(cfg, split: str, train: bool | None = None, check_labels: bool
     `check_labels` overrides DATASET.CHECK_LABELS; `strict=False` (tools/check_dataset.py) keeps images
     without a label (label None) and skips the value check, so that a scan can report every problem.
     Reads files only: a caller that wants the demo set generated asks for it (`ensure_demo_dataset`).
+    The training split built for training keeps only DATASET.TRAIN_SUBSET of its samples when that is set
+    (segkit/data/subset.py).
     """
     dataset_class = _dataset_class(cfg)
     if train is None:
         train = split == cfg.DATASET.TRAIN_SPLIT
     transform = (SegTrainTransform.from_config(cfg) if train else SegEvalTransform.from_config(cfg))
-    return dataset_class(cfg, split, transform=transform, check_labels=check_labels, strict=strict)
+    dataset = dataset_class(cfg, split, transform=transform, check_labels=check_labels, strict=strict)
+    if train and split == cfg.DATASET.TRAIN_SPLIT and cfg.DATASET.TRAIN_SUBSET:
+        restrict_to_subset(dataset, cfg.DATASET.TRAIN_SUBSET, cfg.DATASET.TRAIN_SUBSET_SEED)
+    return dataset
 
 
 def dataset_title(name: str) -> str:
@@ -102,19 +108,23 @@ def _loader_kwargs(cfg) -> dict:
     return kw
 
 
-def build_train_loader(cfg, dataset: Dataset | None = None, start_iter: int = 0) -> Iterator[dict]:
-    """Endless iterator of batches of SOLVER.IMS_PER_BATCH // world size, seeded and sharded by rank.
+def build_train_loader(cfg, dataset: Dataset | None = None, start_iter: int = 0, ims_per_batch: int = 0,
+                       seed: int | None = None, batch_key: str = "SOLVER.IMS_PER_BATCH") -> Iterator[dict]:
+    """Endless iterator of batches of SOLVER.IMS_PER_BATCH (or `ims_per_batch`, named `batch_key` in errors;
+    all processes together) // world size, seeded (SEED, or `seed` for a second stream) and sharded by rank.
 
-    The batches are a function of (SEED, world size, iteration) only: `start_iter` (iterations already
+    The batches are a function of (seed, world size, iteration) only: `start_iter` (iterations already
     done) starts the stream where a resumed run left it, augmentation included, whatever NUM_WORKERS."""
     world, rank = get_world_size(), get_rank()
-    batch = per_process_batch(cfg.SOLVER.IMS_PER_BATCH)  # an uneven split is an error naming the key
+    ims_per_batch = ims_per_batch or cfg.SOLVER.IMS_PER_BATCH
+    seed = cfg.SEED if seed is None else int(seed)
+    batch = per_process_batch(ims_per_batch, batch_key)  # an uneven split is an error naming the key
     dataset = dataset if dataset is not None else build_dataset(cfg, cfg.DATASET.TRAIN_SPLIT, train=True)
-    sampler = TrainingSampler(len(dataset), shuffle=True, seed=cfg.SEED, rank=rank, world_size=world,
-                              start=start_iter * cfg.SOLVER.IMS_PER_BATCH, with_seeds=True)
+    sampler = TrainingSampler(len(dataset), shuffle=True, seed=seed, rank=rank, world_size=world,
+                              start=start_iter * ims_per_batch, with_seeds=True)
     dataset = SeededItems(dataset)
     generator = torch.Generator()
-    generator.manual_seed(cfg.SEED + rank)  # distinct, reproducible worker seeds per rank
+    generator.manual_seed(seed + rank)  # distinct, reproducible worker seeds per rank
     loader = DataLoader(dataset, batch_size=batch, sampler=sampler, drop_last=True,
                         generator=generator, **_loader_kwargs(cfg))
     return iter(loader)

@@ -2,7 +2,8 @@
 
 LOSSES maps a name to a builder(cfg, class_weight) -> loss module. A loss module's forward takes the
 predictions its `inputs` attribute names, in that order ("logits": class logits [N,C,H,W], the default;
-"binary": one-channel logits [N,1,H,W]), then the label map [N,H,W], and returns a scalar. Adding a loss:
+"binary": one-channel logits [N,1,H,W]; the distillation terms also "teacher_logits", "feature",
+"teacher_feature"), then the label map [N,H,W], and returns a scalar. Adding a loss:
 write its module in segkit/losses/ and add one line to LOSSES.
 
 Which loss an output gets is declared by the model (segkit.models.segmentors.base.Segmentor): the main logits
@@ -23,6 +24,7 @@ from ..utils.comm import unwrap_model
 from .boundary import BoundaryAwareOhem, BoundaryBCE
 from .cross_entropy import CrossEntropy
 from .detail import DetailAggregationLoss
+from .distill import ChannelWiseDivergence, PixelKL
 from .ohem import OhemCrossEntropy
 
 LossBuilder = Callable[[CfgNode, "torch.Tensor | None"], nn.Module]
@@ -41,6 +43,11 @@ LOSSES: dict[str, LossBuilder] = {
     "boundary_bce": lambda cfg, weight: BoundaryBCE(),  # PIDNet's boundary head
     "boundary_ohem": lambda cfg, weight: BoundaryAwareOhem(_ohem(cfg, weight), cfg.LOSS.BOUNDARY_THRESH),
     "detail": lambda cfg, weight: DetailAggregationLoss(),  # STDC-Seg's detail head
+    # Distillation terms (TEACHER.LOSSES): they take the teacher's outputs besides the student's (distill.py).
+    "kd": lambda cfg, weight: PixelKL(cfg.TEACHER.KD_TEMPERATURE, cfg.DATASET.IGNORE_INDEX),
+    "cwd": lambda cfg, weight: ChannelWiseDivergence(cfg.TEACHER.CWD_TEMPERATURE),
+    "cwd_feature": lambda cfg, weight: ChannelWiseDivergence(cfg.TEACHER.FEATURE_TEMPERATURE,
+                                                             inputs=("feature", "teacher_feature")),
 }
 
 

@@ -1,10 +1,13 @@
 """Optimizer and LR scheduler of both pipelines (segmentation and pretraining), from the SOLVER section."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import nn
 from yacs.config import CfgNode
 
+from ..utils.comm import unwrap_model
 from .lr_scheduler import LRCurve, WarmupLRScheduler
 from .optim import OPTIMIZERS, scale_lr
 from .param_groups import get_param_groups, model_head_modules
@@ -21,16 +24,21 @@ def peak_lr(cfg: CfgNode) -> float:
     return scale_lr(s.BASE_LR, s.IMS_PER_BATCH, s.LR_REFERENCE_BATCH) if s.LR_REFERENCE_BATCH else s.BASE_LR
 
 
-def build_optimizer(cfg: CfgNode, model: nn.Module) -> torch.optim.Optimizer:
+def build_optimizer(cfg: CfgNode, model: nn.Module, extra_modules: Sequence[nn.Module] = ()) -> torch.optim.Optimizer:
     """SOLVER.OPTIMIZER over parameter groups: WEIGHT_DECAY on weights, WEIGHT_DECAY_NORM / _BIAS on norms
-    and biases, HEAD_LR_MULT x the peak LR on model.head_modules(); each group keeps its "lr_mult"."""
+    and biases, HEAD_LR_MULT x the peak LR on model.head_modules(); each group keeps its "lr_mult".
+
+    `extra_modules` are trained beside the model and optimised like its heads: new layers a loss owns, such
+    as the projection of a distilled feature (segkit.losses.distill.DistillCriterion)."""
     s = cfg.SOLVER
     if s.OPTIMIZER not in OPTIMIZERS:
         raise ValueError(f"unknown SOLVER.OPTIMIZER '{s.OPTIMIZER}', expected one of {sorted(OPTIMIZERS)}")
     lr = peak_lr(cfg)
+    extra = list(extra_modules)
     groups = get_param_groups(
-        model, s.WEIGHT_DECAY, weight_decay_norm=s.WEIGHT_DECAY_NORM, weight_decay_bias=s.WEIGHT_DECAY_BIAS,
-        head_modules=model_head_modules(model), head_lr_mult=s.HEAD_LR_MULT,
+        nn.ModuleList([unwrap_model(model), *extra]) if extra else model, s.WEIGHT_DECAY,
+        weight_decay_norm=s.WEIGHT_DECAY_NORM, weight_decay_bias=s.WEIGHT_DECAY_BIAS,
+        head_modules=model_head_modules(model) + extra, head_lr_mult=s.HEAD_LR_MULT,
     )
     if not groups:
         raise ValueError(f"{type(model).__name__} has no trainable parameter to optimise")

@@ -8,7 +8,7 @@ from segkit.config import get_cfg
 from segkit.losses import LOSSES, build_seg_loss
 from segkit.losses.build import loss_inputs
 
-CHANNELS = {"logits": 4, "binary": 1}
+CHANNELS = {"logits": 4, "binary": 1, "teacher_logits": 4, "feature": 6, "teacher_feature": 6}
 
 
 def _preds(loss, h=12, w=14):

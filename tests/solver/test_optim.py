@@ -56,6 +56,19 @@ def test_every_registered_optimizer_builds_from_the_solver_keys(name):
     assert not torch.equal(before, model.head.weight)
 
 
+def test_extra_modules_are_optimised_like_heads_once_each():
+    cfg = get_cfg()
+    cfg.SOLVER.BASE_LR, cfg.SOLVER.WEIGHT_DECAY = 1e-3, 0.05
+    model, projection = Head(), nn.Sequential(nn.Conv2d(2, 3, 1, bias=False), nn.BatchNorm2d(3))
+    opt = build_optimizer(cfg, model, extra_modules=[projection])
+    group_of = {id(p): (g["lr_mult"], g["weight_decay"]) for g in opt.param_groups for p in g["params"]}
+    assert len(group_of) == sum(p.numel() > 0 for p in [*model.parameters(), *projection.parameters()])
+    conv, bn = projection
+    assert group_of[id(conv.weight)] == (10.0, 0.05)
+    assert group_of[id(bn.weight)] == group_of[id(bn.bias)] == (10.0, 0.0)
+    assert group_of[id(model.body.weight)] == (1.0, 0.05)
+
+
 def test_optimizer_hyperparameters_come_from_their_keys():
     cfg = get_cfg()
     cfg.SOLVER.OPTIMIZER, cfg.SOLVER.BETAS, cfg.SOLVER.EPS = "adamw", [0.8, 0.9], 1e-6
