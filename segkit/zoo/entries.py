@@ -61,6 +61,16 @@ class ZooEntry:
     note: str = ""  # what else a user must know (e.g. a moved download)
 
 
+def _coincheung(version: int, filename: str, config: str, miou: float, ms_flip: float) -> ZooEntry:
+    return ZooEntry(
+        name=f"bisenetv{version}_cityscapes", config=f"cityscapes/{config}.yaml", format=f"coincheung:bisenetv{version}",
+        url=f"https://github.com/CoinCheung/BiSeNet/releases/download/0.0.0/{filename}", filename=filename,
+        miou=miou, protocol="Cityscapes val, whole 1024x2048 image, single scale 1.0, Cityscapes mean/std "
+                            f"({ms_flip} multi-scale 0.5-1.75 + flip: --msc --flip)",
+        licence=MIT_COINCHEUNG, page=COINCHEUNG_PAGE, opts=COINCHEUNG_INPUT,
+    )
+
+
 def _mmseg(model: str, stem: str, stamp: str, config: str, miou: float, ms_flip: float) -> ZooEntry:
     sha = stamp.rsplit("-", 1)[1]
     return ZooEntry(
@@ -100,22 +110,8 @@ PIDNET_CITYSCAPES = "Cityscapes val, whole 1024x2048 image, single scale, no fli
 PIDNET_CAMVID = "CamVid test (SegNet split, 233 images) at 960x720, single scale, no flip; trained on train+val"
 
 ENTRIES: dict[str, ZooEntry] = {e.name: e for e in (
-    ZooEntry(
-        name="bisenetv1_cityscapes", config="cityscapes/bisenetv1_r18.yaml", format="coincheung:bisenetv1",
-        url="https://github.com/CoinCheung/BiSeNet/releases/download/0.0.0/model_final_v1_city_new.pth",
-        filename="model_final_v1_city_new.pth", miou=75.44,
-        protocol="Cityscapes val, whole 1024x2048 image, single scale 1.0, Cityscapes mean/std "
-                 "(77.45 multi-scale 0.5-1.75 + flip: --msc --flip)",
-        licence=MIT_COINCHEUNG, page=COINCHEUNG_PAGE, opts=COINCHEUNG_INPUT,
-    ),
-    ZooEntry(
-        name="bisenetv2_cityscapes", config="cityscapes/bisenetv2.yaml", format="coincheung:bisenetv2",
-        url="https://github.com/CoinCheung/BiSeNet/releases/download/0.0.0/model_final_v2_city.pth",
-        filename="model_final_v2_city.pth", miou=74.95,
-        protocol="Cityscapes val, whole 1024x2048 image, single scale 1.0, Cityscapes mean/std "
-                 "(76.53 multi-scale 0.5-1.75 + flip: --msc --flip)",
-        licence=MIT_COINCHEUNG, page=COINCHEUNG_PAGE, opts=COINCHEUNG_INPUT,
-    ),
+    _coincheung(1, "model_final_v1_city_new.pth", "bisenetv1_r18", 75.44, 77.45),
+    _coincheung(2, "model_final_v2_city.pth", "bisenetv2", 74.95, 76.53),
     _pidnet("s", "cityscapes", "1JakgBam_GrzyUMp-NbEVVBPEIXLSCssH", "PIDNet_S_Cityscapes_val.pt", 78.8,
             PIDNET_CITYSCAPES, "cityscapes/pidnet_s.yaml"),
     _pidnet("m", "cityscapes", "1q0i4fVWmO7tpBKq_eOyIXe-mRf_hIS7q", "PIDNet_M_Cityscapes_val.pt", 79.9,
