@@ -65,8 +65,7 @@ def _coincheung(version: int, filename: str, config: str, miou: float, ms_flip: 
     return ZooEntry(
         name=f"bisenetv{version}_cityscapes", config=f"cityscapes/{config}.yaml", format=f"coincheung:bisenetv{version}",
         url=f"https://github.com/CoinCheung/BiSeNet/releases/download/0.0.0/{filename}", filename=filename,
-        miou=miou, protocol="Cityscapes val, whole 1024x2048 image, single scale 1.0, Cityscapes mean/std "
-                            f"({ms_flip} multi-scale 0.5-1.75 + flip: --msc --flip)",
+        miou=miou, protocol=f"val, whole 1024x2048, single scale, Cityscapes mean/std ({ms_flip} with --msc --flip)",
         licence=MIT_COINCHEUNG, page=COINCHEUNG_PAGE, opts=COINCHEUNG_INPUT,
     )
 
@@ -76,7 +75,7 @@ def _mmseg(model: str, stem: str, stamp: str, config: str, miou: float, ms_flip:
     return ZooEntry(
         name=f"{config}_cityscapes", config=f"cityscapes/{config}.yaml", format=f"mmseg:{config}",
         url=MMSEG_URL.format(model, stem, stamp), filename=f"{stem}_{stamp}.pth", sha256=sha, miou=miou,
-        protocol=f"Cityscapes val, whole 1024x2048 image, single scale ({ms_flip} with mmseg's multi-scale + flip)",
+        protocol=f"val, whole 1024x2048, single scale ({ms_flip} with mmseg's multi-scale + flip)",
         licence=APACHE_MMSEG, page=MMSEG_PAGE.format(model),
     )
 
@@ -87,8 +86,7 @@ def _stdc(depth: int, res: int, drive_name: str, miou: float) -> ZooEntry:
         name=f"stdc{depth}_seg{res}_cityscapes", config=f"cityscapes/stdc{depth}_seg{res}.yaml",
         format=f"stdc:stdc{depth}", url=STDC_FOLDER, direct=False,
         filename=drive_name, miou=miou,
-        protocol=f"Cityscapes val, the 1024x2048 image resized by {scale} (align_corners=True), single scale, "
-                 "logits resized back",
+        protocol=f"val, 1024x2048 resized by {scale}, single scale",
         licence=MIT_STDC, page=STDC_PAGE,
         note=f"file STDC{depth}-Seg/{drive_name} of the Google Drive folder (also on BaiduYun, password q7dt)",
     )
@@ -104,10 +102,10 @@ def _pidnet(size: str, dataset: str, drive_id: str, filename: str, miou: float, 
     )
 
 
-PIDNET_CITYSCAPES = "Cityscapes val, whole 1024x2048 image, single scale, no flip"
+PIDNET_CITYSCAPES = "val, whole 1024x2048, single scale"
 # The official CamVid files are evaluated on the SegNet test split at the full 960x720 frames (its configs'
 # TEST.IMAGE_SIZE); segkit's CamVid preset expects the 480x360 SegNet frames: point DATASET.ROOT at full frames.
-PIDNET_CAMVID = "CamVid test (SegNet split, 233 images) at 960x720, single scale, no flip; trained on train+val"
+PIDNET_CAMVID = "test (SegNet split) at 960x720, single scale; trained on train+val"
 
 ENTRIES: dict[str, ZooEntry] = {e.name: e for e in (
     _coincheung(1, "model_final_v1_city_new.pth", "bisenetv1_r18", 75.44, 77.45),
@@ -128,7 +126,7 @@ ENTRIES: dict[str, ZooEntry] = {e.name: e for e in (
         name="ddrnet_23_slim_cityscapes", config="cityscapes/ddrnet_23_slim.yaml", format="ddrnet:ddrnet_23_slim",
         url="https://drive.google.com/file/d/1d_K3Af5fKHYwxSo8HkxpnhiekhwovmiP/view", direct=False,
         filename="DDRNet_23_slim_cityscapes.pth", miou=77.8,
-        protocol="Cityscapes val, whole 1024x2048 image, single scale (HRNet code base)",
+        protocol="val, whole 1024x2048, single scale",
         licence=MIT_DDRNET, page=DDRNET_PAGE,
         note="the README publishes no file name: save the Drive file under the name shown",
     ),
@@ -136,7 +134,7 @@ ENTRIES: dict[str, ZooEntry] = {e.name: e for e in (
         name="ddrnet_23_cityscapes", config="cityscapes/ddrnet_23.yaml", format="ddrnet:ddrnet_23",
         url="https://drive.google.com/file/d/16viDZhbmuc3y7OSsUo2vhA7V6kYO0KX6/view", direct=False,
         filename="DDRNet_23_cityscapes.pth", miou=79.5,
-        protocol="Cityscapes val, whole 1024x2048 image, single scale (HRNet code base)",
+        protocol="val, whole 1024x2048, single scale",
         licence=MIT_DDRNET, page=DDRNET_PAGE,
         note="the README publishes no file name: save the Drive file under the name shown",
     ),
