@@ -32,7 +32,8 @@ from segkit.data import build_dataset, ensure_demo_dataset  # noqa: E402
 from segkit.evaluation import evaluate_dataset, format_metrics_table, save_metrics  # noqa: E402
 from segkit.evaluation.report import write_report_plots  # noqa: E402
 from segkit.deploy import RUNTIMES, build_runtime  # noqa: E402
-from segkit.utils.cli import add_config_args, add_inference_args, parse_tool_args, run_tool  # noqa: E402
+from segkit.utils.cli import (WEIGHTS_HELP, add_config_args, add_inference_args, parse_tool_args,  # noqa: E402
+                              run_tool)
 from segkit.utils.comm import barrier, init_distributed, is_main_process  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 from segkit.zoo import load_model_for_inference, resolve_config  # noqa: E402
@@ -42,7 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(p, from_weights=True)
     weights = p.add_mutually_exclusive_group(required=True)
-    weights.add_argument("--weights", help="checkpoint (segkit's, or an official PIDNet/DDRNet/STDC/BiSeNet/mmseg file) or zoo:NAME (tools/zoo.py list)")
+    weights.add_argument("--weights", help=WEIGHTS_HELP)
     weights.add_argument("--onnx", metavar="FILE", help="evaluate an exported file (tools/export_onnx.py) instead")
     p.add_argument("--runtime", default="auto", choices=("auto", *RUNTIMES),
                    help="runtime of --weights: auto is the fastest correct one (onnxruntime on a CPU when installed); "

@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from segkit.data import build_dataset, ensure_demo_dataset  # noqa: E402
 from segkit.deploy import (DEFAULT_OPSET, ExportError, ParityError, calibration_inputs, export_onnx,  # noqa: E402
                            quantize_int8)
-from segkit.utils.cli import run_tool  # noqa: E402
+from segkit.utils.cli import WEIGHTS_HELP, run_tool  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 from segkit.zoo import load_model_for_inference, resolve_config  # noqa: E402
 
@@ -35,7 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config-file", default=None,
                    help="YAML config (may inherit with _BASE_); default: the config the --weights carry")
-    p.add_argument("--weights", required=True, help="checkpoint (segkit's, or an official PIDNet/DDRNet/STDC/BiSeNet/mmseg file), zoo:NAME (tools/zoo.py list)")
+    p.add_argument("--weights", required=True, help=WEIGHTS_HELP)
     p.add_argument("--out", required=True, help="the ONNX file to write")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset, 18 or newer (default {DEFAULT_OPSET})")
     p.add_argument("--int8", action="store_true", help="also write a statically quantized INT8 model")

@@ -34,7 +34,8 @@ from segkit.deploy import RUNTIMES, Predictor  # noqa: E402
 from segkit.deploy.files import is_video, predict_files  # noqa: E402
 from segkit.deploy.video import overlay_video  # noqa: E402
 from segkit.evaluation import predict_dataset  # noqa: E402
-from segkit.utils.cli import add_config_args, add_inference_args, parse_tool_args, run_tool  # noqa: E402
+from segkit.utils.cli import (WEIGHTS_HELP, add_config_args, add_inference_args, parse_tool_args,  # noqa: E402
+                              run_tool)
 from segkit.utils.comm import barrier, init_distributed, is_main_process  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 from segkit.zoo import resolve_config  # noqa: E402
@@ -43,7 +44,7 @@ from segkit.zoo import resolve_config  # noqa: E402
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(p, from_weights=True)
-    p.add_argument("--weights", required=True, help="checkpoint (segkit's, or an official PIDNet/DDRNet/STDC/BiSeNet/mmseg file), zoo:NAME (tools/zoo.py list) or .onnx file")
+    p.add_argument("--weights", required=True, help=f"{WEIGHTS_HELP}, or a .onnx file")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", help="an image, a folder of images, a video file or a camera index")
     source.add_argument("--split", choices=("val", "test"), help="DATASET.VAL_SPLIT or DATASET.TEST_SPLIT")

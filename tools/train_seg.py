@@ -19,15 +19,14 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
 from segkit.engine.seg_trainer import SegTrainer  # noqa: E402
-from segkit.utils.cli import add_config_args, parse_tool_args, run_tool  # noqa: E402
+from segkit.utils.cli import WEIGHTS_HELP, add_config_args, parse_tool_args, run_tool  # noqa: E402
 from segkit.zoo import resolve_config  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(parser, from_weights=True)
-    parser.add_argument("--weights", default=None, help="start from these weights (MODEL.WEIGHTS): zoo:NAME, "
-                                                        "a segkit checkpoint or an official file")
+    parser.add_argument("--weights", default=None, help=f"start from {WEIGHTS_HELP} (sets MODEL.WEIGHTS)")
     parser.add_argument("--resume", action="store_true", help="continue from the newest readable checkpoint in OUTPUT_DIR")
     parser.add_argument("--overwrite", action="store_true", help="replace the run OUTPUT_DIR holds (it is refused otherwise)")
     return parse_tool_args(parser, argv)

@@ -24,6 +24,7 @@ from segkit.utils.checkpoint import load_weights, save_state  # noqa: E402
 from segkit.utils.cli import run_tool  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 from segkit.zoo import describe_entry, ensure_file, entry_cfg, entry_state, get_entry, zoo_table  # noqa: E402
+from segkit.zoo.download import sha256_of  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,6 +65,9 @@ def convert(args: argparse.Namespace) -> None:
     entry = get_entry(args.name)
     cfg = entry_cfg(entry)
     state = entry_state(entry, args.src, cfg)
+    if entry.sha256 and not sha256_of(args.src).startswith(entry.sha256):
+        logger.warning("%s does not have the published SHA-256 prefix %s of %s (another release?); its keys "
+                       "fit all the same", args.src, entry.sha256, entry.filename)
     load_weights(build_model(cfg), state, what=f"model {cfg.MODEL.VARIANT or cfg.MODEL.NAME}", name=args.src)
     save_state(args.out, {"model": state, "config": cfg.dump(), "kind": "segmentor", "model_name": cfg.MODEL.NAME,
                           "zoo": entry.name, "source": entry.url})

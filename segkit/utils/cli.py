@@ -37,6 +37,11 @@ def run_tool(body: Callable[[], int | None], extra_errors: tuple[type[BaseExcept
     return result if isinstance(result, int) else 0
 
 
+# What --weights takes in every tool (resolved by segkit.zoo).
+WEIGHTS_HELP = ("a checkpoint (segkit's, or an official PIDNet/DDRNet/STDC/BiSeNet/mmseg file) or zoo:NAME "
+                "(python tools/zoo.py list)")
+
+
 def add_config_args(parser: argparse.ArgumentParser, from_weights: bool = False) -> None:
     """--config-file and the trailing KEY VALUE overrides every config-driven tool takes.
 

@@ -87,4 +87,14 @@ def download_file(url: str, path: str, sha256_prefix: str | None = None, timeout
     except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
         reason = getattr(e, "reason", e)
         raise DownloadError(f"could not download {url} (offline or unreachable: {reason})") from None
-    logger.info("verified %s (%d bytes%s)", path, received, ", SHA-256 prefix " + sha256_prefix if sha256_prefix else "")
+    logger.info("verified %s (%d bytes%s)", path, received,
+                f", SHA-256 prefix {sha256_prefix}" if sha256_prefix else "")
+
+
+def sha256_of(path: str) -> str:
+    """The SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -63,7 +63,8 @@ class ZooEntry:
 
 def _coincheung(version: int, filename: str, config: str, miou: float, ms_flip: float) -> ZooEntry:
     return ZooEntry(
-        name=f"bisenetv{version}_cityscapes", config=f"cityscapes/{config}.yaml", format=f"coincheung:bisenetv{version}",
+        name=f"bisenetv{version}_cityscapes", config=f"cityscapes/{config}.yaml",
+        format=f"coincheung:bisenetv{version}",
         url=f"https://github.com/CoinCheung/BiSeNet/releases/download/0.0.0/{filename}", filename=filename,
         miou=miou, protocol=f"val, whole 1024x2048, single scale, Cityscapes mean/std ({ms_flip} with --msc --flip)",
         licence=MIT_COINCHEUNG, page=COINCHEUNG_PAGE, opts=COINCHEUNG_INPUT,

@@ -43,7 +43,8 @@ def _import(module: str, spec_kind: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise HubError(f"{spec_kind}: weights need the {module.split('.')[0]} package: pip install segkit[hub]") from None
+        package = module.split(".")[0]
+        raise HubError(f"{spec_kind}: weights need the {package} package: pip install segkit[hub]") from None
 
 
 def _offline(spec: str, err: BaseException, how: str) -> HubError:

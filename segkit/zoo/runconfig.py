@@ -13,7 +13,7 @@ from typing import Sequence
 from yacs.config import CfgNode
 
 from ..config import ConfigError, load_cfg, load_cfg_text
-from ..utils.checkpoint import load_checkpoint
+from ..utils.checkpoint import CheckpointError, load_checkpoint
 from .entries import ZooEntry, get_entry
 from .hub import is_hub_spec
 
@@ -47,7 +47,8 @@ def carried_cfg(weights: str, opts: Sequence[str] = ()) -> tuple[CfgNode, str] |
         entry = get_entry(name)
         return entry_cfg(entry, opts), f"zoo entry {name} (configs/{entry.config})"
     if is_hub_spec(weights):
-        raise ConfigError(f"{weights} names ImageNet backbone weights (MODEL.BACKBONE.WEIGHTS), not a segmentation model")
+        raise ConfigError(f"{weights} names ImageNet backbone weights (MODEL.BACKBONE.WEIGHTS), not a "
+                          "segmentation model")
     if weights.endswith(".onnx"):
         return None
     obj = load_checkpoint(weights)
@@ -73,7 +74,10 @@ def resolve_config(config_file: str | None, weights: str | None, opts: Sequence[
     carry; else the one the weights carry (+ `opts`). `finetune` lets the class count differ."""
     if config_file:
         cfg = load_cfg(config_file, list(opts))
-        found = carried_cfg(weights) if weights else None
+        try:
+            found = carried_cfg(weights) if weights else None
+        except (CheckpointError, FileNotFoundError):
+            found = None  # unreadable weights: the load names the file, once the tool's log is open
         if found is not None:
             carried, source = found
             allowed = ("MODEL.NUM_CLASSES",) if finetune else ()

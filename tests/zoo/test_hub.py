@@ -64,7 +64,10 @@ def test_offline_is_one_clear_line(monkeypatch):
     message = str(err.value)
     assert "\n" not in message and "could not fetch torchvision:ResNet18_Weights.IMAGENET1K_V1" in message
     assert "offline?" in message and "https://download.pytorch.org/models/resnet18" in message
-    monkeypatch.setattr(timm, "create_model", lambda *a, **k: (_ for _ in ()).throw(OSError("cannot reach huggingface.co")))
+    def unreachable(*args, **kwargs):
+        raise OSError("cannot reach huggingface.co")
+
+    monkeypatch.setattr(timm, "create_model", unreachable)
     with pytest.raises(HubError, match=r"could not fetch timm:resnet18 \(cannot reach huggingface.co\): offline\?"):
         backbone_after("timm:resnet18")
 

@@ -119,3 +119,11 @@ def test_list_shows_every_entry_and_what_is_cached(zoo, capsys):
     assert zoo_tool.main(["show", "pidnet_s_camvid"]) == 0
     shown = capsys.readouterr().out
     assert "Bicyclist (0, 128, 192)" in shown and "PIDNet_S_Camvid_Test.pt" in shown
+
+
+def test_export_onnx_takes_a_zoo_name_alone(zoo, tmp_path):
+    from tools import export_onnx
+
+    out = tmp_path / "tiny.onnx"
+    assert export_onnx.main(["--weights", f"zoo:{NAME}", "--out", str(out)]) == 0
+    assert out.is_file()
