@@ -69,12 +69,15 @@ def read_weights(spec: str, module: nn.Module, cfg: CfgNode) -> StateDict:
             raise ValueError(f"{spec} names ImageNet backbone weights: give it as MODEL.BACKBONE.WEIGHTS")
         return hub_state(spec)
     obj = load_checkpoint(spec)
-    if is_segkit_checkpoint(obj) or _overlap(obj, module) >= 0.5:
+    if is_segkit_checkpoint(obj):
         return extract_model_state(obj)
+    # A bare state_dict: an official format when one fits; else segkit's own keys, when they are mostly the
+    # module's (a file of another variant then fails the strict load, which names the keys). The formats go
+    # first: an official file may share many key names with segkit's model and still need converting.
     try:
         return official_state(obj, spec, cfg)
     except formats.FormatError as e:
-        if _overlap(obj, module) > 0:  # segkit keys after all, in part: the strict load names what is missing
+        if _overlap(obj, module) >= 0.5:
             return extract_model_state(obj)
         raise CheckpointError(f"{spec} holds neither segkit weights of model {cfg.MODEL.NAME} nor a checkpoint "
                               f"in an official format: {e}") from None
