@@ -36,11 +36,12 @@ def cached_path(entry: ZooEntry) -> str:
     return cache_dir("zoo", entry.name, entry.filename)
 
 
-def by_hand(entry: ZooEntry) -> str:
-    """The sentence that tells a user how to take the entry's file without segkit downloading it."""
-    return (f"download {entry.filename} from {entry.url}{f' ({entry.note})' if entry.note else ''} and either "
-            f"place it at {cached_path(entry)} or run `python tools/zoo.py convert {entry.name} --src FILE "
-            f"--out OUT.pth` and pass OUT.pth as the weights")
+def by_hand(entry: ZooEntry, where: bool = True) -> str:
+    """The sentence that tells a user how to take the entry's file without segkit downloading it (`where`:
+    naming the URL, when the message has not already)."""
+    source = f" from {entry.url}{f' ({entry.note})' if entry.note else ''}" if where else ""
+    return (f"download {entry.filename}{source} and either place it at {cached_path(entry)} or run "
+            f"`python tools/zoo.py convert {entry.name} --src FILE --out OUT.pth` and pass OUT.pth as the weights")
 
 
 def ensure_file(entry: ZooEntry) -> str:
@@ -54,7 +55,7 @@ def ensure_file(entry: ZooEntry) -> str:
     try:
         download_file(entry.url, path, entry.sha256)
     except DownloadError as e:
-        raise DownloadError(f"zoo:{entry.name}: {e}; to take the file by hand, {by_hand(entry)}") from None
+        raise DownloadError(f"zoo:{entry.name}: {e}; to take the file by hand, {by_hand(entry, where=False)}") from None
     return path
 
 

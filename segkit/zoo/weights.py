@@ -97,7 +97,7 @@ def official_state(obj: Any, name: str, cfg: CfgNode, entry: ZooEntry | None = N
     state = _api("unwrap")(obj)
     detection = _api("detect_format")(state)
     found = detection.format
-    if entry is not None and found is not format_record(entry):
+    if entry is not None and found != format_record(entry):
         want = format_record(entry)
         raise CheckpointError(f"{name} is an official {found.name} checkpoint of {found.variant}; zoo:{entry.name} "
                               f"is a {want.name} checkpoint of {want.variant}")
@@ -145,7 +145,7 @@ def entry_for(detection: Any, path: str = "") -> ZooEntry | None:
     found = []
     for entry in ENTRIES.values():
         try:
-            fits = format_record(entry) is detection.format
+            fits = format_record(entry) == detection.format
         except KeyError:
             continue
         if fits and entry_cfg(entry).MODEL.NUM_CLASSES == detection.num_classes:
