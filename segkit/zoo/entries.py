@@ -3,8 +3,8 @@
 Every URL, checksum, figure and licence below is copied from the page named in `page` (the source
 repository's README at the time of writing); a figure the source does not publish is None. The files
 themselves are the authors' and are not redistributed: a record says where to get each one.
-`config` + `opts` give the segkit config the converted weights run with, including the published
-evaluation protocol (input normalisation, TEST.SCALE), so `tools/evaluate.py --weights zoo:NAME`
+`config` (+ `opts`) gives the segkit config the converted weights run with, including the published
+evaluation protocol (input normalisation, TEST.SCALE, the last resize), so `tools/evaluate.py --weights zoo:NAME`
 measures what the authors measured without further flags.
 """
 from __future__ import annotations
@@ -31,16 +31,6 @@ PIDNET_FOLDER = ("https://drive.google.com/drive/folders/0BySIOtxxULinfjlGdGFiT3
                  "kektYY2VBcWVZb1k?resourcekey=0-w0JIXUekD-FCW-Rm1Z-HfQ")
 STDC_FOLDER = "https://drive.google.com/drive/folders/1wROFwRt8qWHD4jSo8Zu1gp1d6oYJ3ns1"
 
-# CoinCheung's Cityscapes loader normalises with statistics of Cityscapes itself (lib/data/cityscapes_cv2.py).
-COINCHEUNG_INPUT = ("INPUT.MEAN", "[0.3257, 0.3690, 0.3223]", "INPUT.STD", "[0.2112, 0.2148, 0.2115]")
-
-# The official PIDNet CamVid loader numbers the 11 classes by its colour list (datasets/camvid.py), which is the
-# alphabetical order: Bicyclist, Building, Car, Pole, Fence, Pedestrian, Road, Sidewalk, SignSymbol, Sky, Tree.
-# segkit's CamVid uses the SegNet order (Sky, Building, Pole, Road, Pavement, Tree, SignSymbol, Fence, Car,
-# Pedestrian, Bicyclist): segkit class j is official class PIDNET_CAMVID_ORDER[j].
-PIDNET_CAMVID_ORDER = (9, 1, 3, 6, 7, 10, 8, 4, 2, 5, 0)
-
-
 @dataclass(frozen=True)
 class ZooEntry:
     """One published checkpoint and how segkit runs it."""
@@ -57,17 +47,17 @@ class ZooEntry:
     direct: bool = True  # False: `url` is a web page; the file is taken by hand
     sha256: str | None = None  # SHA-256 prefix the source publishes (the openmmlab file names carry one)
     opts: tuple[str, ...] = ()  # config overrides that make the published protocol
-    class_order: tuple[int, ...] | None = None  # segkit class j = the file's class class_order[j]
     note: str = ""  # what else a user must know (e.g. a moved download)
 
 
 def _coincheung(version: int, filename: str, config: str, miou: float, ms_flip: float) -> ZooEntry:
+    # The config normalises with CoinCheung's Cityscapes mean/std (lib/data/cityscapes_cv2.py), not ImageNet's.
     return ZooEntry(
-        name=f"bisenetv{version}_cityscapes", config=f"cityscapes/{config}.yaml",
+        name=f"bisenetv{version}_cityscapes", config=f"cityscapes/{config}_coincheung.yaml",
         format=f"coincheung:bisenetv{version}",
         url=f"https://github.com/CoinCheung/BiSeNet/releases/download/0.0.0/{filename}", filename=filename,
         miou=miou, protocol=f"val, whole 1024x2048, single scale, Cityscapes mean/std ({ms_flip} with --msc --flip)",
-        licence=MIT_COINCHEUNG, page=COINCHEUNG_PAGE, opts=COINCHEUNG_INPUT,
+        licence=MIT_COINCHEUNG, page=COINCHEUNG_PAGE,
     )
 
 
@@ -93,12 +83,11 @@ def _stdc(depth: int, res: int, drive_name: str, miou: float) -> ZooEntry:
     )
 
 
-def _pidnet(size: str, dataset: str, drive_id: str, filename: str, miou: float, protocol: str,
-            config: str, opts: tuple[str, ...] = (), class_order: tuple[int, ...] | None = None) -> ZooEntry:
+def _pidnet(size: str, dataset: str, drive_id: str, filename: str, miou: float, protocol: str) -> ZooEntry:
     return ZooEntry(
-        name=f"pidnet_{size}_{dataset}", config=config, format=f"pidnet:pidnet_{size}",
+        name=f"pidnet_{size}_{dataset}", config=f"{dataset}/pidnet_{size}.yaml", format=f"pidnet:pidnet_{size}",
         url=f"https://drive.google.com/file/d/{drive_id}/view", direct=False, filename=filename, miou=miou,
-        protocol=protocol, licence=MIT_PIDNET, page=PIDNET_PAGE, opts=opts, class_order=class_order,
+        protocol=protocol, licence=MIT_PIDNET, page=PIDNET_PAGE,
         note=f"if the file page is gone, take {filename} from the folder {PIDNET_FOLDER}",
     )
 
@@ -112,17 +101,15 @@ ENTRIES: dict[str, ZooEntry] = {e.name: e for e in (
     _coincheung(1, "model_final_v1_city_new.pth", "bisenetv1_r18", 75.44, 77.45),
     _coincheung(2, "model_final_v2_city.pth", "bisenetv2", 74.95, 76.53),
     _pidnet("s", "cityscapes", "1JakgBam_GrzyUMp-NbEVVBPEIXLSCssH", "PIDNet_S_Cityscapes_val.pt", 78.8,
-            PIDNET_CITYSCAPES, "cityscapes/pidnet_s.yaml"),
+            PIDNET_CITYSCAPES),
     _pidnet("m", "cityscapes", "1q0i4fVWmO7tpBKq_eOyIXe-mRf_hIS7q", "PIDNet_M_Cityscapes_val.pt", 79.9,
-            PIDNET_CITYSCAPES, "cityscapes/pidnet_m.yaml"),
+            PIDNET_CITYSCAPES),
     _pidnet("l", "cityscapes", "1AR8LHC3613EKwG23JdApfTGsyOAcH0_L", "PIDNet_L_Cityscapes_val.pt", 80.9,
-            PIDNET_CITYSCAPES, "cityscapes/pidnet_l.yaml"),
-    _pidnet("s", "camvid", "1h3IaUpssCnTWHiPEUkv-VgFmj86FkY3J", "PIDNet_S_Camvid_Test.pt", 80.1,
-            PIDNET_CAMVID, "camvid/pidnet_s.yaml", class_order=PIDNET_CAMVID_ORDER),
-    _pidnet("m", "camvid", "1rNGTc8LD42h8G3HaedtqwS0un4_-gEbB", "PIDNet_M_Camvid_Test.pt", 82.0,
-            PIDNET_CAMVID, "camvid/pidnet_s.yaml", opts=("MODEL.VARIANT", "pidnet_m", "OUTPUT_DIR",
-                                                        "output/camvid_pidnet_m"),
-            class_order=PIDNET_CAMVID_ORDER),
+            PIDNET_CITYSCAPES),
+    # The official CamVid files number the classes alphabetically; the PIDNet format's converter puts them in
+    # segkit's CamVid (SegNet) order.
+    _pidnet("s", "camvid", "1h3IaUpssCnTWHiPEUkv-VgFmj86FkY3J", "PIDNet_S_Camvid_Test.pt", 80.1, PIDNET_CAMVID),
+    _pidnet("m", "camvid", "1rNGTc8LD42h8G3HaedtqwS0un4_-gEbB", "PIDNet_M_Camvid_Test.pt", 82.0, PIDNET_CAMVID),
     ZooEntry(
         name="ddrnet_23_slim_cityscapes", config="cityscapes/ddrnet_23_slim.yaml", format="ddrnet:ddrnet_23_slim",
         url="https://drive.google.com/file/d/1d_K3Af5fKHYwxSo8HkxpnhiekhwovmiP/view", direct=False,

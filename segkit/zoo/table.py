@@ -47,8 +47,6 @@ def describe_entry(entry: ZooEntry) -> str:
         ("classes", ", ".join(f"{n} {tuple(c)}" for n, c in zip(names, palette))),
         ("cache", cached_path(entry) + (" (present)" if os.path.isfile(cached_path(entry)) else " (absent)")),
     ]
-    if entry.class_order:
-        lines.append(("class order", f"segkit class j = the file's class {list(entry.class_order)}[j]"))
     if entry.note:
         lines.append(("note", entry.note))
     return f"zoo:{entry.name}\n" + tabulate(lines, tablefmt="plain")

@@ -21,7 +21,7 @@ from torch import nn
 from yacs.config import CfgNode
 
 from .. import models
-from ..models.build import WeightsReader, class_layer_keys
+from ..models.build import WeightsReader
 from ..utils.checkpoint import CheckpointError, extract_model_state, load_checkpoint
 from . import formats
 from .download import ensure_file
@@ -93,7 +93,8 @@ def entry_state(entry: ZooEntry, path: str, cfg: CfgNode) -> StateDict:
 
 def official_state(obj: Any, name: str, cfg: CfgNode, entry: ZooEntry | None = None) -> dict[str, torch.Tensor]:
     """Convert a published checkpoint: detect its format from the keys (FormatError when none, several or only
-    part of one fits), convert, and put the class layers in the order of segkit's dataset."""
+    part of one fits) and convert it (the converter also puts the classes in the order of segkit's dataset);
+    with `entry`, a file of another format than the entry's is an error."""
     state = _api("unwrap")(obj)
     detection = _api("detect_format")(state)
     found = detection.format
@@ -101,26 +102,10 @@ def official_state(obj: Any, name: str, cfg: CfgNode, entry: ZooEntry | None = N
         want = format_record(entry)
         raise CheckpointError(f"{name} is an official {found.name} checkpoint of {found.variant}; zoo:{entry.name} "
                               f"is a {want.name} checkpoint of {want.variant}")
-    entry = entry or entry_for(detection, name)
     converted = dict(_api("convert_official")(state, detection))
     logger.info("%s: official %s checkpoint (%s) of %s with %d classes, converted to segkit keys", name, found.name,
                 found.source, found.variant, detection.num_classes)
-    if entry is not None and entry.class_order:
-        converted = reorder_classes(converted, entry.class_order, class_layer_keys(cfg))
-        logger.info("%s: class layers reordered from the file's class order to %s's (zoo:%s)", name,
-                    cfg.DATASET.NAME, entry.name)
     return converted
-
-
-def reorder_classes(state: StateDict, order: tuple[int, ...], keys: list[str]) -> dict[str, torch.Tensor]:
-    """`state` with the class dimension of `keys` permuted: new class j is the file's class order[j]."""
-    out = dict(state)
-    for k in keys:
-        if k in out:
-            if out[k].shape[0] != len(order):
-                raise CheckpointError(f"{k} has {out[k].shape[0]} classes, the class order lists {len(order)}")
-            out[k] = out[k][list(order)]
-    return out
 
 
 def format_record(entry: ZooEntry) -> Any:
@@ -138,7 +123,7 @@ def format_record(entry: ZooEntry) -> Any:
 
 
 def entry_for(detection: Any, path: str = "") -> ZooEntry | None:
-    """The zoo entry of a detected file: same format and class count (it gives the config and class order);
+    """The zoo entry of a detected file: same format and class count (it gives the config and protocol);
     among several (STDC's Seg50 and Seg75 share a model), the one whose published file name `path` has."""
     from .runconfig import entry_cfg
 

@@ -56,16 +56,6 @@ def test_official_file_by_path_is_detected(zoo, tmp_path, segkit_log):
     assert f"{path}: official fake checkpoint" in segkit_log.text
 
 
-def test_class_order_of_the_entry_is_applied(zoo, tmp_path, monkeypatch):
-    entry, cfg, model = zoo
-    order = tuple(reversed(range(19)))
-    monkeypatch.setitem(ENTRIES, NAME, entry.__class__(**{**entry.__dict__, "class_order": order}))
-    state = read_weights(f"zoo:{NAME}", model, cfg)
-    for key in ("head.classifier.weight", "head.classifier.bias", "aux16.classifier.weight"):
-        assert torch.equal(state[key], model.state_dict()[key].flip(0))
-    assert torch.equal(state["head.conv.conv.weight"], model.state_dict()["head.conv.conv.weight"])
-
-
 def test_file_of_no_format_is_refused_naming_the_keys(zoo, tmp_path):
     entry, cfg, model = zoo
     path = tmp_path / "other.pth"
