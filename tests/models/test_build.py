@@ -72,4 +72,3 @@ def test_backbone_weights_of_another_depth_are_an_error_unless_partial(tmp_path)
         _built("MODEL.BACKBONE.WEIGHTS", path)
     model = _built("MODEL.BACKBONE.WEIGHTS", path, "MODEL.PARTIAL_WEIGHTS", "True")  # a deliberate partial load
     assert model.backbone.layer1[0].conv1.conv.weight.shape[0] == 64
-
