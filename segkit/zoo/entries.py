@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Licences of the weights, by source: the licence of the repository that publishes them.
-MIT_COINCHEUNG = "MIT (github.com/CoinCheung/BiSeNet/blob/master/LICENSE)"
-MIT_PIDNET = "MIT (github.com/XuJiacong/PIDNet/blob/main/LICENSE)"
-MIT_DDRNET = "MIT (github.com/ydhongHIT/DDRNet/blob/main/LICENSE)"
-MIT_STDC = "MIT (github.com/MichaelFan01/STDC-Seg/blob/master/LICENSE)"
-APACHE_MMSEG = "Apache-2.0 (github.com/open-mmlab/mmsegmentation/blob/main/LICENSE)"
+MIT_COINCHEUNG = "MIT (the LICENSE file of github.com/CoinCheung/BiSeNet)"
+MIT_PIDNET = "MIT (the LICENSE file of github.com/XuJiacong/PIDNet)"
+MIT_DDRNET = "MIT (the LICENSE file of github.com/ydhongHIT/DDRNet)"
+MIT_STDC = "MIT (the LICENSE file of github.com/MichaelFan01/STDC-Seg)"
+APACHE_MMSEG = "Apache-2.0 (the LICENSE file of github.com/open-mmlab/mmsegmentation)"
 
 COINCHEUNG_PAGE = "https://github.com/CoinCheung/BiSeNet#readme"
 PIDNET_PAGE = "https://github.com/XuJiacong/PIDNet#models"
@@ -30,6 +30,7 @@ MMSEG_URL = "https://download.openmmlab.com/mmsegmentation/v0.5/{0}/{1}/{1}_{2}.
 PIDNET_FOLDER = ("https://drive.google.com/drive/folders/0BySIOtxxULinfjlGdGFiT3NQVUdLVDBxWnhhTjB4VXNBRkFOa281WHl"
                  "kektYY2VBcWVZb1k?resourcekey=0-w0JIXUekD-FCW-Rm1Z-HfQ")
 STDC_FOLDER = "https://drive.google.com/drive/folders/1wROFwRt8qWHD4jSo8Zu1gp1d6oYJ3ns1"
+
 
 @dataclass(frozen=True)
 class ZooEntry:
@@ -92,6 +93,15 @@ def _pidnet(size: str, dataset: str, drive_id: str, filename: str, miou: float, 
     )
 
 
+def _ddrnet(variant: str, drive_id: str, miou: float) -> ZooEntry:
+    return ZooEntry(
+        name=f"{variant}_cityscapes", config=f"cityscapes/{variant}.yaml", format=f"ddrnet:{variant}",
+        url=f"https://drive.google.com/file/d/{drive_id}/view", direct=False, filename=f"{variant}_cityscapes.pth",
+        miou=miou, protocol="val, whole 1024x2048, single scale", licence=MIT_DDRNET, page=DDRNET_PAGE,
+        note="the README names no file: save the Drive file under the name shown",
+    )
+
+
 PIDNET_CITYSCAPES = "val, whole 1024x2048, single scale"
 # The official CamVid files are evaluated on the SegNet test split at the full 960x720 frames (its configs'
 # TEST.IMAGE_SIZE); segkit's CamVid preset expects the 480x360 SegNet frames: point DATASET.ROOT at full frames.
@@ -110,22 +120,8 @@ ENTRIES: dict[str, ZooEntry] = {e.name: e for e in (
     # segkit's CamVid (SegNet) order.
     _pidnet("s", "camvid", "1h3IaUpssCnTWHiPEUkv-VgFmj86FkY3J", "PIDNet_S_Camvid_Test.pt", 80.1, PIDNET_CAMVID),
     _pidnet("m", "camvid", "1rNGTc8LD42h8G3HaedtqwS0un4_-gEbB", "PIDNet_M_Camvid_Test.pt", 82.0, PIDNET_CAMVID),
-    ZooEntry(
-        name="ddrnet_23_slim_cityscapes", config="cityscapes/ddrnet_23_slim.yaml", format="ddrnet:ddrnet_23_slim",
-        url="https://drive.google.com/file/d/1d_K3Af5fKHYwxSo8HkxpnhiekhwovmiP/view", direct=False,
-        filename="DDRNet_23_slim_cityscapes.pth", miou=77.8,
-        protocol="val, whole 1024x2048, single scale",
-        licence=MIT_DDRNET, page=DDRNET_PAGE,
-        note="the README publishes no file name: save the Drive file under the name shown",
-    ),
-    ZooEntry(
-        name="ddrnet_23_cityscapes", config="cityscapes/ddrnet_23.yaml", format="ddrnet:ddrnet_23",
-        url="https://drive.google.com/file/d/16viDZhbmuc3y7OSsUo2vhA7V6kYO0KX6/view", direct=False,
-        filename="DDRNet_23_cityscapes.pth", miou=79.5,
-        protocol="val, whole 1024x2048, single scale",
-        licence=MIT_DDRNET, page=DDRNET_PAGE,
-        note="the README publishes no file name: save the Drive file under the name shown",
-    ),
+    _ddrnet("ddrnet_23_slim", "1d_K3Af5fKHYwxSo8HkxpnhiekhwovmiP", 77.8),
+    _ddrnet("ddrnet_23", "16viDZhbmuc3y7OSsUo2vhA7V6kYO0KX6", 79.5),
     _stdc(1, 50, "model_maxmIOU50.pth", 72.22),
     _stdc(1, 75, "model_maxmIOU75.pth", 74.50),
     _stdc(2, 50, "model_maxmIOU50.pth", 74.24),
