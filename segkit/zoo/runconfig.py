@@ -76,8 +76,10 @@ def resolve_config(config_file: str | None, weights: str | None, opts: Sequence[
         cfg = load_cfg(config_file, list(opts))
         try:
             found = carried_cfg(weights) if weights else None
-        except (CheckpointError, FileNotFoundError):
-            found = None  # unreadable weights: the load names the file, once the tool's log is open
+        except (CheckpointError, FileNotFoundError, ConfigError):
+            # Unreadable weights, or a carried config this segkit cannot read (a classifier's, an older
+            # version's): nothing to compare with; the load names what is wrong, once the tool's log is open.
+            found = None
         if found is not None:
             carried, source = found
             allowed = ("MODEL.NUM_CLASSES",) if finetune else ()
