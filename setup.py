@@ -2,6 +2,7 @@ from setuptools import find_packages, setup
 
 VIS = ["matplotlib", "tensorboard"]
 DEPLOY = ["torch>=2.6", "onnx", "onnxscript", "onnxruntime"]
+HUB = ["timm", "huggingface_hub"]
 
 setup(
     name="segkit",
@@ -27,10 +28,13 @@ setup(
     # deploy (segkit.deploy): the torch.export-based ONNX exporter (Dim.DYNAMIC, ExportedProgram input: torch
     # 2.6 or newer) writes through onnxscript; onnxruntime runs, checks and quantizes the file. The tests check
     # every model's export, so the test extra includes it.
+    # hub: MODEL.BACKBONE.WEIGHTS timm:<model> downloads through timm (from the Hugging Face Hub); torchvision:<enum>
+    # needs nothing more. Both are imported only when such a name is used (segkit/zoo/hub.py).
     # vis: matplotlib draws the evaluation pictures and training curves, tensorboard takes LOG.TENSORBOARD.
     extras_require={
         "deploy": DEPLOY,
         "vis": VIS,
-        "test": ["pytest", "pytest-xdist", "timm", *DEPLOY, *VIS],
+        "hub": HUB,
+        "test": ["pytest", "pytest-xdist", *HUB, *DEPLOY, *VIS],
     },
 )

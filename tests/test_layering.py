@@ -1,7 +1,7 @@
 """The package layering, checked from the source: every import between segkit's packages points down.
 
-utils at the bottom, then config; data and models; losses and solver; evaluation; the deploy and
-pretraining packages; the segmentation engine on top. Packages of one layer do not import each other
+utils at the bottom, then config; data and models; losses, solver and the zoo of published weights;
+evaluation; the deploy and pretraining packages; the segmentation engine on top. Packages of one layer do not import each other
 either, so each can be read (and tested) with only the layers below it.
 """
 from __future__ import annotations
@@ -20,6 +20,7 @@ LAYERS = {
     "models": 2,
     "losses": 3,
     "solver": 3,
+    "zoo": 3,  # resolves weights for models it builds (models, data); deploy and engine load through it
     "evaluation": 4,
     "deploy": 5,
     "pretrain": 5,

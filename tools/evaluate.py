@@ -1,13 +1,16 @@
 #!/usr/bin/env python
 """Evaluate segmentation weights on a dataset split and print the per-class table.
 
-    python tools/evaluate.py --config-file X (--weights W [--runtime R] | --onnx F) [--slide] [--msc] [--flip]
+    python tools/evaluate.py [--config-file X] (--weights W [--runtime R] | --onnx F) [--slide] [--msc] [--flip]
         [--scales 0.5 0.75 ...] [--split val|test] [--out metrics.json] [--save-pred DIR] [KEY VALUE ...]
 
 --weights runs on the fastest correct runtime by default (onnxruntime on a CPU when installed, exported once
 and checked against PyTorch; fused + channels_last on CUDA); `--runtime torch` runs the PyTorch model exactly
 as the trainer evaluates it. --onnx evaluates an exported file (tools/export_onnx.py, INT8 too) with the same
 data, modes and metrics; a file whose inputs, outputs or class count do not fit the config is an error.
+W may be zoo:NAME (a published checkpoint, fetched into the segkit cache: python tools/zoo.py list) or an
+official checkpoint file; without --config-file the config is the one W carries (a segkit checkpoint's, a
+zoo entry's with its published protocol), and a --config-file that builds another model than W is refused.
 
 Flags left out fall back to TEST.SLIDE / TEST.MSC / TEST.FLIP; `--scales` implies --msc. The JSON
 (metrics in percent, NaN as null, plus the inference mode) goes to --out, by default to
@@ -30,23 +33,23 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
-from segkit.config import load_cfg  # noqa: E402
 from segkit.data import build_dataset, ensure_demo_dataset  # noqa: E402
 from segkit.evaluation import evaluate_dataset, format_metrics_table, save_metrics  # noqa: E402
 from segkit.evaluation.cross_dataset import adapt_to_dataset, checkpoint_config  # noqa: E402
 from segkit.evaluation.report import write_report_plots  # noqa: E402
 from segkit.deploy import RUNTIMES, build_runtime  # noqa: E402
-from segkit.models import load_model_for_inference  # noqa: E402
-from segkit.utils.cli import add_config_args, add_inference_args, parse_tool_args, run_tool  # noqa: E402
+from segkit.utils.cli import (WEIGHTS_HELP, add_config_args, add_inference_args, parse_tool_args,  # noqa: E402
+                              run_tool)
 from segkit.utils.comm import barrier, init_distributed, is_main_process  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
+from segkit.zoo import load_model_for_inference, resolve_config  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_args(p)
+    add_config_args(p, from_weights=True)
     weights = p.add_mutually_exclusive_group(required=True)
-    weights.add_argument("--weights", help="checkpoint (model_final.pth, model_XXXXXXX.pth) or state_dict")
+    weights.add_argument("--weights", help=WEIGHTS_HELP)
     weights.add_argument("--onnx", metavar="FILE", help="evaluate an exported file (tools/export_onnx.py) instead")
     p.add_argument("--runtime", default="auto", choices=("auto", *RUNTIMES),
                    help="runtime of --weights: auto is the fastest correct one (onnxruntime on a CPU when installed); "
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    cfg = load_cfg(args.config_file, list(args.opts))
+    cfg = resolve_config(args.config_file, args.onnx or args.weights, args.opts)
     rank, _, device = init_distributed()
     logger = setup_logger(cfg.OUTPUT_DIR, rank)
     split = cfg.DATASET.VAL_SPLIT if args.split == "val" else cfg.DATASET.TEST_SPLIT
@@ -93,7 +96,9 @@ def evaluate(args: argparse.Namespace) -> None:
     metrics = evaluate_dataset(model_runner, dataset, cfg, device, slide=args.slide, msc=args.msc, flip=args.flip,
                                scales=args.scales, save_pred_dir=args.save_pred)
     if is_main_process():
-        metrics.update(weights=os.path.abspath(args.onnx or args.weights), split=split, runtime=runtime, **datasets)
+        weights = args.onnx or args.weights
+        metrics.update(weights=weights if weights.startswith("zoo:") else os.path.abspath(weights), split=split,
+                       runtime=runtime, **datasets)
         if "mIoU" in metrics:
             logger.info("model trained on %s, evaluated on %s %s (%d images, mode %s):\n%s", datasets["trained_on"],
                         cfg.DATASET.NAME, split, metrics["num_images"], metrics["mode"], format_metrics_table(metrics))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Export a segmentor to ONNX, verified against PyTorch; optionally an INT8 model beside it.
 
-    python tools/export_onnx.py --config-file X --weights W --out model.onnx [--opset 20]
+    python tools/export_onnx.py [--config-file X] --weights W --out model.onnx [--opset 20]
         [--int8 [--calib-images 100] [--int8-out model_int8.onnx]] [KEY VALUE ...]
 
 The file takes "images" float [N,3,H,W] (normalised with INPUT.MEAN/STD, RGB) and returns "logits"
@@ -9,6 +9,8 @@ The file takes "images" float [N,3,H,W] (normalised with INPUT.MEAN/STD, RGB) an
 onnxruntime runs it at two sizes other than the export size and must match PyTorch (max |logit diff|
 <= 1e-3, argmax agreement >= 99.99%): otherwise the tool fails, naming the sizes and the differences.
 A model that cannot be exported fails naming the module at fault.
+
+W may be zoo:NAME or an official checkpoint file; without --config-file the config is the one W carries.
 
 --int8 writes a statically quantized QDQ model (default: OUT with _int8 before .onnx), calibrated on
 --calib-images images of DATASET.TRAIN_SPLIT preprocessed exactly as evaluation preprocesses them.
@@ -21,19 +23,19 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
-from segkit.config import load_cfg  # noqa: E402
 from segkit.data import build_dataset, ensure_demo_dataset  # noqa: E402
 from segkit.deploy import (DEFAULT_OPSET, ExportError, ParityError, calibration_inputs, export_onnx,  # noqa: E402
                            quantize_int8)
-from segkit.models import load_model_for_inference  # noqa: E402
-from segkit.utils.cli import run_tool  # noqa: E402
+from segkit.utils.cli import WEIGHTS_HELP, run_tool  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
+from segkit.zoo import load_model_for_inference, resolve_config  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config-file", required=True, help="YAML config (may inherit with _BASE_)")
-    p.add_argument("--weights", required=True, help="checkpoint (model_final.pth, ...) or state_dict")
+    p.add_argument("--config-file", default=None,
+                   help="YAML config (may inherit with _BASE_); default: the config the --weights carry")
+    p.add_argument("--weights", required=True, help=WEIGHTS_HELP)
     p.add_argument("--out", required=True, help="the ONNX file to write")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset, 18 or newer (default {DEFAULT_OPSET})")
     p.add_argument("--int8", action="store_true", help="also write a statically quantized INT8 model")
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def export(args: argparse.Namespace) -> None:
-    cfg = load_cfg(args.config_file, list(args.opts))
+    cfg = resolve_config(args.config_file, args.weights, args.opts)
     logger = setup_logger()
     model = load_model_for_inference(cfg, args.weights).eval()
     results = export_onnx(model, args.out, opset=args.opset, num_classes=cfg.MODEL.NUM_CLASSES)

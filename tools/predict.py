@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Predict segmentation maps for images, folders, videos, a camera or a dataset split.
 
-    python tools/predict.py --config-file X --weights W (--input PATH | --split val|test) [--out DIR]
+    python tools/predict.py [--config-file X] --weights W (--input PATH | --split val|test) [--out DIR]
         [--runtime auto|torch|fused|compile|onnx] [--threads N] [--slide] [--msc] [--flip] [--scales ...] [KEY VALUE ...]
 
 --input is an image, a folder of images (not recursive), a video file (.mp4, .avi, ...) or a camera index
@@ -11,7 +11,9 @@ skipped with a log line, unreadable images are reported and skipped, and the run
 (exit code 1 when an image was unreadable). A video or camera gives <out>/<stem>_overlay.mp4 with the
 source's frame count and rate. The class names and palette come from the dataset the config names
 (DATASET.NAME); its files are not needed. Everything runs through segkit.Predictor, so the files equal
-what the Python API returns, pixel for pixel. --weights may be a .onnx file (tools/export_onnx.py).
+what the Python API returns, pixel for pixel. --weights may be a .onnx file (tools/export_onnx.py), zoo:NAME
+(python tools/zoo.py list) or an official checkpoint file; without --config-file the config is the one the
+weights carry (an ONNX file carries none).
 
 --split runs on DATASET.VAL_SPLIT / TEST_SPLIT of any dataset and writes what `tools/evaluate.py
 --save-pred` writes (Cityscapes: labelIds/ for the benchmark server); with torchrun the images are split
@@ -27,21 +29,22 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
-from segkit.config import load_cfg  # noqa: E402
 from segkit.data import build_dataset, ensure_demo_dataset  # noqa: E402
 from segkit.deploy import RUNTIMES, Predictor  # noqa: E402
 from segkit.deploy.files import is_video, predict_files  # noqa: E402
 from segkit.deploy.video import overlay_video  # noqa: E402
 from segkit.evaluation import predict_dataset  # noqa: E402
-from segkit.utils.cli import add_config_args, add_inference_args, parse_tool_args, run_tool  # noqa: E402
+from segkit.utils.cli import (WEIGHTS_HELP, add_config_args, add_inference_args, parse_tool_args,  # noqa: E402
+                              run_tool)
 from segkit.utils.comm import barrier, init_distributed, is_main_process  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
+from segkit.zoo import resolve_config  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_args(p)
-    p.add_argument("--weights", required=True, help="checkpoint, state_dict or .onnx file")
+    add_config_args(p, from_weights=True)
+    p.add_argument("--weights", required=True, help=f"{WEIGHTS_HELP}, or a .onnx file")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", help="an image, a folder of images, a video file or a camera index")
     source.add_argument("--split", choices=("val", "test"), help="DATASET.VAL_SPLIT or DATASET.TEST_SPLIT")
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def predict(args: argparse.Namespace) -> int:
-    cfg = load_cfg(args.config_file, list(args.opts))
+    cfg = resolve_config(args.config_file, args.weights, args.opts)
     rank, _, device = init_distributed()
     logger = setup_logger(cfg.OUTPUT_DIR, rank)
     out = args.out or os.path.join(cfg.OUTPUT_DIR, "predictions")

@@ -71,12 +71,16 @@ def check_type(key: str, default: object, value: object, source: str) -> None:
 def merge_file(cfg: CN, path: str) -> CN:
     """Merge a YAML file (and its `_BASE_` chain) into `cfg` in place."""
     for source, data in _read_yaml_chain(path):
-        _check_keys(cfg, data, "", source)
-        try:
-            cfg.merge_from_other_cfg(CN(data))
-        except (KeyError, ValueError) as e:
-            raise ConfigError(f"{source}: {e}") from e
+        _merge_dict(cfg, data, source)
     return cfg
+
+
+def _merge_dict(cfg: CN, data: dict, source: str) -> None:
+    _check_keys(cfg, data, "", source)
+    try:
+        cfg.merge_from_other_cfg(CN(data))
+    except (KeyError, ValueError) as e:
+        raise ConfigError(f"{source}: {e}") from e
 
 
 def merge_opts(cfg: CN, opts: Sequence[str]) -> CN:
@@ -127,3 +131,20 @@ def load_cfg(
 def save_cfg(cfg: CN, path: str) -> None:
     """Write the merged config as YAML (the form `load_cfg` reads back), atomically."""
     atomic_write_text(path, cfg.dump())
+
+
+def load_cfg_text(text: str, source: str, opts: Sequence[str] | None = None) -> CN:
+    """Defaults, then a merged config as YAML text (what a checkpoint carries), then the overrides; frozen.
+
+    `source` names where the text comes from in errors (a key this version of segkit does not know).
+    """
+    from .defaults import get_cfg
+
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the config it carries is not a mapping")
+    cfg = get_cfg()
+    _merge_dict(cfg, data, source)
+    merge_opts(cfg, opts or [])
+    cfg.freeze()
+    return cfg

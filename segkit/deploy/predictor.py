@@ -1,6 +1,8 @@
 """`segkit.Predictor`: one image in, its label map out, as evaluation would predict it.
 
     predictor = Predictor.from_config("configs/cityscapes/bisenetv1_r18.yaml", "model_final.pth")
+    predictor = Predictor.from_checkpoint("output/run/model_final.pth")  # the config it carries
+    predictor = Predictor.from_pretrained("pidnet_s_cityscapes")        # a zoo entry (python tools/zoo.py list)
     labels = predictor(cv2.imread("frame.png"))          # uint8 [H,W] train ids at the input size
     cv2.imwrite("overlay.png", predictor.overlay(image, labels))
 
@@ -17,14 +19,13 @@ import numpy as np
 import torch
 from yacs.config import CfgNode
 
-from ..config import load_cfg
 from ..data import dataset_classes
 from ..data.seg_transforms import normalise, normalise_luts
 from ..evaluation import colorize, inference, resolve_mode
 from ..evaluation.export import OVERLAY_ALPHA, overlay
 from ..evaluation.inference import Model
-from ..models import load_model_for_inference
 from ..utils.amp import autocast_dtype
+from ..zoo import load_model_for_inference, resolve_config
 from .fastpath import build_runtime
 
 
@@ -50,7 +51,7 @@ class Predictor:
     @classmethod
     def from_config(
         cls,
-        config_file: str,
+        config_file: str | None,
         weights: str,
         device: str = "cpu",
         runtime: str = "auto",
@@ -62,13 +63,14 @@ class Predictor:
         flip: bool | None = None,
         scales: Sequence[float] | None = None,
     ) -> "Predictor":
-        """The Predictor of a config (with `opts` as KEY VALUE overrides) and a checkpoint or .onnx file.
+        """The Predictor of a config (with `opts` as KEY VALUE overrides) and weights: a checkpoint (segkit's or
+        an official format), zoo:NAME or a .onnx file. `config_file` None takes the config the weights carry.
 
         runtime: "auto" (the fastest correct one on `device`) or one of "torch", "fused", "compile",
         "onnx". threads: onnxruntime intra-op threads (None: its default). slide/msc/flip/scales
         override TEST.SLIDE/MSC/FLIP/SCALES as in tools/evaluate.py.
         """
-        cfg = load_cfg(config_file, list(opts))
+        cfg = resolve_config(config_file, weights, opts)
         if weights.endswith(".onnx"):
             model, onnx_path = None, weights
         else:
@@ -77,6 +79,20 @@ class Predictor:
                                num_classes=int(cfg.MODEL.NUM_CLASSES), threads=threads)
         mode = resolve_mode(cfg, slide=slide, msc=msc, flip=flip, scales=scales)
         return cls(cfg, runner, device=device, mode=mode)
+
+    @classmethod
+    def from_checkpoint(cls, weights: str, device: str = "cpu", runtime: str = "auto", opts: Sequence[str] = (),
+                        **kwargs) -> "Predictor":
+        """The Predictor of a checkpoint alone, with the config it carries (a segkit checkpoint, one of
+        `tools/zoo.py convert`, or an official file of a zoo entry); arguments as in `from_config`."""
+        return cls.from_config(None, weights, device, runtime, opts, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, name: str, device: str = "cpu", runtime: str = "auto", opts: Sequence[str] = (),
+                        **kwargs) -> "Predictor":
+        """The Predictor of zoo entry `name` (python tools/zoo.py list), with its config and published protocol;
+        the file is downloaded into the segkit cache when it is missing."""
+        return cls.from_config(None, f"zoo:{name}", device, runtime, opts, **kwargs)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):

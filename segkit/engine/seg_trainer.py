@@ -30,7 +30,7 @@ from ..data import build_dataset, build_train_loader, ensure_demo_dataset
 from ..evaluation import evaluate_dataset, format_metrics_table, save_metrics
 from ..evaluation.report import SUMMARY_METRICS, val_pictures
 from ..losses import build_criterion
-from ..models import build_model, load_initial_weights
+from ..models import build_model
 from ..solver import build_lr_scheduler, build_optimizer, clip_gradients
 from ..utils.amp import autocast
 from ..utils.checkpoint import find_last_checkpoint, prune_checkpoints, save_checkpoint
@@ -41,6 +41,7 @@ from ..utils.meters import WindowMeters, format_eta
 from ..utils.seed import seed_everything
 from ..utils.training import (FINAL_CHECKPOINT, NonFiniteError, begin_training, convert_sync_batchnorm,
                               periodic_checkpoint_name, resume_training, setup_amp, training_state)
+from ..zoo import load_initial_weights
 
 CHECKPOINT_KIND = "segmentor"
 

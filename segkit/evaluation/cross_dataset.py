@@ -13,12 +13,10 @@ the config's own DATASET.NAME. Its classes and the evaluated dataset's are then
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any, Sequence
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 from yacs.config import CfgNode
 
@@ -26,7 +24,8 @@ from ..config import ConfigError
 from ..data import SegDataset, dataset_classes
 from ..data.build import dataset_title
 from ..data.class_mapping import find_class_mapping
-from ..utils.checkpoint import load_checkpoint
+from ..utils.checkpoint import CheckpointError
+from ..zoo.runconfig import carried_cfg
 from .inference import Model
 
 logger = logging.getLogger("segkit")
@@ -57,13 +56,15 @@ class ClassMappedModel(nn.Module):
 
 
 def checkpoint_config(weights: str | None) -> CfgNode | None:
-    """The config a segkit checkpoint file carries (its "config" YAML), or None: no weights, not a file
-    (a zoo:NAME spec, which the zoo resolves), or a bare state_dict."""
-    if not weights or not os.path.isfile(weights) or weights.endswith(".onnx"):
+    """The config the weights carry (a segkit checkpoint's, a zoo entry's or an official file's), or None: no
+    weights, an ONNX file, a bare state_dict, or weights that cannot be read (the model load names why)."""
+    if not weights:
         return None
-    state = load_checkpoint(weights)
-    text = state.get("config") if isinstance(state, dict) else None
-    return CfgNode(yaml.safe_load(text)) if isinstance(text, str) else None
+    try:
+        found = carried_cfg(weights)
+    except (CheckpointError, FileNotFoundError, ConfigError, KeyError):
+        return None
+    return found[0] if found else None
 
 
 def model_dataset(cfg: CfgNode, trained_cfg: CfgNode | None = None) -> tuple[str, list[str]]:

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+from typing import Callable, Mapping
 
+import torch
 from torch import nn
 from yacs.config import CfgNode
 
@@ -22,38 +24,70 @@ def build_model(cfg: CfgNode) -> nn.Module:
     return SEGMENTORS[name](cfg)
 
 
-def load_initial_weights(model: nn.Module, cfg: CfgNode) -> nn.Module:
-    """Load the training start the config names: MODEL.BACKBONE.WEIGHTS into the backbone, then MODEL.WEIGHTS."""
+# Turns a weights setting (a path, or a name a higher layer resolves, e.g. zoo:NAME) into what `load_weights`
+# takes for the module it is loaded into: a path, or a state_dict already read. segkit.zoo supplies the reader
+# that knows zoo names, official formats and ImageNet hubs; on its own this layer reads segkit files.
+WeightsReader = Callable[[str, nn.Module], "str | Mapping[str, torch.Tensor]"]
+
+
+def read_segkit_file(spec: str, module: nn.Module) -> str:
+    return spec
+
+
+def load_initial_weights(model: nn.Module, cfg: CfgNode, read: WeightsReader = read_segkit_file) -> nn.Module:
+    """Load the training start the config names: MODEL.BACKBONE.WEIGHTS into the backbone, then MODEL.WEIGHTS.
+
+    MODEL.WEIGHTS of another class count (fine-tuning a Cityscapes model on CamVid) loads everything but the
+    class layers, which keep their initialisation; a log line names them.
+    """
     name = cfg.MODEL.NAME
     if cfg.MODEL.BACKBONE.WEIGHTS:
         backbone = getattr(model, "backbone", None)
         if backbone is None:
             raise ValueError(f"MODEL.BACKBONE.WEIGHTS is set but model '{name}' has no zoo backbone to load it into")
         # A backbone export, a converted or pretrained classifier, or another segmentor's checkpoint.
+        spec = cfg.MODEL.BACKBONE.WEIGHTS
         missing, unexpected = load_weights(
-            backbone, cfg.MODEL.BACKBONE.WEIGHTS, what=f"backbone {cfg.MODEL.BACKBONE.NAME}",
-            strict=not cfg.MODEL.PARTIAL_WEIGHTS, submodule="backbone",
+            backbone, read(spec, backbone), what=f"backbone {cfg.MODEL.BACKBONE.NAME}",
+            strict=not cfg.MODEL.PARTIAL_WEIGHTS, submodule="backbone", name=spec,
         )
         logger.info(
             "loaded backbone weights %s: %d missing keys %s, %d unexpected keys %s",
-            cfg.MODEL.BACKBONE.WEIGHTS, len(missing), missing[:5], len(unexpected), unexpected[:5],
+            spec, len(missing), missing[:5], len(unexpected), unexpected[:5],
         )
     if cfg.MODEL.WEIGHTS:
-        missing, unexpected = load_weights(model, cfg.MODEL.WEIGHTS, what=f"model {name}",
-                                           strict=not cfg.MODEL.PARTIAL_WEIGHTS)
-        logger.info("loaded model weights %s: missing %s, unexpected %s", cfg.MODEL.WEIGHTS, missing[:5], unexpected[:5])
+        spec, class_keys = cfg.MODEL.WEIGHTS, class_layer_keys(cfg)
+        missing, unexpected = load_weights(model, read(spec, model), what=f"model {name}",
+                                           strict=not cfg.MODEL.PARTIAL_WEIGHTS, name=spec, reinit=class_keys)
+        fresh = [k for k in class_keys if k in missing]
+        if fresh:
+            logger.info("MODEL.WEIGHTS %s has another class count than MODEL.NUM_CLASSES %d: the class layers %s "
+                        "are re-initialised, everything else is loaded", spec, cfg.MODEL.NUM_CLASSES, fresh)
+        logger.info("loaded model weights %s: missing %s, unexpected %s", spec,
+                    [k for k in missing if k not in fresh][:5], unexpected[:5])
     return model
 
 
-def load_model_for_inference(cfg: CfgNode, weights: str) -> nn.Module:
+def class_layer_keys(cfg: CfgNode) -> list[str]:
+    """The state_dict keys of the config's model whose shape follows MODEL.NUM_CLASSES (the class layers),
+    found by building the model for two class counts on the meta device (no memory, no initialisation)."""
+    other = cfg.clone()
+    other.defrost()
+    other.MODEL.NUM_CLASSES = cfg.MODEL.NUM_CLASSES + 1
+    with torch.device("meta"):
+        ours, theirs = build_model(cfg).state_dict(), build_model(other).state_dict()
+    return [k for k, v in ours.items() if v.shape != theirs[k].shape]
+
+
+def load_model_for_inference(cfg: CfgNode, weights: str, read: WeightsReader = read_segkit_file) -> nn.Module:
     """The model of the config with the full `weights` loaded; weights that do not cover it are an error.
 
     MODEL.WEIGHTS / MODEL.BACKBONE.WEIGHTS are not read: `weights` replaces every parameter anyway, and the
     initial weights a training config names need not exist where the model is evaluated.
     """
     model = build_model(cfg)
-    missing, unexpected = load_weights(model, weights, what=f"model {cfg.MODEL.NAME} ({cfg.MODEL.BACKBONE.NAME})",
-                                       strict=False)
+    missing, unexpected = load_weights(model, read(weights, model), strict=False, name=weights,
+                                       what=f"model {cfg.MODEL.NAME} ({cfg.MODEL.BACKBONE.NAME})")
     if missing:
         raise ValueError(f"{weights} lacks {len(missing)} weights of model {cfg.MODEL.NAME}, e.g. {missing[:5]}")
     if unexpected:

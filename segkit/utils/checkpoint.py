@@ -5,7 +5,7 @@ import glob
 import os
 import pickle
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Collection, Mapping
 
 import torch
 from torch import nn
@@ -88,9 +88,15 @@ def strip_prefix(state: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 
 def load_weights(
-    module: nn.Module, path: str, what: str = "model", strict: bool = True, submodule: str | None = None
+    module: nn.Module, path: str | Mapping[str, torch.Tensor], what: str = "model", strict: bool = True,
+    submodule: str | None = None, name: str | None = None, reinit: Collection[str] = (),
 ) -> tuple[list, list]:
     """Load weights into `module` from `path`; returns the (missing, unexpected) key lists.
+
+    `path` is a file or a state_dict already read (from another format, a download); `name` is what
+    the messages call it (default: the path). Keys in `reinit` whose shape differs from the module's (the
+    class layers, when fine-tuning for another class count) keep the module's initialisation and are
+    returned as missing without counting against `strict`.
 
     `submodule` names where `module` sits inside bigger models: when the file holds such a model
     (a classifier or a segmentor whose keys start with 'backbone.'), only that part is taken.
@@ -99,28 +105,33 @@ def load_weights(
     (a ResNet-34 file for a ResNet-18) share most key names and would otherwise half-load silently.
     Every error names the file and a few keys.
     """
-    state = extract_model_state(load_checkpoint(path))
+    if isinstance(path, str):
+        name, state = name or path, extract_model_state(load_checkpoint(path))
+    else:
+        name, state = name or "the state_dict", dict(path)
     prefix = f"{submodule}."
     if submodule and any(k.startswith(prefix) for k in state):
         state = strip_prefix(state, prefix)
     own = module.state_dict()
+    kept = {k for k in reinit if k in state and k in own and tuple(state[k].shape) != tuple(own[k].shape)}
+    state = {k: v for k, v in state.items() if k not in kept}
     mismatched = [
         f"{k}: checkpoint {tuple(v.shape)} vs {what} {tuple(own[k].shape)}"
         for k, v in state.items()
         if k in own and tuple(v.shape) != tuple(own[k].shape)
     ]
     if mismatched:
-        raise CheckpointError(f"{path} does not fit the {what}; first mismatching keys:\n  " + "\n  ".join(mismatched[:10]))
+        raise CheckpointError(f"{name} does not fit the {what}; first mismatching keys:\n  " + "\n  ".join(mismatched[:10]))
     if own and state and not set(own) & set(state):
         raise CheckpointError(
-            f"{path} has no key in common with the {what}: it holds e.g. {sorted(state)[:3]}, "
+            f"{name} has no key in common with the {what}: it holds e.g. {sorted(state)[:3]}, "
             f"the {what} expects e.g. {sorted(own)[:3]}"
         )
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    if strict and (missing or unexpected):
+    if strict and (set(missing) - kept or unexpected):
         raise CheckpointError(
-            f"{path} does not match the {what}: {len(missing)} missing keys {missing[:4]}, "
+            f"{name} does not match the {what}: {len(missing)} missing keys {missing[:4]}, "
             f"{len(unexpected)} unexpected keys {unexpected[:4]} (weights of another depth or variant?)"
         )
     module.load_state_dict(state, strict=False)

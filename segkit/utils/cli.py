@@ -37,9 +37,22 @@ def run_tool(body: Callable[[], int | None], extra_errors: tuple[type[BaseExcept
     return result if isinstance(result, int) else 0
 
 
-def add_config_args(parser: argparse.ArgumentParser) -> None:
-    """--config-file and the trailing KEY VALUE overrides every config-driven tool takes."""
-    parser.add_argument("--config-file", required=True, help="YAML config (may inherit with _BASE_)")
+# What --weights takes in every tool (resolved by segkit.zoo).
+WEIGHTS_HELP = ("a checkpoint (segkit's, or an official PIDNet/DDRNet/STDC/BiSeNet/mmseg file) or zoo:NAME "
+                "(python tools/zoo.py list)")
+
+
+def add_config_args(parser: argparse.ArgumentParser, from_weights: bool = False) -> None:
+    """--config-file and the trailing KEY VALUE overrides every config-driven tool takes.
+
+    `from_weights`: the tool also takes --weights, which may carry the config (a segkit checkpoint, zoo:NAME),
+    so --config-file is optional; when given it wins and must build the model the weights belong to.
+    """
+    if from_weights:
+        parser.add_argument("--config-file", default=None,
+                            help="YAML config (may inherit with _BASE_); default: the config the --weights carry")
+    else:
+        parser.add_argument("--config-file", required=True, help="YAML config (may inherit with _BASE_)")
     parser.add_argument("opts", nargs="*", help="config overrides as KEY VALUE pairs, anywhere on the line")
 
 

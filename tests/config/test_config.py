@@ -103,3 +103,12 @@ def test_an_int_where_a_float_is_expected_says_what_to_write(tmp_path):
     with pytest.raises(ConfigError, match=r"c\.yaml: 'SOLVER.MAX_ITER' expects a int .* got 1\.5"):
         load_cfg(str(f))
     assert load_cfg(None, ["SOLVER.BASE_LR", "1.0", "INPUT.CROP_SIZE", "(64, 64)"]).SOLVER.BASE_LR == 1.0
+
+
+def test_config_text_of_a_checkpoint_loads_and_names_its_source():
+    from segkit.config import load_cfg_text
+
+    cfg = load_cfg_text(load_cfg(None, ["MODEL.NUM_CLASSES", "11"]).dump(), "ckpt.pth", ["TEST.SCALE", "0.5"])
+    assert cfg.MODEL.NUM_CLASSES == 11 and cfg.TEST.SCALE == 0.5 and cfg.is_frozen()
+    with pytest.raises(ConfigError, match="the config saved in old.pth: unknown config key 'MODEL.GONE'"):
+        load_cfg_text("MODEL:\n  GONE: 1\n", "the config saved in old.pth")

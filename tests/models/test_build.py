@@ -14,6 +14,26 @@ def _built(*opts):
     return load_initial_weights(build_model(cfg), cfg)
 
 
+def test_class_layer_keys_are_those_that_follow_the_class_count():
+    from segkit.models import class_layer_keys
+
+    keys = class_layer_keys(_cfg("MODEL.NAME", "pidnet", "MODEL.VARIANT", "pidnet_s"))
+    assert keys == ["head.classifier.2.weight", "head.classifier.2.bias", "aux_p.classifier.2.weight",
+                    "aux_p.classifier.2.bias"]
+
+
+def test_model_weights_of_another_class_count_keep_fresh_class_layers(tmp_path):
+    torch.manual_seed(0)
+    cityscapes = build_model(_cfg("MODEL.NUM_CLASSES", "19", "MODEL.BACKBONE.NAME", "resnet18"))
+    path = tmp_path / "city.pth"
+    torch.save(cityscapes.state_dict(), path)
+    model = _built("MODEL.BACKBONE.NAME", "resnet18", "MODEL.WEIGHTS", str(path))  # 3 classes, strict
+    theirs, ours = cityscapes.state_dict(), model.state_dict()
+    fresh = {k for k in ours if ours[k].shape != theirs[k].shape}
+    assert fresh and all(k.endswith(("classifier.weight", "classifier.bias")) for k in fresh)
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours if k not in fresh)
+
+
 @pytest.mark.parametrize("kind", ["export", "classifier"])
 def test_backbone_weights_from_export_or_classifier(tmp_path, kind):
     clf = create_classifier("resnet18", num_classes=5)

@@ -137,3 +137,14 @@ def test_backbone_weights_of_another_depth_are_an_error_unless_partial(tmp_path)
         load_weights(Net(), path)
     missing, unexpected = load_weights(Net(), path, strict=False)
     assert missing == [] and unexpected == ["extra.weight", "extra.bias"]
+
+
+def test_a_state_dict_read_elsewhere_loads_and_named_keys_may_keep_their_init():
+    source, target = Net(), Net()
+    state = {**source.state_dict(), "head.weight": torch.zeros(5, 4, 1, 1), "head.bias": torch.zeros(5)}
+    with pytest.raises(CheckpointError, match=r"zoo:x does not fit the model; first mismatching keys:\n  head.weight"):
+        load_weights(target, state, name="zoo:x")
+    init = target.head.weight.clone()
+    missing, unexpected = load_weights(target, state, name="zoo:x", reinit=["head.weight", "head.bias"])
+    assert missing == ["head.weight", "head.bias"] and unexpected == []  # strict, all the same
+    assert torch.equal(target.head.weight, init) and torch.equal(target.backbone.weight, source.backbone.weight)
