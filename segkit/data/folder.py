@@ -132,6 +132,7 @@ class FolderDataset(SegDataset):
             raise FileNotFoundError(f"dataset root not found: {root} (DATASET.ROOT)")
         class_names, palette = self.declared_classes(cfg)
         mapping = d.LABEL_MAPPING or self.default_mapping
+        expects_labels = None  # a list file: labelled when any line names a label
         if d.LIST_FILE:
             samples = list_file_samples(os.path.join(root, d.LIST_FILE.format(split=split)), root, strict)
         else:
@@ -140,10 +141,12 @@ class FolderDataset(SegDataset):
                 label_dir = None  # an unlabelled test split is fine; other splits must have labels
             samples = paired_samples(os.path.join(root, d.IMAGE_DIR.format(split=split)), label_dir, d.LABEL_SUFFIX,
                                      strict)
+            expects_labels = label_dir is not None
         first_label = next((s.label for s in samples if s.label), None)
         reader = LabelReader(palette, pil_palette=bool(first_label) and is_palette_png(first_label))
         lut = build_label_lut(len(class_names), d.IGNORE_INDEX, mapping)
-        super().__init__(samples, class_names, palette, d.IGNORE_INDEX, lut, transform, reader)
+        super().__init__(samples, class_names, palette, d.IGNORE_INDEX, lut, transform, reader,
+                         expects_labels=expects_labels)
         self.root, self.split = root, split
         if strict:
             self.check_index(d.CHECK_LABELS if check_labels is None else check_labels)
