@@ -32,6 +32,7 @@ from segkit.deploy import RUNTIMES, build_runtime  # noqa: E402
 from segkit.models import load_model_for_inference  # noqa: E402
 from segkit.utils.cli import add_config_args, add_inference_args, parse_tool_args, run_tool  # noqa: E402
 from segkit.utils.comm import barrier, init_distributed, is_main_process  # noqa: E402
+from segkit.utils.io import check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 
 
@@ -63,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def evaluate(args: argparse.Namespace) -> None:
     cfg = load_cfg(args.config_file, list(args.opts))
+    # Outputs and inputs are checked before the evaluation, whose result would otherwise be lost.
+    out = args.out or os.path.join(cfg.OUTPUT_DIR, "metrics_eval.json")
+    check_writable(out, "--out" if args.out else "OUTPUT_DIR/metrics_eval.json")
+    if args.save_pred:
+        check_writable(args.save_pred, "--save-pred", folder=True)
     rank, _, device = init_distributed()
     logger = setup_logger(cfg.OUTPUT_DIR, rank)
     split = cfg.DATASET.VAL_SPLIT if args.split == "val" else cfg.DATASET.TEST_SPLIT
@@ -73,10 +79,9 @@ def evaluate(args: argparse.Namespace) -> None:
         return build_runtime(model, runtime, device=device, onnx_path=args.onnx, num_classes=cfg.MODEL.NUM_CLASSES,
                              threads=args.threads)
 
-    # The main process exports (and caches) an ONNX runtime first; the others then load the cached file.
-    model_runner = runner() if is_main_process() else None
-    barrier()
-    model_runner = model_runner or runner()  # built first: a file that does not fit the config fails early
+    # Cheap checks first: the weights or the ONNX file against the config, then the split; the export of
+    # --weights to ONNX (runtime auto on a CPU) comes last.
+    model_runner = runner() if args.onnx else None
     if is_main_process():
         ensure_demo_dataset(cfg)  # a demo config evaluates without a prior training run; one writer
     barrier()
@@ -84,6 +89,11 @@ def evaluate(args: argparse.Namespace) -> None:
     if dataset.num_classes != cfg.MODEL.NUM_CLASSES:
         raise ConfigError(f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES} but dataset {cfg.DATASET.NAME} "
                           f"has {dataset.num_classes} classes")
+    if model_runner is None:
+        # The main process exports (and caches) an ONNX runtime first; the others then load the cached file.
+        model_runner = runner() if is_main_process() else None
+        barrier()
+        model_runner = model_runner or runner()
     metrics = evaluate_dataset(model_runner, dataset, cfg, device, slide=args.slide, msc=args.msc, flip=args.flip,
                                scales=args.scales, save_pred_dir=args.save_pred)
     if is_main_process():
@@ -91,7 +101,6 @@ def evaluate(args: argparse.Namespace) -> None:
         if "mIoU" in metrics:
             logger.info("%s %s (%d images, mode %s):\n%s", cfg.DATASET.NAME, split, metrics["num_images"],
                         metrics["mode"], format_metrics_table(metrics))
-        out = args.out or os.path.join(cfg.OUTPUT_DIR, "metrics_eval.json")
         save_metrics(metrics, out)
         logger.info("wrote %s", ", ".join([out, *write_report_plots(metrics, out)]))
 

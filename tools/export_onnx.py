@@ -27,6 +27,7 @@ from segkit.deploy import (DEFAULT_OPSET, ExportError, ParityError, calibration_
                            quantize_int8)
 from segkit.models import load_model_for_inference  # noqa: E402
 from segkit.utils.cli import run_tool  # noqa: E402
+from segkit.utils.io import check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 
 
@@ -52,16 +53,19 @@ def main(argv: list[str] | None = None) -> int:
 def export(args: argparse.Namespace) -> None:
     cfg = load_cfg(args.config_file, list(args.opts))
     logger = setup_logger()
-    model = load_model_for_inference(cfg, args.weights).eval()
-    results = export_onnx(model, args.out, opset=args.opset, num_classes=cfg.MODEL.NUM_CLASSES)
-    logger.info("wrote %s (opset %d), checked against PyTorch:\n  %s", args.out, args.opset,
-                "\n  ".join(r.describe() for r in results))
+    int8_out = args.int8_out or f"{os.path.splitext(args.out)[0]}_int8.onnx"
+    # Every output and the calibration data are checked before the export and its parity check.
+    check_writable(args.out, "--out")
+    dataset = None
     if args.int8:
+        check_writable(int8_out, "--int8-out")
         ensure_demo_dataset(cfg)
         dataset = build_dataset(cfg, cfg.DATASET.TRAIN_SPLIT, train=False)
-        out = args.int8_out or f"{os.path.splitext(args.out)[0]}_int8.onnx"
-        quantize_int8(args.out, out, calibration_inputs(dataset, cfg, args.calib_images))
-
+    model = load_model_for_inference(cfg, args.weights).eval()
+    export_onnx(model, args.out, opset=args.opset, num_classes=cfg.MODEL.NUM_CLASSES)  # logs the parity per size
+    logger.info("wrote %s (opset %d)", args.out, args.opset)
+    if dataset is not None:
+        quantize_int8(args.out, int8_out, calibration_inputs(dataset, cfg, args.calib_images))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -139,3 +139,29 @@ def test_runtime_other_than_onnx_with_an_onnx_file_is_refused(capsys):
         parse_args(["--config-file", "c.yaml", "--onnx", "m.onnx", "--runtime", "torch"])
     assert "--runtime torch applies to --weights" in capsys.readouterr().err
     assert parse_args(["--config-file", "c.yaml", "--onnx", "m.onnx"]).runtime == "auto"
+
+
+def test_unwritable_outputs_fail_before_the_evaluation(setup, capsys, monkeypatch):
+    import tools.evaluate as tool
+
+    tmp, cfg_file, cfg, model, weights = setup
+    monkeypatch.setattr(tool, "evaluate_dataset", lambda *a, **k: pytest.fail("evaluated before checking --out"))
+    blocker = tmp / "a_file"
+    blocker.write_text("a file where a folder is needed")
+    base = ["--config-file", str(cfg_file), "--weights", str(weights), "--runtime", "torch"]
+    assert main(base + ["--out", str(blocker / "m.json")]) == 1
+    assert capsys.readouterr().err.startswith(f"error: cannot write --out {blocker}/m.json: ")
+    assert main(base + ["--out", str(tmp / "ok.json"), "--save-pred", str(blocker)]) == 1
+    assert capsys.readouterr().err.strip() == f"error: --save-pred {blocker} is a file, not a folder"
+    assert not (tmp / "ok.json").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not onnx"])
+def test_a_corrupt_onnx_file_is_one_line_naming_it(setup, capsys, damage):
+    tmp, cfg_file, cfg, model, weights = setup
+    bad = tmp / f"{damage.replace(' ', '_')}.onnx"
+    bad.write_bytes(b"\x08\x07\x12\x07pytorch" if damage == "truncated" else b"<html>404 not found</html>")
+    assert main(["--config-file", str(cfg_file), "--onnx", str(bad), "--out", str(tmp / "n.json")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: cannot load ONNX file {bad} (") and "\n" not in err
+    assert not (tmp / "n.json").exists()
