@@ -24,7 +24,7 @@ from segkit.config.loader import load_cfg  # noqa: E402
 from segkit.data import build_dataset, ensure_demo_dataset  # noqa: E402
 from segkit.data.stats import scan_dataset  # noqa: E402
 from segkit.utils.cli import run_tool  # noqa: E402
-from segkit.utils.io import atomic_write_json  # noqa: E402
+from segkit.utils.io import atomic_write_json, check_writable  # noqa: E402
 
 
 def _list(title: str, items, limit: int = 10) -> list[str]:
@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
 def check(args: argparse.Namespace) -> int:
     """Print the report (and write it as JSON); 0 when the split is consistent, else 1."""
     cfg = load_cfg(args.config_file, args.opts)
+    if args.json:
+        check_writable(args.json, "--json")  # before the scan, which reads every file
     split = args.split or cfg.DATASET.TRAIN_SPLIT
     ensure_demo_dataset(cfg)  # a demo config can be checked before anything generated its set
     dataset = build_dataset(cfg, split, train=False, check_labels=False, strict=False)

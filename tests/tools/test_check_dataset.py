@@ -138,3 +138,12 @@ def test_camvid_split_with_an_empty_label_folder_is_not_ok(dataset, capsys):
         f.unlink()
     assert check_dataset.main(["--config-file", str(cfg), "--no-image-stats"]) == 1
     assert "3 images, 0 with labels" in capsys.readouterr().out
+
+
+def test_unwritable_json_fails_before_the_scan(dataset, tmp_path, capsys):
+    _, cfg = dataset
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert check_dataset.main(["--config-file", str(cfg), "--json", str(blocker / "r.json")]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: cannot write --json {blocker}/r.json") and "images" not in captured.out

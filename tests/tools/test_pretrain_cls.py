@@ -109,3 +109,19 @@ def test_make_demo_cls_data_tool(tmp_path):
                       "--size", "20"]) == 0
     assert len(os.listdir(tmp_path / "train")) == 3 and len(os.listdir(tmp_path / "val" / "circle")) == 1
     assert tool.main(["--root", str(tmp_path / "x"), "--num-classes", "40"]) == 1
+
+
+def test_unwritable_output_dir_fails_before_the_data_is_built(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    cfg_file = _config(tmp_path, tmp_path / "data")
+    assert _tool("pretrain_cls").main(["--config-file", cfg_file, "OUTPUT_DIR", str(blocker)]) == 1
+    assert capsys.readouterr().err.strip() == f"error: OUTPUT_DIR {blocker} is a file, not a folder"
+    assert not (tmp_path / "data").exists()
+
+
+def test_export_backbone_to_an_unwritable_path_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert _tool("export_backbone").main([str(tmp_path / "absent.pth"), str(blocker / "bb.pth")]) == 1
+    assert capsys.readouterr().err.startswith(f"error: cannot write OUT {blocker}/bb.pth: ")
