@@ -125,3 +125,22 @@ def test_export_backbone_to_an_unwritable_path_is_one_line(tmp_path, capsys):
     blocker.write_text("")
     assert _tool("export_backbone").main([str(tmp_path / "absent.pth"), str(blocker / "bb.pth")]) == 1
     assert capsys.readouterr().err.startswith(f"error: cannot write OUT {blocker}/bb.pth: ")
+
+
+def test_unreadable_jpegs_are_all_named_before_training(tmp_path, capsys):
+    from segkit.config import load_cfg as load
+    from segkit.pretrain.demo import ensure_demo_cls_dataset
+
+    cfg_file = _config(tmp_path, tmp_path / "data")
+    ensure_demo_cls_dataset(load(cfg_file, defaults=get_cls_cfg))
+    images = sorted(glob.glob(str(tmp_path / "data" / "train" / "*" / "*")))
+    cut, garbage = images[3], images[-1]
+    data = open(cut, "rb").read()
+    open(cut, "wb").write(data[: len(data) - 20])  # a copy that stopped early
+    open(garbage, "wb").write(b"<html>not an image</html>")
+    assert _tool("pretrain_cls").main(["--config-file", cfg_file]) == 1
+    err = capsys.readouterr().err
+    error = ("\n" + err)[("\n" + err).rindex("\nerror: ") + 1:]  # (an earlier test's logger may print before it)
+    assert error.startswith(f"error: 2 unreadable or truncated image(s) in {tmp_path / 'data' / 'train'}")
+    assert cut in error and garbage in error and "Traceback" not in error and "worker" not in error
+    assert not glob.glob(str(tmp_path / "out" / "model_*.pth"))
