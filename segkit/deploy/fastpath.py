@@ -25,6 +25,7 @@ import os
 import torch
 from torch import nn
 
+from ..utils.comm import check_device
 from ..utils.io import cache_dir as segkit_cache_dir
 from ..evaluation.inference import Model
 from ..models.fuse import prepare_for_inference
@@ -111,7 +112,7 @@ def build_runtime(
     onnx_path: an exported file to run instead of exporting `model` (which may then be None).
     num_classes: MODEL.NUM_CLASSES, checked against an ONNX file. threads: onnxruntime intra-op threads.
     """
-    device = torch.device(device)
+    device = check_device(device)  # a missing GPU is one line, not a driver error from inside .to()
     if runtime == "auto":
         name = "onnx" if onnx_path else default_runtime(device)
     elif runtime in RUNTIMES:

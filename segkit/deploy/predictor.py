@@ -25,6 +25,7 @@ from ..evaluation.export import OVERLAY_ALPHA, overlay
 from ..evaluation.inference import Model
 from ..models import load_model_for_inference
 from ..utils.amp import autocast_dtype
+from ..utils.comm import check_device
 from .fastpath import build_runtime
 
 
@@ -40,7 +41,7 @@ class Predictor:
                  mode: dict | None = None) -> None:
         self.cfg = cfg
         self.model = model
-        self.device = torch.device(device)
+        self.device = check_device(device)
         self.mode = mode or resolve_mode(cfg)
         self.num_classes = int(cfg.MODEL.NUM_CLASSES)
         self.class_names, self.palette = dataset_classes(cfg)
@@ -69,6 +70,7 @@ class Predictor:
         override TEST.SLIDE/MSC/FLIP/SCALES as in tools/evaluate.py.
         """
         cfg = load_cfg(config_file, list(opts))
+        check_device(device)  # before the weights are read or exported
         if weights.endswith(".onnx"):
             model, onnx_path = None, weights
         else:
