@@ -46,7 +46,7 @@ class Predictor:
         self.num_classes = int(cfg.MODEL.NUM_CLASSES)
         self.class_names, self.palette = dataset_classes(cfg)
         self._luts = normalise_luts(cfg.INPUT.MEAN, cfg.INPUT.STD)
-        self._amp = autocast_dtype(cfg.TEST.AMP, cfg.SOLVER.AMP.DTYPE, self.device)
+        self._amp = autocast_dtype(cfg.TEST.AMP, cfg.SOLVER.AMP.DTYPE, self.device, key="TEST.AMP")
 
     @classmethod
     def from_config(

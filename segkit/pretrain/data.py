@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from yacs.config import CfgNode
 
+from ..data.build import usable_workers
 from ..data.labels import cached_per_file, read_header
 from ..data.samplers import InferenceSampler
 from ..utils.comm import get_rank, get_world_size, per_process_batch
@@ -235,7 +236,7 @@ def build_cls_train_loader(cfg: CfgNode, dataset: ImageFolder, device: torch.dev
     sampler = DistributedSampler(dataset, num_replicas=get_world_size(), rank=get_rank(), shuffle=True,
                                  seed=cfg.SEED, drop_last=True)
     return DataLoader(dataset, batch_size=per_process_batch(cfg.SOLVER.IMS_PER_BATCH), sampler=sampler,
-                      drop_last=True, num_workers=cfg.DATALOADER.NUM_WORKERS,
+                      drop_last=True, num_workers=usable_workers(cfg.DATALOADER.NUM_WORKERS),
                       pin_memory=cfg.DATALOADER.PIN_MEMORY and device.type == "cuda")
 
 
@@ -243,5 +244,6 @@ def build_cls_val_loader(cfg: CfgNode, dataset: ImageFolder, device: torch.devic
     """This rank's share of val (indices rank::world, no padding: every image counts once over ranks)."""
     sampler = InferenceSampler(len(dataset), get_rank(), get_world_size())
     batch = cfg.DATALOADER.VAL_BATCH_SIZE or per_process_batch(cfg.SOLVER.IMS_PER_BATCH)
-    return DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=cfg.DATALOADER.NUM_WORKERS,
+    return DataLoader(dataset, batch_size=batch, sampler=sampler,
+                      num_workers=usable_workers(cfg.DATALOADER.NUM_WORKERS),
                       pin_memory=cfg.DATALOADER.PIN_MEMORY and device.type == "cuda")
