@@ -103,3 +103,22 @@ def test_an_int_where_a_float_is_expected_says_what_to_write(tmp_path):
     with pytest.raises(ConfigError, match=r"c\.yaml: 'SOLVER.MAX_ITER' expects a int .* got 1\.5"):
         load_cfg(str(f))
     assert load_cfg(None, ["SOLVER.BASE_LR", "1.0", "INPUT.CROP_SIZE", "(64, 64)"]).SOLVER.BASE_LR == 1.0
+
+
+@pytest.mark.parametrize("key, meant", [
+    ("SOLVER.BASE_LRR", "'SOLVER.BASE_LR'"),  # a typo
+    ("TRAIN.BASE_LR", "'SOLVER.BASE_LR'"),  # the right name in the wrong section
+    ("DATALOADER.WORKERS", "'DATALOADER.NUM_WORKERS'"),
+    ("SOLVER.AMP.ENABLE", "'SOLVER.AMP.ENABLED'"),
+])
+def test_unknown_key_suggests_the_known_keys_it_resembles(key, meant):
+    with pytest.raises(ConfigError, match=rf"^command line: unknown config key '{key}'; did you mean {meant}\?$"):
+        load_cfg(None, [key, "1"])
+
+
+def test_unknown_key_in_a_file_suggests_too_and_a_stranger_gets_no_guess(tmp_path):
+    bad = _write(tmp_path / "bad.yaml", "MODELL:\n  NAME: x\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: unknown config key 'MODELL'; did you mean 'MODEL'\?$"):
+        load_cfg(bad)
+    with pytest.raises(ConfigError, match=r"unknown config key 'XYZZY'$"):
+        load_cfg(None, ["XYZZY", "1"])
