@@ -30,7 +30,8 @@ from segkit.evaluation import evaluate_dataset, format_metrics_table, save_metri
 from segkit.evaluation.report import write_report_plots  # noqa: E402
 from segkit.deploy import RUNTIMES, build_runtime  # noqa: E402
 from segkit.models import load_model_for_inference  # noqa: E402
-from segkit.utils.cli import add_config_args, add_inference_args, parse_tool_args, run_tool  # noqa: E402
+from segkit.utils.cli import (add_config_args, add_inference_args, check_threads_flag, parse_tool_args,  # noqa: E402
+                             run_tool)
 from segkit.utils.comm import barrier, init_distributed, is_main_process  # noqa: E402
 from segkit.utils.io import check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
@@ -52,6 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=None, help="metrics JSON path (default OUTPUT_DIR/metrics_eval.json)")
     p.add_argument("--save-pred", default=None, metavar="DIR", help="write label-id, colour and overlay PNGs here")
     args = parse_tool_args(p, argv)
+    check_threads_flag(p, args)
     if args.onnx and args.runtime not in ("auto", "onnx"):
         p.error(f"--runtime {args.runtime} applies to --weights; --onnx {args.onnx} always runs in onnxruntime")
     return args

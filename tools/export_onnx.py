@@ -39,9 +39,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset, 18 or newer (default {DEFAULT_OPSET})")
     p.add_argument("--int8", action="store_true", help="also write a statically quantized INT8 model")
     p.add_argument("--int8-out", default=None, help="INT8 file (default: --out with _int8 before the extension)")
-    p.add_argument("--calib-images", type=int, default=100, help="training images that calibrate INT8")
+    p.add_argument("--calib-images", type=int, default=None, help="training images that calibrate INT8 (default 100)")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    given = [flag for flag, value in (("--int8-out", args.int8_out), ("--calib-images", args.calib_images)) if value]
+    if given and not args.int8:
+        p.error(f"{' and '.join(given)} {'need' if len(given) > 1 else 'needs'} --int8")  # rather than be ignored without a word
+    args.calib_images = args.calib_images or 100
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

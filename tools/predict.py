@@ -33,7 +33,8 @@ from segkit.deploy import RUNTIMES, Predictor  # noqa: E402
 from segkit.deploy.files import is_video, predict_files  # noqa: E402
 from segkit.deploy.video import overlay_video  # noqa: E402
 from segkit.evaluation import predict_dataset  # noqa: E402
-from segkit.utils.cli import add_config_args, add_inference_args, parse_tool_args, run_tool  # noqa: E402
+from segkit.utils.cli import (add_config_args, add_inference_args, check_threads_flag, parse_tool_args,  # noqa: E402
+                             run_tool)
 from segkit.utils.comm import barrier, init_distributed, is_main_process  # noqa: E402
 from segkit.utils.io import check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
@@ -50,7 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runtime", default="auto", choices=("auto", *RUNTIMES), help="inference runtime")
     p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
     add_inference_args(p)
-    return parse_tool_args(p, argv)
+    args = parse_tool_args(p, argv)
+    check_threads_flag(p, args)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

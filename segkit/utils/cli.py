@@ -67,6 +67,13 @@ def add_inference_args(parser: argparse.ArgumentParser) -> None:
                         help="scales of multi-scale inference (implies --msc)")
 
 
+def check_threads_flag(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--threads sets onnxruntime's threads: with a PyTorch --runtime it would be ignored without a word."""
+    if args.threads is not None and args.runtime in ("torch", "fused", "compile"):
+        parser.error(f"--threads sets onnxruntime's threads; --runtime {args.runtime} runs PyTorch, whose threads "
+                     "OMP_NUM_THREADS sets")
+
+
 LIST_FLAGS = ("--scales",)
 
 

@@ -66,3 +66,12 @@ def test_parity_lines_are_logged_once(exported, tmp_path, capsys):
     printed = capsys.readouterr().out
     lines = [line for line in printed.splitlines() if "argmax agreement" in line]
     assert len(lines) == 2 and len(set(lines)) == 2, printed  # one line per checked size, none repeated
+
+
+def test_int8_flags_without_int8_are_refused_not_ignored(capsys):
+    from tools.export_onnx import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--config-file", "c.yaml", "--weights", "w", "--out", "m.onnx", "--calib-images", "10"])
+    assert "--calib-images needs --int8" in capsys.readouterr().err
+    assert parse_args(["--config-file", "c.yaml", "--weights", "w", "--out", "m.onnx", "--int8"]).calib_images == 100

@@ -100,3 +100,17 @@ def test_an_error_of_a_loader_worker_is_its_own_line(capsys):
 
     assert run_tool(load) == 1
     assert capsys.readouterr().err.strip() == "error: cannot decode image file /data/img_0.jpg"
+
+
+def test_threads_with_a_pytorch_runtime_is_refused_not_ignored(capsys):
+    from tools.evaluate import parse_args as evaluate_args
+    from tools.predict import parse_args as predict_args
+
+    with pytest.raises(SystemExit):
+        evaluate_args(["--config-file", "c.yaml", "--weights", "w.pth", "--runtime", "torch", "--threads", "2"])
+    assert "--threads sets onnxruntime's threads; --runtime torch runs PyTorch" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        predict_args(["--config-file", "c.yaml", "--weights", "w.pth", "--input", "x", "--runtime", "fused",
+                      "--threads", "1"])
+    assert "--runtime fused runs PyTorch" in capsys.readouterr().err
+    assert evaluate_args(["--config-file", "c.yaml", "--weights", "w.pth", "--threads", "2"]).threads == 2  # auto
