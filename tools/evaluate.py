@@ -61,7 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run_tool(lambda: evaluate(args))
+    # OSError: an image that passes the header check but does not decode (the message names it).
+    return run_tool(lambda: evaluate(args), extra_errors=(OSError,))
 
 
 def evaluate(args: argparse.Namespace) -> None:

@@ -29,8 +29,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # OSError: an image that passes the header check at indexing but does not decode (the message names it).
     return run_tool(lambda: SegTrainer(load_cfg(args.config_file, args.opts), resume=args.resume,
-                                       overwrite=args.overwrite).train())
+                                       overwrite=args.overwrite).train(), extra_errors=(OSError,))
 
 
 if __name__ == "__main__":

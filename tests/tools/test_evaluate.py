@@ -165,3 +165,24 @@ def test_a_corrupt_onnx_file_is_one_line_naming_it(setup, capsys, damage):
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: cannot load ONNX file {bad} (") and "\n" not in err
     assert not (tmp / "n.json").exists()
+
+
+def test_an_image_that_does_not_decode_is_one_line_naming_it(setup, tmp_path, capsys):
+    import glob
+
+    import cv2
+    import numpy as np
+
+    tmp, cfg_file, cfg, model, weights = setup
+    root = tmp_path / "cityscapes"
+    shutil.copytree(tmp / "cityscapes", root)
+    image = sorted(glob.glob(str(root / "leftImg8bit" / "val" / "*" / "*.png")))[0]
+    h, w = cv2.imread(image).shape[:2]
+    data = bytearray(cv2.imencode(".png", np.random.default_rng(0).integers(0, 255, (h, w, 3), np.uint8))[1])
+    data[60:-40] = b"\x55" * (len(data) - 100)  # header and end intact, pixel data garbage
+    open(image, "wb").write(bytes(data))
+    assert main(["--config-file", str(cfg_file), "--weights", str(weights), "--runtime", "torch",
+                 "DATASET.ROOT", str(root), "OUTPUT_DIR", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    error = ("\n" + err)[("\n" + err).rindex("\nerror: ") + 1:].strip()
+    assert error == f"error: cannot read image {image}"
