@@ -186,3 +186,15 @@ def test_an_image_that_does_not_decode_is_one_line_naming_it(setup, tmp_path, ca
     err = capsys.readouterr().err
     error = ("\n" + err)[("\n" + err).rindex("\nerror: ") + 1:].strip()
     assert error == f"error: cannot read image {image}"
+
+
+def test_slide_with_windows_larger_than_the_images_equals_whole_image(setup):
+    # The demo case: TEST.CROP_SIZE larger than every image. The window is clamped to the image (as in
+    # mmsegmentation), so sliding gives the whole-image figures instead of zero-padding the images.
+    tmp, cfg_file, cfg, model, weights = setup
+    base = ["--config-file", str(cfg_file), "--weights", str(weights), "--runtime", "torch"]
+    assert main(base + ["--out", str(tmp / "whole_big.json")]) == 0
+    assert main(base + ["--slide", "--out", str(tmp / "slide_big.json"), "TEST.CROP_SIZE", "[160, 256]"]) == 0
+    whole, slide = (json.loads((tmp / f).read_text()) for f in ("whole_big.json", "slide_big.json"))
+    assert slide["mode"]["slide"] and slide["mode"]["crop_size"] == [160, 256]
+    assert slide["confusion_matrix"] == whole["confusion_matrix"]
