@@ -68,17 +68,14 @@ def test_unknown_dataset_name():
         build_dataset(cfg, "train")
 
 
-def test_more_workers_than_cpus_are_capped_with_one_line(monkeypatch, caplog):
-    import logging
-
+def test_more_workers_than_cpus_are_capped_with_one_line(monkeypatch, segkit_log):
     from segkit.data import build as build_module
 
     monkeypatch.setattr(build_module, "_capped", set())
     monkeypatch.setattr(build_module.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    with caplog.at_level(logging.INFO, logger="segkit"):
-        assert build_module.usable_workers(8) == 2
-        assert build_module.usable_workers(8) == 2  # said once
-        assert build_module.usable_workers(2) == 2 and build_module.usable_workers(0) == 0
-    assert caplog.messages == ["DATALOADER.NUM_WORKERS 8 capped at 2: this process may use 2 CPUs"]
+    assert build_module.usable_workers(8) == 2
+    assert build_module.usable_workers(8) == 2  # said once
+    assert build_module.usable_workers(2) == 2 and build_module.usable_workers(0) == 0
+    assert segkit_log.messages == ["DATALOADER.NUM_WORKERS 8 capped at 2: this process may use 2 CPUs"]
     with pytest.raises(ValueError, match="DATALOADER.NUM_WORKERS must be >= 0, got -1"):
         build_module.usable_workers(-1)

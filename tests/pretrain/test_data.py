@@ -87,13 +87,12 @@ def test_every_unreadable_file_is_named_at_indexing(tmp_path):
     assert "DATASET.SKIP_UNREADABLE True" in message
 
 
-def test_unreadable_files_are_left_out_with_skip_unreadable(tmp_path, caplog):
+def test_unreadable_files_are_left_out_with_skip_unreadable(tmp_path, segkit_log):
     root = _folder(tmp_path)
     (root / "a_cat" / "1.jpg").write_bytes(b"truncated")
-    with caplog.at_level("WARNING", logger="segkit"):
-        ds = ImageFolder(str(root), skip_unreadable=True)
+    ds = ImageFolder(str(root), skip_unreadable=True)
     assert ds.dropped == [str(root / "a_cat" / "1.jpg")] and len(ds) == 5
-    assert "leaving out 1 unreadable or truncated image(s)" in caplog.text and "1.jpg" in caplog.text
+    assert "leaving out 1 unreadable or truncated image(s)" in segkit_log.text and "1.jpg" in segkit_log.text
 
 
 def test_a_body_that_does_not_decode_is_skipped_and_counted(tmp_path, monkeypatch):
