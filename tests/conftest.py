@@ -32,12 +32,14 @@ def segkit_log(caplog):
     import logging
 
     logger = logging.getLogger("segkit")
-    level = logger.level
+    level, propagate = logger.level, logger.propagate
     logger.addHandler(caplog.handler)
     logger.setLevel(logging.INFO)
+    logger.propagate = False  # caplog's handler also sits on the root logger: each record once
     yield caplog
     logger.removeHandler(caplog.handler)
     logger.setLevel(level)
+    logger.propagate = propagate
 
 
 from segkit.data import DATASETS  # noqa: E402  (after the path set-up above)
