@@ -75,6 +75,13 @@ def list_file_samples(list_file: str, root: str, strict: bool = True) -> list[Sa
     return samples
 
 
+def list_file_names_labels(list_file: str) -> bool:
+    """Whether any line of the list file has a label column (the split is a labelled one, even where the
+    label files themselves are missing)."""
+    with open(list_file, encoding="utf-8") as f:
+        return any(len(line.split()) == 2 for line in f)
+
+
 def image_samples(path: str, skipped: list[str] | None = None) -> list[Sample]:
     """Unlabelled samples of one image file or of the files of a folder OpenCV can decode (by signature).
 
@@ -132,9 +139,10 @@ class FolderDataset(SegDataset):
             raise FileNotFoundError(f"dataset root not found: {root} (DATASET.ROOT)")
         class_names, palette = self.declared_classes(cfg)
         mapping = d.LABEL_MAPPING or self.default_mapping
-        expects_labels = None  # a list file: labelled when any line names a label
         if d.LIST_FILE:
-            samples = list_file_samples(os.path.join(root, d.LIST_FILE.format(split=split)), root, strict)
+            list_file = os.path.join(root, d.LIST_FILE.format(split=split))
+            samples = list_file_samples(list_file, root, strict)
+            expects_labels = list_file_names_labels(list_file)
         else:
             label_dir = os.path.join(root, d.LABEL_DIR.format(split=split))
             if split == d.TEST_SPLIT and not os.path.isdir(label_dir):
