@@ -17,7 +17,7 @@ def test_registered_datasets_are_seg_datasets():
 def test_contract_is_declared(tiny_dataset, split, labelled):
     ds = build_dataset(tiny_dataset, split, train=False)
     assert isinstance(ds, SegDataset) and len(ds) == 2
-    assert ds.has_labels is labelled
+    assert ds.has_labels is labelled and ds.expects_labels is labelled
     assert ds.num_classes == len(ds.class_names) > 0 and all(isinstance(n, str) for n in ds.class_names)
     assert len(ds.palette) == ds.num_classes and all(len(c) == 3 and all(0 <= v <= 255 for v in c) for c in ds.palette)
     assert ds.ignore_index == tiny_dataset.DATASET.IGNORE_INDEX
