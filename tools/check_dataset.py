@@ -71,7 +71,7 @@ def check(args: argparse.Namespace) -> int:
     report["problems"] = problems
 
     labels = (f"{report['num_labelled']} with labels" if report["labels_expected"] else
-              f"no labels expected (the test split, DATASET.TEST_SPLIT): images checked only")
+              "no labels expected (the test split, DATASET.TEST_SPLIT): images checked only")
     print(f"{cfg.DATASET.NAME} '{split}' at {cfg.DATASET.ROOT}: {report['num_images']} images, {labels}")
     if "image_size" in report:
         (h0, w0), (h1, w1) = report["image_size"]["min"], report["image_size"]["max"]

@@ -44,7 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     given = [flag for flag, value in (("--int8-out", args.int8_out), ("--calib-images", args.calib_images)) if value]
     if given and not args.int8:
-        p.error(f"{' and '.join(given)} {'need' if len(given) > 1 else 'needs'} --int8")  # rather than be ignored without a word
+        # Refused rather than ignored without a word.
+        p.error(f"{' and '.join(given)} {'need' if len(given) > 1 else 'needs'} --int8")
     args.calib_images = args.calib_images or 100
     return args
 

@@ -57,12 +57,14 @@ def test_int8_with_a_missing_dataset_fails_before_the_export(exported, tmp_path,
     assert not out.exists()
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    assert main(["--config-file", exported.cfg_file, "--weights", exported.weights, "--out", str(blocker / "m.onnx")]) == 1
+    assert main(["--config-file", exported.cfg_file, "--weights", exported.weights,
+                 "--out", str(blocker / "m.onnx")]) == 1
     assert capsys.readouterr().err.startswith(f"error: cannot write --out {blocker}/m.onnx")
 
 
 def test_parity_lines_are_logged_once(exported, tmp_path, capsys):
-    assert main(["--config-file", exported.cfg_file, "--weights", exported.weights, "--out", str(tmp_path / "a.onnx")]) == 0
+    assert main(["--config-file", exported.cfg_file, "--weights", exported.weights,
+                 "--out", str(tmp_path / "a.onnx")]) == 0
     printed = capsys.readouterr().out
     lines = [line for line in printed.splitlines() if "argmax agreement" in line]
     assert len(lines) == 2 and len(set(lines)) == 2, printed  # one line per checked size, none repeated
