@@ -67,6 +67,11 @@ def check_writable(path: str, what: str, folder: bool = False) -> None:
     if not folder and os.path.isdir(path):
         raise UnwritablePathError(f"{what} {path} is a folder: give a file path")
     target = path if folder else os.path.dirname(path)
+    ancestor = target
+    while not os.path.exists(ancestor) and os.path.dirname(ancestor) != ancestor:
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):  # makedirs would only say "File exists"
+        raise UnwritablePathError(f"cannot write {what} {path}: {ancestor} is a file, not a folder")
     try:
         os.makedirs(target, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=target, prefix=".segkit-write-check-"):

@@ -22,7 +22,7 @@ def test_a_writable_path_passes_and_creates_its_folder_only(tmp_path):
 def test_unwritable_paths_name_the_flag_and_the_path(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
-    with pytest.raises(UnwritablePathError, match=rf"cannot write --out {blocker}/m.json: "):
+    with pytest.raises(UnwritablePathError, match=rf"cannot write --out {blocker}/m.json: {blocker} is a file"):
         check_writable(str(blocker / "m.json"), "--out")
     with pytest.raises(ValueError, match=rf"--save-pred {blocker} is a file, not a folder"):
         check_writable(str(blocker), "--save-pred", folder=True)
