@@ -25,6 +25,23 @@ def _own_cache(tmp_path_factory):
     os.environ["SEGKIT_CACHE"] = str(tmp_path_factory.getbasetemp() / "segkit-cache-session")
 
 
+@pytest.fixture
+def segkit_log(caplog):
+    """caplog receiving the "segkit" logger's records at INFO and above, even after a tool's setup_logger
+    stopped that logger propagating (its records would then never reach caplog)."""
+    import logging
+
+    logger = logging.getLogger("segkit")
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(caplog.handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # caplog's handler also sits on the root logger: each record once
+    yield caplog
+    logger.removeHandler(caplog.handler)
+    logger.setLevel(level)
+    logger.propagate = propagate
+
+
 from segkit.data import DATASETS  # noqa: E402  (after the path set-up above)
 
 

@@ -26,6 +26,7 @@ from segkit.models import build_model  # noqa: E402
 from segkit.models.fuse import prepare_for_inference  # noqa: E402
 from segkit.utils.analysis import count_flops, count_params, measure_latency  # noqa: E402
 from segkit.utils.cli import add_config_args, parse_tool_args, run_tool  # noqa: E402
+from segkit.utils.comm import check_device  # noqa: E402
 
 VARIANTS = ("eager", "channels_last", "fuse", "fuse+channels_last")
 
@@ -55,9 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def benchmark(args: argparse.Namespace) -> None:
     cfg = load_cfg(args.config_file, args.opts)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda but CUDA is not available")
+    device = check_device(args.device)  # no CUDA here: one line saying so
     if args.half and device.type != "cuda":
         raise ValueError("--half needs --device cuda (CPU fp16 convolutions are not a deployment target)")
     if args.threads > 0:

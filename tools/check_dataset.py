@@ -6,8 +6,9 @@
 
 Prints the number of images, their size range, the label values found against the classes, images
 without labels, per-class pixel counts and share, ignored and unknown pixels, the image mean and std,
-and median-frequency class weights. Exits 1 on an inconsistency (unknown label values, missing labels,
-label/image size mismatch, unreadable files, MODEL.NUM_CLASSES different from the dataset's classes).
+and median-frequency class weights. Exits 1 on an inconsistency (unknown label values, missing labels --
+a labelled split without any label too --, label/image size mismatch, unreadable files, MODEL.NUM_CLASSES
+different from the dataset's classes). The test split (DATASET.TEST_SPLIT) is unlabelled: its images only.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from segkit.data import DATASETS, build_dataset, dataset_classes, ensure_demo_da
 from segkit.data.build import dataset_title  # noqa: E402
 from segkit.data.stats import scan_dataset  # noqa: E402
 from segkit.utils.cli import run_tool  # noqa: E402
-from segkit.utils.io import atomic_write_json  # noqa: E402
+from segkit.utils.io import atomic_write_json, check_writable  # noqa: E402
 
 
 def _list(title: str, items, limit: int = 10) -> list[str]:
@@ -71,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
 def check(args: argparse.Namespace) -> int:
     """Print the report (and write it as JSON); 0 when the split is consistent, else 1."""
     cfg = load_cfg(args.config_file, args.opts)
+    if args.json:
+        check_writable(args.json, "--json")  # before the scan, which reads every file
     split = args.split or cfg.DATASET.TRAIN_SPLIT
     ensure_demo_dataset(cfg)  # a demo config can be checked before anything generated its set
     dataset = build_dataset(cfg, split, train=False, check_labels=False, strict=False)
@@ -82,10 +85,14 @@ def check(args: argparse.Namespace) -> int:
         problems.append(f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES} but the dataset declares "
                         f"{dataset.num_classes} classes")
         report["ok"] = False
+    if report["labels_expected"] and report["num_labelled"] == 0:
+        problems.append(f"no image of split '{split}' has a label: is its label folder missing? (only "
+                        f"DATASET.TEST_SPLIT '{cfg.DATASET.TEST_SPLIT}' may be unlabelled)")
     report["problems"] = problems
 
-    print(f"{cfg.DATASET.NAME} '{split}' at {cfg.DATASET.ROOT}: {report['num_images']} images, "
-          f"{report['num_labelled']} with labels")
+    labels = (f"{report['num_labelled']} with labels" if report["labels_expected"] else
+              "no labels expected (the test split, DATASET.TEST_SPLIT): images checked only")
+    print(f"{cfg.DATASET.NAME} '{split}' at {cfg.DATASET.ROOT}: {report['num_images']} images, {labels}")
     if "image_size" in report:
         (h0, w0), (h1, w1) = report["image_size"]["min"], report["image_size"]["max"]
         print(f"image size (HxW): {h0}x{w0} .. {h1}x{w1}")
@@ -109,7 +116,12 @@ def check(args: argparse.Namespace) -> int:
     print("\n".join(lines))
     if args.json:
         atomic_write_json(args.json, report, indent=1)
-    print("OK: labels agree with the declared classes" if report["ok"] else "INCONSISTENT: see above")
+    if not report["ok"]:
+        print("INCONSISTENT: see above")
+    elif report["labels_expected"]:
+        print("OK: labels agree with the declared classes")
+    else:
+        print("OK: every image readable (no labels to check)")
     return 0 if report["ok"] else 1
 
 

@@ -38,9 +38,10 @@ from segkit.evaluation import evaluate_dataset, format_metrics_table, save_metri
 from segkit.evaluation.cross_dataset import adapt_to_dataset, checkpoint_config  # noqa: E402
 from segkit.evaluation.report import write_report_plots  # noqa: E402
 from segkit.deploy import RUNTIMES, build_runtime  # noqa: E402
-from segkit.utils.cli import (WEIGHTS_HELP, add_config_args, add_inference_args, parse_tool_args,  # noqa: E402
-                              run_tool)
+from segkit.utils.cli import (WEIGHTS_HELP, add_config_args, add_inference_args, check_threads_flag,  # noqa: E402
+                              parse_tool_args, run_tool)
 from segkit.utils.comm import barrier, init_distributed, is_main_process  # noqa: E402
+from segkit.utils.io import check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 from segkit.zoo import load_model_for_inference, resolve_config  # noqa: E402
 
@@ -61,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=None, help="metrics JSON path (default OUTPUT_DIR/metrics_eval.json)")
     p.add_argument("--save-pred", default=None, metavar="DIR", help="write label-id, colour and overlay PNGs here")
     args = parse_tool_args(p, argv)
+    check_threads_flag(p, args)
     if args.onnx and args.runtime not in ("auto", "onnx"):
         p.error(f"--runtime {args.runtime} applies to --weights; --onnx {args.onnx} always runs in onnxruntime")
     return args
@@ -68,11 +70,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run_tool(lambda: evaluate(args))
+    # OSError: an image that passes the header check but does not decode (the message names it).
+    return run_tool(lambda: evaluate(args), extra_errors=(OSError,))
 
 
 def evaluate(args: argparse.Namespace) -> None:
     cfg = resolve_config(args.config_file, args.onnx or args.weights, args.opts)
+    # Outputs and inputs are checked before the evaluation, whose result would otherwise be lost.
+    out = args.out or os.path.join(cfg.OUTPUT_DIR, "metrics_eval.json")
+    check_writable(out, "--out" if args.out else "OUTPUT_DIR/metrics_eval.json")
+    if args.save_pred:
+        check_writable(args.save_pred, "--save-pred", folder=True)
     rank, _, device = init_distributed()
     logger = setup_logger(cfg.OUTPUT_DIR, rank)
     split = cfg.DATASET.VAL_SPLIT if args.split == "val" else cfg.DATASET.TEST_SPLIT
@@ -83,14 +91,18 @@ def evaluate(args: argparse.Namespace) -> None:
         return build_runtime(model, runtime, device=device, onnx_path=args.onnx, num_classes=cfg.MODEL.NUM_CLASSES,
                              threads=args.threads)
 
-    # The main process exports (and caches) an ONNX runtime first; the others then load the cached file.
-    model_runner = runner() if is_main_process() else None
-    barrier()
-    model_runner = model_runner or runner()  # built first: a file that does not fit the config fails early
+    # Cheap checks first: the weights or the ONNX file against the config, then the split; the export of
+    # --weights to ONNX (runtime auto on a CPU) comes last.
+    model_runner = runner() if args.onnx else None
     if is_main_process():
         ensure_demo_dataset(cfg)  # a demo config evaluates without a prior training run; one writer
     barrier()
     dataset = build_dataset(cfg, split, train=False)
+    if model_runner is None:
+        # The main process exports (and caches) an ONNX runtime first; the others then load the cached file.
+        model_runner = runner() if is_main_process() else None
+        barrier()
+        model_runner = model_runner or runner()
     # The model's classes against the dataset's: the same, mapped (either way), or an error naming both.
     model_runner, datasets = adapt_to_dataset(cfg, model_runner, dataset, checkpoint_config(args.weights))
     metrics = evaluate_dataset(model_runner, dataset, cfg, device, slide=args.slide, msc=args.msc, flip=args.flip,
@@ -102,7 +114,6 @@ def evaluate(args: argparse.Namespace) -> None:
         if "mIoU" in metrics:
             logger.info("model trained on %s, evaluated on %s %s (%d images, mode %s):\n%s", datasets["trained_on"],
                         cfg.DATASET.NAME, split, metrics["num_images"], metrics["mode"], format_metrics_table(metrics))
-        out = args.out or os.path.join(cfg.OUTPUT_DIR, "metrics_eval.json")
         save_metrics(metrics, out)
         logger.info("wrote %s", ", ".join([out, *write_report_plots(metrics, out)]))
 

@@ -27,6 +27,7 @@ from segkit.data import build_dataset, ensure_demo_dataset  # noqa: E402
 from segkit.deploy import (DEFAULT_OPSET, ExportError, ParityError, calibration_inputs, export_onnx,  # noqa: E402
                            quantize_int8)
 from segkit.utils.cli import WEIGHTS_HELP, run_tool  # noqa: E402
+from segkit.utils.io import check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 from segkit.zoo import load_model_for_inference, resolve_config  # noqa: E402
 
@@ -40,9 +41,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset, 18 or newer (default {DEFAULT_OPSET})")
     p.add_argument("--int8", action="store_true", help="also write a statically quantized INT8 model")
     p.add_argument("--int8-out", default=None, help="INT8 file (default: --out with _int8 before the extension)")
-    p.add_argument("--calib-images", type=int, default=100, help="training images that calibrate INT8")
+    p.add_argument("--calib-images", type=int, default=None, help="training images that calibrate INT8 (default 100)")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    given = [flag for flag, value in (("--int8-out", args.int8_out), ("--calib-images", args.calib_images)) if value]
+    if given and not args.int8:
+        # Refused rather than ignored without a word.
+        p.error(f"{' and '.join(given)} {'need' if len(given) > 1 else 'needs'} --int8")
+    args.calib_images = args.calib_images or 100
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,16 +61,19 @@ def main(argv: list[str] | None = None) -> int:
 def export(args: argparse.Namespace) -> None:
     cfg = resolve_config(args.config_file, args.weights, args.opts)
     logger = setup_logger()
-    model = load_model_for_inference(cfg, args.weights).eval()
-    results = export_onnx(model, args.out, opset=args.opset, num_classes=cfg.MODEL.NUM_CLASSES)
-    logger.info("wrote %s (opset %d), checked against PyTorch:\n  %s", args.out, args.opset,
-                "\n  ".join(r.describe() for r in results))
+    int8_out = args.int8_out or f"{os.path.splitext(args.out)[0]}_int8.onnx"
+    # Every output and the calibration data are checked before the export and its parity check.
+    check_writable(args.out, "--out")
+    dataset = None
     if args.int8:
+        check_writable(int8_out, "--int8-out")
         ensure_demo_dataset(cfg)
         dataset = build_dataset(cfg, cfg.DATASET.TRAIN_SPLIT, train=False)
-        out = args.int8_out or f"{os.path.splitext(args.out)[0]}_int8.onnx"
-        quantize_int8(args.out, out, calibration_inputs(dataset, cfg, args.calib_images))
-
+    model = load_model_for_inference(cfg, args.weights).eval()
+    export_onnx(model, args.out, opset=args.opset, num_classes=cfg.MODEL.NUM_CLASSES)  # logs the parity per size
+    logger.info("wrote %s (opset %d)", args.out, args.opset)
+    if dataset is not None:
+        quantize_int8(args.out, int8_out, calibration_inputs(dataset, cfg, args.calib_images))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from segkit.config.loader import load_cfg  # noqa: E402
 from segkit.data.demo import generate_demo_dataset  # noqa: E402
 from segkit.utils.cli import run_tool  # noqa: E402
+from segkit.utils.io import check_writable  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,6 +42,7 @@ def make(args: argparse.Namespace) -> None:
         if not args.force:
             raise ValueError(f"{root} exists; pass --force to regenerate")
         shutil.rmtree(root)
+    check_writable(root, "--root")  # the generator writes beside it first, then renames
     start = time.perf_counter()
     generate_demo_dataset(root, tuple(d.DEMO_SIZE), d.DEMO_NUM_TRAIN, d.DEMO_NUM_VAL, seed=cfg.SEED)
     print(f"wrote {d.DEMO_NUM_TRAIN} train + {d.DEMO_NUM_VAL} val images of {d.DEMO_SIZE[0]}x{d.DEMO_SIZE[1]} "

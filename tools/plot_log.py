@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from segkit.utils.cli import run_tool  # noqa: E402
 from segkit.utils.events import EVENTS_FILE, read_events  # noqa: E402
+from segkit.utils.io import check_writable  # noqa: E402
 from segkit.utils.plots import plot_training_curves  # noqa: E402
 
 
@@ -30,11 +31,12 @@ def plot(args: argparse.Namespace) -> None:
     path = os.path.join(args.output_dir, EVENTS_FILE)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} not found: is {args.output_dir} the OUTPUT_DIR of a training run?")
+    out = args.out or os.path.join(args.output_dir, "curves.png")
+    check_writable(out, "--out" if args.out else "OUTPUT_DIR/curves.png")
     records = read_events(path)
     if not records:
         raise ValueError(f"{path} holds no events yet")
-    out = plot_training_curves(records, args.out or os.path.join(args.output_dir, "curves.png"),
-                               title=os.path.basename(os.path.abspath(args.output_dir)))
+    out = plot_training_curves(records, out, title=os.path.basename(os.path.abspath(args.output_dir)))
     print(f"wrote {out}")
 
 

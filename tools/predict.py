@@ -34,9 +34,10 @@ from segkit.deploy import RUNTIMES, Predictor  # noqa: E402
 from segkit.deploy.files import is_video, predict_files  # noqa: E402
 from segkit.deploy.video import overlay_video  # noqa: E402
 from segkit.evaluation import predict_dataset  # noqa: E402
-from segkit.utils.cli import (WEIGHTS_HELP, add_config_args, add_inference_args, parse_tool_args,  # noqa: E402
-                              run_tool)
+from segkit.utils.cli import (WEIGHTS_HELP, add_config_args, add_inference_args, check_threads_flag,  # noqa: E402
+                              parse_tool_args, run_tool)
 from segkit.utils.comm import barrier, init_distributed, is_main_process  # noqa: E402
+from segkit.utils.io import check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 from segkit.zoo import resolve_config  # noqa: E402
 
@@ -52,7 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runtime", default="auto", choices=("auto", *RUNTIMES), help="inference runtime")
     p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
     add_inference_args(p)
-    return parse_tool_args(p, argv)
+    args = parse_tool_args(p, argv)
+    check_threads_flag(p, args)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,8 +69,17 @@ def predict(args: argparse.Namespace) -> int:
     rank, _, device = init_distributed()
     logger = setup_logger(cfg.OUTPUT_DIR, rank)
     out = args.out or os.path.join(cfg.OUTPUT_DIR, "predictions")
-    if args.split and is_main_process():
-        ensure_demo_dataset(cfg)  # a demo config predicts without a prior training run; one writer
+    check_writable(out, "--out" if args.out else "OUTPUT_DIR/predictions", folder=True)  # before any inference
+    if args.input and not args.input.isdigit() and not os.path.exists(args.input):
+        raise FileNotFoundError(f"--input not found: {args.input}")
+    dataset = None
+    if args.split:
+        if is_main_process():
+            ensure_demo_dataset(cfg)  # a demo config predicts without a prior training run; one writer
+        barrier()
+        split = cfg.DATASET.VAL_SPLIT if args.split == "val" else cfg.DATASET.TEST_SPLIT
+        dataset = build_dataset(cfg, split, train=False)  # before the model: a missing split fails at once
+
     def make() -> Predictor:
         return Predictor.from_config(args.config_file, args.weights, device=device.type, runtime=args.runtime,
                                      opts=args.opts, threads=args.threads, slide=args.slide, msc=args.msc,
@@ -77,9 +89,8 @@ def predict(args: argparse.Namespace) -> int:
     predictor = make() if is_main_process() else None
     barrier()
     predictor = predictor or make()
-    if args.split:
-        split = cfg.DATASET.VAL_SPLIT if args.split == "val" else cfg.DATASET.TEST_SPLIT
-        predict_dataset(predictor.model, build_dataset(cfg, split, train=False), cfg, device, out,
+    if dataset is not None:
+        predict_dataset(predictor.model, dataset, cfg, device, out,
                         slide=args.slide, msc=args.msc, flip=args.flip, scales=args.scales)
         return 0
     if not is_main_process():

@@ -34,7 +34,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run_tool(lambda: SegTrainer(run_config(args), resume=args.resume, overwrite=args.overwrite).train())
+    # OSError: an image that passes the header check at indexing but does not decode (the message names it).
+    return run_tool(lambda: SegTrainer(run_config(args), resume=args.resume, overwrite=args.overwrite).train(),
+                    extra_errors=(OSError,))
 
 
 def run_config(args: argparse.Namespace):

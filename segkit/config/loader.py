@@ -1,6 +1,7 @@
 """Reading YAML configs with `_BASE_` inheritance, strictly: an unknown key is an error."""
 from __future__ import annotations
 
+import difflib
 import os
 from typing import Callable, Sequence
 
@@ -37,16 +38,38 @@ def _read_yaml_chain(path: str, seen: tuple[str, ...] = ()) -> list[tuple[str, d
     return chain
 
 
-def _check_keys(node: CN, data: dict, prefix: str, source: str) -> None:
+def _all_keys(node: CN, prefix: str = "") -> list[str]:
+    """Every key of `node` by its full name, sections included."""
+    keys = []
+    for k, v in node.items():
+        keys.append(f"{prefix}{k}")
+        if isinstance(v, CN):
+            keys += _all_keys(v, f"{prefix}{k}.")
+    return keys
+
+
+def unknown_key_error(root: CN, key: str, source: str) -> ConfigError:
+    """The error for an unknown `key`, with the known keys it most resembles: a typo ("SOLVER.BASE_LRR")
+    or the right name in the wrong section ("TRAIN.BASE_LR")."""
+    known = _all_keys(root)
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.75)
+    last = key.rsplit(".", 1)[-1]
+    close += [k for k in known if k.rsplit(".", 1)[-1] == last and k not in close]
+    hint = f"; did you mean {' or '.join(repr(k) for k in close[:3])}?" if close else ""
+    return ConfigError(f"{source}: unknown config key '{key}'{hint}")
+
+
+def _check_keys(node: CN, data: dict, prefix: str, source: str, root: CN | None = None) -> None:
     # yacs checks keys too, but names only the key; the file at fault matters as much.
+    root = node if root is None else root
     for key, value in data.items():
         full = f"{prefix}{key}"
         if key not in node:
-            raise ConfigError(f"{source}: unknown config key '{full}'")
+            raise unknown_key_error(root, full, source)
         if isinstance(node[key], CN):
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: '{full}' is a section, got the value {value!r}")
-            _check_keys(node[key], value, full + ".", source)
+            _check_keys(node[key], value, full + ".", source, root)
         else:
             check_type(full, node[key], value, source)
 
@@ -92,7 +115,7 @@ def merge_opts(cfg: CN, opts: Sequence[str]) -> CN:
         node = cfg
         for part in key.split("."):
             if not isinstance(node, CN) or part not in node:
-                raise ConfigError(f"command line: unknown config key '{key}'")
+                raise unknown_key_error(cfg, key, "command line")
             node = node[part]
         check_type(key, node, _literal(value), "command line")
         try:

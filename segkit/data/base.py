@@ -7,6 +7,8 @@ and the attributes below, which the trainer, the evaluator and the tools read di
 - `palette`: an (R, G, B) per class for exports (evenly spread hues where the dataset declares none);
 - `ignore_index`: the label value no loss or metric counts;
 - `has_labels`: every image has a label file (an unlabelled split yields labels that are all ignore);
+- `expects_labels`: the split is a labelled one (every split but an unlabelled test split), so an image
+  without a label file is an inconsistency, even when no image of the split has one;
 - `train_id_to_label_id`: uint8 table of 256 from train ids back to the ids stored in label files,
   for submission files (Cityscapes), or None where labels are written as train ids;
 - `instance_spec`: the categories and instance classes of the benchmark metrics (segkit/data/categories.py),
@@ -80,6 +82,7 @@ class SegDataset(Dataset):
     palette: list[tuple[int, int, int]]
     ignore_index: int
     has_labels: bool
+    expects_labels: bool
     train_id_to_label_id: np.ndarray | None
     instance_spec: InstanceSpec | None = None
     title: str = ""  # how reports name the dataset ("Cityscapes")
@@ -107,6 +110,7 @@ class SegDataset(Dataset):
         transform: Callable | None = None,
         reader: Callable[[str], np.ndarray] | None = None,
         train_id_to_label_id: np.ndarray | None = None,
+        expects_labels: bool | None = None,
     ) -> None:
         if not 0 <= ignore_index <= 255:
             raise ValueError(f"DATASET.IGNORE_INDEX must be in 0..255, got {ignore_index}")
@@ -118,6 +122,9 @@ class SegDataset(Dataset):
         self.palette = display_palette(palette, self.num_classes)
         self.ignore_index = int(ignore_index)
         self.has_labels = all(s.label is not None for s in self.samples)
+        # Where the subclass does not say, any label present makes the split a labelled one.
+        self.expects_labels = any(s.label is not None for s in self.samples) if expects_labels is None \
+            else bool(expects_labels)
         self.train_id_to_label_id = None if train_id_to_label_id is None else np.asarray(train_id_to_label_id,
                                                                                           dtype=np.uint8)
         self._set_value_lut(np.asarray(lut, dtype=np.int64))

@@ -1,7 +1,9 @@
 """Datasets and loaders from a config: one interface for every dataset."""
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
+import os
 from typing import Iterator
 
 import cv2
@@ -25,6 +27,9 @@ from .samplers import InferenceSampler, SeededItems, TrainingSampler
 from .seg_transforms import SegEvalTransform, SegTrainTransform
 from .voc import VOCAugDataset
 from .subset import restrict_to_subset
+
+logger = logging.getLogger("segkit")
+_capped: set[tuple[int, int]] = set()
 
 # DATASET.NAME -> class(cfg, split, transform=None, check_labels=None, strict=True): the one place a dataset
 # is registered. Each is a SegDataset and sets its contract (segkit/data/base.py); the tests run over this dict.
@@ -97,8 +102,24 @@ def collate(batch: list[dict]) -> dict:
             for k in batch[0]}
 
 
+def usable_workers(requested: int, key: str = "DATALOADER.NUM_WORKERS") -> int:
+    """`requested` loader workers, capped at the CPUs this process may run on (said once, naming `key`).
+
+    More workers than CPUs only compete for them; torch would warn about it on every loader instead.
+    """
+    if requested < 0:
+        raise ValueError(f"{key} must be >= 0, got {requested}")
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if requested <= cpus:
+        return requested
+    if (requested, cpus) not in _capped:
+        _capped.add((requested, cpus))
+        logger.info("%s %d capped at %d: this process may use %d CPUs", key, requested, cpus, cpus)
+    return cpus
+
+
 def _loader_kwargs(cfg) -> dict:
-    workers = cfg.DATALOADER.NUM_WORKERS
+    workers = usable_workers(cfg.DATALOADER.NUM_WORKERS)
     kw = dict(num_workers=workers, pin_memory=bool(cfg.DATALOADER.PIN_MEMORY) and torch.cuda.is_available(),
               collate_fn=collate, worker_init_fn=worker_init_fn, persistent_workers=workers > 0)
     if workers > 0:

@@ -74,13 +74,17 @@ def find_samples(root: str, split: str, label_type: str | None, strict: bool = T
     images = sorted(glob.glob(os.path.join(image_root, "*", "*" + IMAGE_SUFFIX)))
     if not images:
         raise FileNotFoundError(f"no *{IMAGE_SUFFIX} images under {image_root}/<city>/")
+    label_root = os.path.join(root, "gtFine", split)
+    if label_type is not None and strict and not os.path.isdir(label_root):
+        raise FileNotFoundError(f"Cityscapes label folder not found: {label_root} ({len(images)} images in "
+                                f"{image_root} have no labels)")
     samples = []
     for path in images:
         name = os.path.basename(path)[: -len(IMAGE_SUFFIX)]
         label = None
         if label_type is not None:
             city = os.path.basename(os.path.dirname(path))
-            label = os.path.join(root, "gtFine", split, city, f"{name}_gtFine_{label_type}.png")
+            label = os.path.join(label_root, city, f"{name}_gtFine_{label_type}.png")
             if not os.path.isfile(label):
                 if strict:
                     raise FileNotFoundError(f"label of {path} not found: {label}")
@@ -106,7 +110,7 @@ class CityscapesDataset(SegDataset):
         samples = find_samples(d.ROOT, split, d.LABEL_TYPE if has_labels else None, strict)
         full = label_id_table(d.IGNORE_INDEX) if d.LABEL_TYPE == "labelIds" else train_id_table(d.IGNORE_INDEX)
         super().__init__(samples, CLASS_NAMES, PALETTE, d.IGNORE_INDEX, full, transform,
-                         train_id_to_label_id=train_id_to_label_id())
+                         train_id_to_label_id=train_id_to_label_id(), expects_labels=has_labels)
         self.root, self.split = d.ROOT, split
         if strict:
             self.check_index(d.CHECK_LABELS if check_labels is None else check_labels)

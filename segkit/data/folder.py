@@ -75,6 +75,13 @@ def list_file_samples(list_file: str, root: str, strict: bool = True) -> list[Sa
     return samples
 
 
+def list_file_names_labels(list_file: str) -> bool:
+    """Whether any line of the list file has a label column (the split is a labelled one, even where the
+    label files themselves are missing)."""
+    with open(list_file, encoding="utf-8") as f:
+        return any(len(line.split()) == 2 for line in f)
+
+
 def image_samples(path: str, skipped: list[str] | None = None) -> list[Sample]:
     """Unlabelled samples of one image file or of the files of a folder OpenCV can decode (by signature).
 
@@ -133,17 +140,21 @@ class FolderDataset(SegDataset):
         class_names, palette = self.declared_classes(cfg)
         mapping = d.LABEL_MAPPING or self.default_mapping
         if d.LIST_FILE:
-            samples = list_file_samples(os.path.join(root, d.LIST_FILE.format(split=split)), root, strict)
+            list_file = os.path.join(root, d.LIST_FILE.format(split=split))
+            samples = list_file_samples(list_file, root, strict)
+            expects_labels = list_file_names_labels(list_file)
         else:
             label_dir = os.path.join(root, d.LABEL_DIR.format(split=split))
             if split == d.TEST_SPLIT and not os.path.isdir(label_dir):
                 label_dir = None  # an unlabelled test split is fine; other splits must have labels
             samples = paired_samples(os.path.join(root, d.IMAGE_DIR.format(split=split)), label_dir, d.LABEL_SUFFIX,
                                      strict)
+            expects_labels = label_dir is not None
         first_label = next((s.label for s in samples if s.label), None)
         reader = LabelReader(palette, pil_palette=bool(first_label) and is_palette_png(first_label))
         lut = build_label_lut(len(class_names), d.IGNORE_INDEX, mapping)
-        super().__init__(samples, class_names, palette, d.IGNORE_INDEX, lut, transform, reader)
+        super().__init__(samples, class_names, palette, d.IGNORE_INDEX, lut, transform, reader,
+                         expects_labels=expects_labels)
         self.root, self.split = root, split
         if strict:
             self.check_index(d.CHECK_LABELS if check_labels is None else check_labels)

@@ -103,8 +103,11 @@ class OfficialDataset(SegDataset):
             raise FileNotFoundError(f"{self.title} root not found: {d.ROOT} (DATASET.ROOT)")
         names, palette = self.declared_classes(cfg)
         samples = self.find_samples(cfg, self.split_dirs.get(split, split), strict)
+        # Every split but the test split is a labelled one, so a missing label folder is not a silent "OK";
+        # a test split is labelled where its files are (COCO-Stuff 10k's).
         super().__init__(samples, names, palette, d.IGNORE_INDEX, self.label_table(cfg), transform,
-                         reader=self.label_reader(), train_id_to_label_id=self.export_table() if self.export_table else None)
+                         reader=self.label_reader(), train_id_to_label_id=self.export_table() if self.export_table else None,
+                         expects_labels=True if split != d.TEST_SPLIT else None)
         self.root, self.split = d.ROOT, split
         self.groups: list[str] | None = self.sample_groups(cfg)
         if strict:

@@ -74,7 +74,8 @@ def scan_dataset(dataset: SegDataset, image_stats: bool = True, workers: int = 4
 
     Build the dataset with `strict=False` so that images without labels are listed rather than raised.
     `ok` is False when a label holds a value that is neither a class nor ignored, an image has no label
-    (splits that have labels), a label's size differs from its image, or a file cannot be read.
+    (a labelled split, `dataset.expects_labels`: even when none has one), a label's size differs from its
+    image, or a file cannot be read.
     """
     samples = dataset.samples
     errors: list[str] = []
@@ -128,7 +129,8 @@ def scan_dataset(dataset: SegDataset, image_stats: bool = True, workers: int = 4
         "unknown_values": unknown,
         "label_values": sorted(raw_total),
         "files_with_unknown_values": bad_files,
-        "images_without_labels": without if dataset_expects_labels(dataset) else [],
+        "labels_expected": dataset.expects_labels,
+        "images_without_labels": without if dataset.expects_labels else [],
         "size_mismatches": mismatched,
         "file_problems": file_problems,
         "errors": errors,
@@ -136,8 +138,3 @@ def scan_dataset(dataset: SegDataset, image_stats: bool = True, workers: int = 4
     })
     report["ok"] = not (unknown or report["images_without_labels"] or mismatched or errors or file_problems)
     return report
-
-
-def dataset_expects_labels(dataset: SegDataset) -> bool:
-    # Any label present means the split is a labelled one, so a missing label is an inconsistency.
-    return any(s.label is not None for s in dataset.samples)

@@ -25,12 +25,13 @@ import os
 import torch
 from torch import nn
 
+from ..utils.comm import check_device
 from ..utils.io import cache_dir as segkit_cache_dir
 from ..evaluation.inference import Model
 from ..models.fuse import prepare_for_inference
 from .onnx_export import DEFAULT_OPSET, ExportError, export_onnx
 from .parity import ParityError
-from .runtime import OnnxSegmentor
+from .runtime import OnnxLoadError, OnnxSegmentor
 
 logger = logging.getLogger("segkit")
 
@@ -81,6 +82,21 @@ def cached_onnx_export(model: nn.Module, cache_dir: str | None = None, opset: in
     return path
 
 
+def load_cached_onnx(model: nn.Module, **runtime_kwargs) -> OnnxSegmentor:
+    """`model`'s cached ONNX export in onnxruntime (`runtime_kwargs` go to OnnxSegmentor).
+
+    A cache entry that does not load (a copy cut short by a full disk or a killed process) is removed and
+    exported again, with a warning naming it, rather than failing every later run until deleted by hand.
+    """
+    path = cached_onnx_export(model)
+    try:
+        return OnnxSegmentor(path, **runtime_kwargs)
+    except OnnxLoadError as e:
+        logger.warning("ONNX cache entry does not load, exporting it again: %s", e)
+        os.remove(path)
+        return OnnxSegmentor(cached_onnx_export(model), **runtime_kwargs)
+
+
 def build_runtime(
     model: nn.Module | None,
     runtime: str = "auto",
@@ -96,7 +112,7 @@ def build_runtime(
     onnx_path: an exported file to run instead of exporting `model` (which may then be None).
     num_classes: MODEL.NUM_CLASSES, checked against an ONNX file. threads: onnxruntime intra-op threads.
     """
-    device = torch.device(device)
+    device = check_device(device)  # a missing GPU is one line, not a driver error from inside .to()
     if runtime == "auto":
         name = "onnx" if onnx_path else default_runtime(device)
     elif runtime in RUNTIMES:
@@ -106,7 +122,8 @@ def build_runtime(
     if name == "onnx":
         if onnx_path is None:
             try:
-                onnx_path = cached_onnx_export(_require(model, name))
+                return load_cached_onnx(_require(model, name), num_classes=num_classes, threads=threads,
+                                        device=device.type)
             except (ExportError, ParityError) as e:
                 if runtime != "auto":
                     raise

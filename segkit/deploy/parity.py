@@ -52,13 +52,22 @@ class ParityResult:
         return self.onnx_error is not None and self.onnx_error <= 2 * self.torch_error
 
     def describe(self) -> str:
-        text = (f"{self.batch}x3x{self.size[0]}x{self.size[1]}: max |logit diff| {self.max_abs_diff:.2e} "
-                f"(limit {MAX_ABS_DIFF:.0e}), argmax agreement {100 * self.agreement:.4f}% "
-                f"(limit {100 * MIN_AGREEMENT:.2f}%) over the {100 * self.decided:.2f}% of pixels PyTorch decides "
-                f"by more than that diff")
+        """One line: each figure, the bar it must meet and whether it does."""
+        def verdict(ok: bool) -> str:
+            return "ok" if ok else "FAILS"
+
+        diff_ok = self.max_abs_diff <= MAX_ABS_DIFF
+        over = "over, so judged against float64 below" if self.onnx_error is not None else verdict(False)
+        text = (f"input {self.batch}x3x{self.size[0]}x{self.size[1]}: max |logit diff| {self.max_abs_diff:.2e} "
+                f"(bar <= {MAX_ABS_DIFF:.0e}: {'ok' if diff_ok else over}); "
+                f"argmax agreement {100 * self.agreement:.4f}% "
+                f"(bar >= {100 * MIN_AGREEMENT:.2f}%: {verdict(self.agreement >= MIN_AGREEMENT)}), counted on the "
+                f"{100 * self.decided:.2f}% of pixels that are no near-tie "
+                "(PyTorch's top-2 logit margin > the max diff)")
         if self.onnx_error is not None:
-            text += (f", float64 reference: ONNX off by {self.onnx_error:.2e}, PyTorch float32 by "
-                     f"{self.torch_error:.2e} (limit twice that)")
+            text += (f"; against a float64 run: ONNX off by {self.onnx_error:.2e}, PyTorch float32 by "
+                     f"{self.torch_error:.2e} (bar: ONNX within twice PyTorch's: "
+                     f"{verdict(self.onnx_error <= 2 * self.torch_error)})")
         return text
 
 

@@ -26,6 +26,7 @@ from ..evaluation.export import OVERLAY_ALPHA, overlay
 from ..evaluation.inference import Model
 from ..utils.amp import autocast_dtype
 from ..zoo import load_model_for_inference, resolve_config
+from ..utils.comm import check_device
 from .fastpath import build_runtime
 
 
@@ -41,12 +42,12 @@ class Predictor:
                  mode: dict | None = None) -> None:
         self.cfg = cfg
         self.model = model
-        self.device = torch.device(device)
+        self.device = check_device(device)
         self.mode = mode or resolve_mode(cfg)
         self.num_classes = int(cfg.MODEL.NUM_CLASSES)
         self.class_names, self.palette = dataset_classes(cfg)
         self._luts = normalise_luts(cfg.INPUT.MEAN, cfg.INPUT.STD)
-        self._amp = autocast_dtype(cfg.TEST.AMP, cfg.SOLVER.AMP.DTYPE, self.device)
+        self._amp = autocast_dtype(cfg.TEST.AMP, cfg.SOLVER.AMP.DTYPE, self.device, key="TEST.AMP")
 
     @classmethod
     def from_config(
@@ -71,6 +72,7 @@ class Predictor:
         override TEST.SLIDE/MSC/FLIP/SCALES as in tools/evaluate.py.
         """
         cfg = resolve_config(config_file, weights, opts)
+        check_device(device)  # before the weights are read or exported
         if weights.endswith(".onnx"):
             model, onnx_path = None, weights
         else:

@@ -49,7 +49,20 @@ def create_session(path: str, threads: int | None = None, device: str = "cpu", p
         providers.insert(0, "CUDAExecutionProvider")
     elif device != "cpu":
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
-    return ort.InferenceSession(path, options, providers=providers)
+    try:
+        return ort.InferenceSession(path, options, providers=providers)
+    except Exception as e:  # onnxruntime's pybind errors (InvalidProtobuf, Fail, ...) name no cause a user can act on
+        raise OnnxLoadError(f"cannot load ONNX file {path} ({os.path.getsize(path)} bytes): truncated, not an ONNX "
+                            f"model, or written by a newer exporter; onnxruntime says: {_first_line(e)}") from e
+
+
+class OnnxLoadError(ValueError):
+    """An ONNX file onnxruntime cannot load; the message names the file."""
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
 
 
 def _dims(value: Any) -> list[int | str | None]:

@@ -106,7 +106,7 @@ def inference_on_dataset(
     """
     device = torch.device(device)
     mode = mode or resolve_mode(cfg)
-    amp_dtype = autocast_dtype(cfg.TEST.AMP, cfg.SOLVER.AMP.DTYPE, device)
+    amp_dtype = autocast_dtype(cfg.TEST.AMP, cfg.SOLVER.AMP.DTYPE, device, key="TEST.AMP")
     # Batch 1 over this rank's shard (indices rank::world, no padding: each image counted once).
     loader = build_test_loader(cfg, dataset=dataset)
     count = torch.zeros((), dtype=torch.int64, device=device)

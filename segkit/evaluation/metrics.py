@@ -98,20 +98,28 @@ def _fmt(v: float | None, digits: int = 2) -> str:
 
 
 def format_metrics_table(metrics: dict[str, Any], digits: int = 2) -> str:
-    """Per-class table (IoU, Acc, and iIoU where computed), the category table where computed, then the means."""
+    """Per-class table (IoU, Acc, and iIoU where computed), the category table where computed, then the means.
+
+    Every figure keeps `digits` decimals (55.00, not tabulate's re-parsed 55).
+    """
+    def table(rows: list[list[str]], headers: list[str]) -> str:
+        return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True,
+                        colalign=("left",) + ("right",) * (len(headers) - 1))
+
     with_iiou = any("iIoU" in m for m in metrics["per_class"].values())
     headers = ["class", "IoU", "Acc"] + (["iIoU"] if with_iiou else [])
     rows = [[name, _fmt(m["IoU"], digits), _fmt(m["Acc"], digits)]
             + ([_fmt(m["iIoU"], digits) if "iIoU" in m else ""] if with_iiou else [])
             for name, m in metrics["per_class"].items()]
-    tables = [tabulate(rows, headers=headers, tablefmt="github", colalign=("left",) + ("right",) * (len(headers) - 1))]
+    tables = [table(rows, headers)]
     if "per_category" in metrics:
         cat_rows = [[name, _fmt(m["IoU"], digits), _fmt(m["iIoU"], digits) if "iIoU" in m else ""]
                     for name, m in metrics["per_category"].items()]
-        tables.append(tabulate(cat_rows, headers=["category", "IoU", "iIoU"], tablefmt="github",
-                               colalign=("left", "right", "right")))
+        tables.append(table(cat_rows, ["category", "IoU", "iIoU"]))
     means = [k for k in ("mIoU", "mAcc", "aAcc", "iIoU", "category_IoU", "category_iIoU") if k in metrics]
-    tables.append(tabulate([[_fmt(metrics[k], digits) for k in means]], headers=means, tablefmt="github"))
+    means_table = tabulate([[_fmt(metrics[k], digits) for k in means]], headers=means, tablefmt="github",
+                           disable_numparse=True, colalign=("right",) * len(means))
+    tables.append(means_table)
     if "per_group" in metrics:
         tables.append(format_group_table(metrics, digits))
     return "\n\n".join(tables)

@@ -18,6 +18,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from yacs.config import CfgNode
 
+from ..data.build import usable_workers
+from ..data.labels import cached_per_file, read_header
 from ..data.samplers import InferenceSampler
 from ..utils.comm import get_rank, get_world_size, per_process_batch
 from .transforms import build_cls_transforms
@@ -113,12 +115,44 @@ def scan_image_folder(root: str) -> tuple[list[str], list[tuple[str, int]]]:
     return classes, samples
 
 
+def _header(path: str) -> list[int]:
+    """[width, height] from the header; a file of a format PIL does not know (EXR, HDR) passes when OpenCV
+    knows its signature (decoding it is left to the loader)."""
+    import cv2
+    from PIL import Image
+
+    try:
+        return read_header(path)
+    except OSError:
+        if os.path.splitext(path)[1].lower() not in Image.registered_extensions() and cv2.haveImageReader(path):
+            return [0, 0]
+        raise
+
+
+def unreadable_images(paths: list[str], workers: int = 4) -> tuple[list[str], list[str]]:
+    """(paths, reasons naming them) of the files whose header is unreadable or whose data ends early (PNG, JPEG).
+
+    The header scan of the segmentation datasets (segkit.data.labels), cached per file by mtime and size,
+    so a re-index of an unchanged folder reads nothing.
+    """
+    reasons: list[str] = []
+    sizes = cached_per_file("cls-headers", paths, _header, workers=workers, errors=reasons, desc="file check")
+    return [p for p, size in zip(paths, sizes) if size is None], sorted(reasons)
+
+
+# How many bad files an error lists one by one (the count covers the rest).
+LISTED_BAD_FILES = 50
+
+
 class ImageFolder(Dataset):
     """Items are (transformed image, class index); classes are the sorted sub-folder names.
 
-    With `skip_unreadable`, a file no decoder reads is replaced by the next readable one and
-    counted in `num_skipped` (shared memory, so DataLoader workers' skips are seen by the
-    main process); otherwise it raises UnreadableImageError naming the file.
+    Every file's header is checked when the folder is indexed (cached): a truncated or unreadable file
+    stops the run before training with one error naming every such file, or with `skip_unreadable` is
+    left out with a warning naming them (`dropped`). A file whose header passes but whose data does not
+    decode is, with `skip_unreadable`, replaced by the next readable one and counted in `num_skipped`
+    (shared memory, so DataLoader workers' skips are seen by the main process); otherwise it raises
+    UnreadableImageError naming the file.
     """
 
     def __init__(
@@ -134,12 +168,30 @@ class ImageFolder(Dataset):
             # Val must index classes as train does, or every label would be wrong.
             missing, extra = sorted(set(classes) - set(found)), sorted(set(found) - set(classes))
             raise ValueError(f"{root}: class folders differ from the training set's (missing {missing[:5]}, extra {extra[:5]})")
+        self.dropped = self._check_files(root, skip_unreadable)
         self.classes = found
         self.class_to_idx = {c: i for i, c in enumerate(found)}
         self.targets = [t for _, t in self.samples]
         self.transform = transform
         self.skip_unreadable = skip_unreadable
         self._skipped = torch.zeros(1, dtype=torch.int64).share_memory_()
+
+    def _check_files(self, root: str, skip_unreadable: bool) -> list[str]:
+        bad, reasons = unreadable_images([p for p, _ in self.samples])
+        if not bad:
+            return []
+        listed = "\n".join(reasons[:LISTED_BAD_FILES])
+        more = f"\n... and {len(bad) - LISTED_BAD_FILES} more" if len(bad) > LISTED_BAD_FILES else ""
+        if not skip_unreadable:
+            raise UnreadableImageError(f"{len(bad)} unreadable or truncated image(s) in {root} (fix or remove them, "
+                                       f"or set DATASET.SKIP_UNREADABLE True to leave them out):\n{listed}{more}")
+        logger.warning("leaving out %d unreadable or truncated image(s) of %s (DATASET.SKIP_UNREADABLE):\n%s%s",
+                       len(bad), root, listed, more)
+        dropped = set(bad)
+        self.samples = [s for s in self.samples if s[0] not in dropped]
+        if not self.samples:
+            raise UnreadableImageError(f"no readable image in {root}")
+        return bad
 
     @property
     def num_classes(self) -> int:
@@ -184,7 +236,7 @@ def build_cls_train_loader(cfg: CfgNode, dataset: ImageFolder, device: torch.dev
     sampler = DistributedSampler(dataset, num_replicas=get_world_size(), rank=get_rank(), shuffle=True,
                                  seed=cfg.SEED, drop_last=True)
     return DataLoader(dataset, batch_size=per_process_batch(cfg.SOLVER.IMS_PER_BATCH), sampler=sampler,
-                      drop_last=True, num_workers=cfg.DATALOADER.NUM_WORKERS,
+                      drop_last=True, num_workers=usable_workers(cfg.DATALOADER.NUM_WORKERS),
                       pin_memory=cfg.DATALOADER.PIN_MEMORY and device.type == "cuda")
 
 
@@ -192,5 +244,6 @@ def build_cls_val_loader(cfg: CfgNode, dataset: ImageFolder, device: torch.devic
     """This rank's share of val (indices rank::world, no padding: every image counts once over ranks)."""
     sampler = InferenceSampler(len(dataset), get_rank(), get_world_size())
     batch = cfg.DATALOADER.VAL_BATCH_SIZE or per_process_batch(cfg.SOLVER.IMS_PER_BATCH)
-    return DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=cfg.DATALOADER.NUM_WORKERS,
+    return DataLoader(dataset, batch_size=batch, sampler=sampler,
+                      num_workers=usable_workers(cfg.DATALOADER.NUM_WORKERS),
                       pin_memory=cfg.DATALOADER.PIN_MEMORY and device.type == "cuda")

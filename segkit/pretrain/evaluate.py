@@ -58,5 +58,6 @@ def evaluate_weights(cfg: CfgNode, weights: str) -> dict[str, float]:
     if cfg.CHANNELS_LAST:
         net.to(memory_format=torch.channels_last)
     loader = build_cls_val_loader(cfg, build_cls_dataset(cfg, train=False), run.device)
-    amp_dtype = autocast_dtype(cfg.SOLVER.AMP.ENABLED, cfg.SOLVER.AMP.DTYPE, run.device)
+    amp_dtype = autocast_dtype(cfg.SOLVER.AMP.ENABLED, cfg.SOLVER.AMP.DTYPE, run.device,
+                               key="SOLVER.AMP.ENABLED")
     return evaluate_classifier(net, loader, run.device, amp_dtype, cfg.CHANNELS_LAST)

@@ -203,3 +203,25 @@ def prune_checkpoints(output_dir: str, keep: int) -> list[str]:
     for p in doomed:
         os.remove(p)
     return doomed
+
+
+# Entries only a resumed training run reads; weights for sharing leave them out.
+TRAINING_ONLY_KEYS = ("optimizer", "scheduler", "scaler", "ema", "history")
+
+
+def strip_checkpoint(src: str, dst: str, use_ema: bool = False) -> dict[str, Any]:
+    """Write checkpoint `src` to `dst` without the state only training needs (optimizer moments, scheduler,
+    grad scaler, EMA, history): the weights and every other entry, the config included, so `dst` works as
+    `--weights` wherever `src` did. `use_ema`: the EMA weights (pretraining) become the model's. Returns
+    what was written.
+    """
+    ckpt = load_checkpoint(src)
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise CheckpointError(f"{src} holds no training state to strip: it is a bare state_dict already")
+    stripped = {k: v for k, v in ckpt.items() if k not in TRAINING_ONLY_KEYS}
+    if use_ema:
+        if not isinstance(ckpt.get("ema"), dict):
+            raise CheckpointError(f"{src} has no EMA weights (trained with EMA.ENABLED False?): strip without --ema")
+        stripped["model"] = ckpt["ema"]["module"]
+    save_state(dst, stripped)
+    return stripped

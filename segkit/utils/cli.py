@@ -25,7 +25,7 @@ def run_tool(body: Callable[[], int | None], extra_errors: tuple[type[BaseExcept
     except USER_ERRORS + extra_errors as e:
         if os.environ.get("SEGKIT_TRACEBACK"):
             raise
-        message = e.args[0] if isinstance(e, KeyError) and e.args else e  # KeyError's str() adds quotes
+        message = user_message(e)
         print(f"error: {message}", file=sys.stderr)
         log_to_files(f"error: {message}")
         return 1
@@ -35,6 +35,21 @@ def run_tool(body: Callable[[], int | None], extra_errors: tuple[type[BaseExcept
     finally:
         cleanup()
     return result if isinstance(result, int) else 0
+
+
+def user_message(error: BaseException) -> str:
+    """The message of a user error, without what wraps it.
+
+    An error raised in a DataLoader worker reaches the main process as the same type with the worker's
+    whole traceback as its message ("Caught X in DataLoader worker process 0. Original Traceback ...");
+    its last line is the error itself.
+    """
+    message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)  # KeyError quotes
+    if "Original Traceback (most recent call last)" in message:
+        last = message.strip().splitlines()[-1]
+        kind = type(error).__name__
+        message = last.split(": ", 1)[1] if ": " in last and kind in last.split(": ", 1)[0] else last
+    return message
 
 
 # What --weights takes in every tool (resolved by segkit.zoo).
@@ -63,6 +78,13 @@ def add_inference_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flip", action="store_true", default=None, help="add horizontally flipped views")
     parser.add_argument("--scales", type=_float_list, default=None, metavar="S [S ...]",
                         help="scales of multi-scale inference (implies --msc)")
+
+
+def check_threads_flag(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--threads sets onnxruntime's threads: with a PyTorch --runtime it would be ignored without a word."""
+    if args.threads is not None and args.runtime in ("torch", "fused", "compile"):
+        parser.error(f"--threads sets onnxruntime's threads; --runtime {args.runtime} runs PyTorch, whose threads "
+                     "OMP_NUM_THREADS sets")
 
 
 LIST_FLAGS = ("--scales",)

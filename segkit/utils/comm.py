@@ -45,6 +45,24 @@ def init_distributed(backend: str | None = None) -> tuple[int, int, torch.device
     return get_rank(), get_world_size(), device
 
 
+def check_device(device: str | torch.device) -> torch.device:
+    """`device` as a torch.device; one this machine lacks is a ValueError saying so in one line (torch would
+    fail deep inside the first `.to(device)` with "Found no NVIDIA driver")."""
+    try:
+        device = torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"device {device!r} is not a device torch knows ({str(e).splitlines()[0]})") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch is a CPU-only build" if torch.version.cuda is None else "no NVIDIA GPU or driver found"
+            raise ValueError(f"device {str(device)!r} asked for, but CUDA is not available here ({why}): use "
+                             "device 'cpu'")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {str(device)!r} asked for, but this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
 def barrier() -> None:
     if is_distributed():
         dist.barrier()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 from typing import Any, Callable, Iterator
 
 
@@ -46,3 +47,36 @@ def cache_dir(*parts: str) -> str:
     """segkit's cache folder ($SEGKIT_CACHE, default ~/.cache/segkit), joined with `parts`."""
     base = os.environ.get("SEGKIT_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "segkit"))
     return os.path.join(base, *parts)
+
+
+class UnwritablePathError(OSError, ValueError):
+    """An output path that cannot be written; a ValueError too, so tools report it in one line."""
+
+
+def check_writable(path: str, what: str, folder: bool = False) -> None:
+    """Raise UnwritablePathError naming `what` and `path` unless a file can be written at `path` (with
+    `folder`: inside the folder `path`).
+
+    Tools call it before the work whose result goes there, so a bad --out fails at once rather than after
+    an evaluation or an export. Missing folders are created (an empty folder loses nothing); no file is
+    left behind.
+    """
+    path = os.path.abspath(path)
+    if folder and os.path.isfile(path):
+        raise UnwritablePathError(f"{what} {path} is a file, not a folder")
+    if not folder and os.path.isdir(path):
+        raise UnwritablePathError(f"{what} {path} is a folder: give a file path")
+    target = path if folder else os.path.dirname(path)
+    ancestor = target
+    while not os.path.exists(ancestor) and os.path.dirname(ancestor) != ancestor:
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):  # makedirs would only say "File exists"
+        raise UnwritablePathError(f"cannot write {what} {path}: {ancestor} is a file, not a folder")
+    try:
+        os.makedirs(target, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target, prefix=".segkit-write-check-"):
+            pass
+        if not folder and os.path.exists(path) and not os.access(path, os.W_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as e:
+        raise UnwritablePathError(f"cannot write {what} {path}: {e.strerror or e}") from e

@@ -33,15 +33,16 @@ def _save(fig: Any, path: str) -> str:
 
 
 def plot_confusion_matrix(conf: np.ndarray, class_names: Sequence[str], path: str, title: str = "") -> str:
-    """Row-normalised confusion matrix (rows: ground truth, share of each class's pixels), names on both axes."""
+    """Row-normalised confusion matrix in percent (rows: ground truth; each row is the share of that class's
+    pixels given to each prediction), names on both axes. Title, colour bar and cell numbers all read %."""
     plt = _pyplot()
     cm = np.asarray(conf, dtype=np.float64)
     rows = cm.sum(axis=1, keepdims=True)
-    norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    percent = 100.0 * np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
     n = len(class_names)
     size = max(5.0, 0.42 * n + 2)
     fig, ax = plt.subplots(figsize=(size + 1, size))
-    im = ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
+    im = ax.imshow(percent, cmap="Blues", vmin=0.0, vmax=100.0)
     ax.set_xticks(range(n), labels=class_names, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(n), labels=class_names, fontsize=8)
     ax.set_xlabel("predicted")
@@ -49,10 +50,10 @@ def plot_confusion_matrix(conf: np.ndarray, class_names: Sequence[str], path: st
     if n <= 30:  # numbers stay legible up to about this many classes
         for i in range(n):
             for j in range(n):
-                if norm[i, j] >= 0.01:
-                    ax.text(j, i, f"{norm[i, j] * 100:.0f}", ha="center", va="center", fontsize=6,
-                            color="white" if norm[i, j] > 0.5 else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the ground-truth class")
+                if percent[i, j] >= 1.0:
+                    ax.text(j, i, f"{percent[i, j]:.0f}", ha="center", va="center", fontsize=6,
+                            color="white" if percent[i, j] > 50.0 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="% of the ground-truth class's pixels")
     ax.set_title(title or "confusion matrix (row-normalised, %)")
     return _save(fig, path)
 

@@ -24,7 +24,7 @@ from torch import nn
 from .amp import autocast_dtype, grad_scaler
 from .checkpoint import CheckpointError, extract_model_state, load_newest_readable
 from .comm import init_distributed
-from .io import atomic_write_text
+from .io import atomic_write_text, check_writable
 from .logger import setup_logger
 from .seed import seed_everything
 
@@ -189,6 +189,7 @@ def claim_output_dir(output_dir: str, resume: bool, overwrite: bool) -> None:
     """
     if resume and overwrite:
         raise ValueError("--resume continues the run in OUTPUT_DIR and --overwrite replaces it: give one")
+    check_writable(output_dir, "OUTPUT_DIR", folder=True)  # before data and model are built
     found = existing_run(output_dir)
     if not found or resume:
         return

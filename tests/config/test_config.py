@@ -112,3 +112,20 @@ def test_config_text_of_a_checkpoint_loads_and_names_its_source():
     assert cfg.MODEL.NUM_CLASSES == 11 and cfg.TEST.SCALE == 0.5 and cfg.is_frozen()
     with pytest.raises(ConfigError, match="the config saved in old.pth: unknown config key 'MODEL.GONE'"):
         load_cfg_text("MODEL:\n  GONE: 1\n", "the config saved in old.pth")
+@pytest.mark.parametrize("key, meant", [
+    ("SOLVER.BASE_LRR", "'SOLVER.BASE_LR'"),  # a typo
+    ("TRAIN.BASE_LR", "'SOLVER.BASE_LR'"),  # the right name in the wrong section
+    ("DATALOADER.WORKERS", "'DATALOADER.NUM_WORKERS'"),
+    ("SOLVER.AMP.ENABLE", "'SOLVER.AMP.ENABLED'"),
+])
+def test_unknown_key_suggests_the_known_keys_it_resembles(key, meant):
+    with pytest.raises(ConfigError, match=rf"^command line: unknown config key '{key}'; did you mean {meant}\?$"):
+        load_cfg(None, [key, "1"])
+
+
+def test_unknown_key_in_a_file_suggests_too_and_a_stranger_gets_no_guess(tmp_path):
+    bad = _write(tmp_path / "bad.yaml", "MODELL:\n  NAME: x\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: unknown config key 'MODELL'; did you mean 'MODEL'\?$"):
+        load_cfg(bad)
+    with pytest.raises(ConfigError, match=r"unknown config key 'XYZZY'$"):
+        load_cfg(None, ["XYZZY", "1"])

@@ -19,6 +19,7 @@ def test_contract_is_declared(tiny_dataset, split_key, labelled):
     ds = build_dataset(tiny_dataset, tiny_dataset.DATASET[split_key], train=False)
     assert isinstance(ds, SegDataset) and len(ds) == 2
     assert ds.has_labels is (labelled if labelled is not None else all(s.label for s in ds.samples))
+    assert labelled is None or ds.expects_labels is labelled
     assert ds.num_classes == len(ds.class_names) > 0 and all(isinstance(n, str) for n in ds.class_names)
     assert len(ds.palette) == ds.num_classes and all(len(c) == 3 and all(0 <= v <= 255 for v in c) for c in ds.palette)
     assert ds.ignore_index == tiny_dataset.DATASET.IGNORE_INDEX
@@ -67,3 +68,16 @@ def test_unknown_dataset_name():
     cfg.DATASET.NAME = "nope"
     with pytest.raises(KeyError, match="nope"):
         build_dataset(cfg, "train")
+
+
+def test_more_workers_than_cpus_are_capped_with_one_line(monkeypatch, segkit_log):
+    from segkit.data import build as build_module
+
+    monkeypatch.setattr(build_module, "_capped", set())
+    monkeypatch.setattr(build_module.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert build_module.usable_workers(8) == 2
+    assert build_module.usable_workers(8) == 2  # said once
+    assert build_module.usable_workers(2) == 2 and build_module.usable_workers(0) == 0
+    assert segkit_log.messages == ["DATALOADER.NUM_WORKERS 8 capped at 2: this process may use 2 CPUs"]
+    with pytest.raises(ValueError, match="DATALOADER.NUM_WORKERS must be >= 0, got -1"):
+        build_module.usable_workers(-1)

@@ -132,3 +132,13 @@ def test_truncated_files_and_size_mismatches_are_found_when_indexing(tmp_path):
     cv2.imwrite(str(label), np.zeros((5, 10), dtype=np.uint8))
     with pytest.raises(ValueError, match=r"label .*aachen_000000_000019_gtFine_labelIds\.png is 10x5 but image .* is 10x4"):
         build_dataset(cfg_for(tmp_path), "train")
+
+
+def test_missing_label_folder_of_a_labelled_split_is_named(tmp_path):
+    make_cityscapes(tmp_path, split="val", with_labels=False)
+    os.rmdir(os.path.join(tmp_path, "gtFine", "val", "aachen"))
+    os.rmdir(os.path.join(tmp_path, "gtFine", "val"))
+    with pytest.raises(FileNotFoundError, match=r"Cityscapes label folder not found: .*gtFine/val \(1 images"):
+        build_dataset(cfg_for(tmp_path), "val")
+    unchecked = build_dataset(cfg_for(tmp_path), "val", strict=False)
+    assert unchecked.expects_labels and not unchecked.has_labels

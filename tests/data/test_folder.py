@@ -142,3 +142,20 @@ def test_sample_discovery_when_not_strict(tmp_path):
     skipped: list[str] = []
     assert [s.name for s in image_samples(str(tmp_path / "train"), skipped=skipped)] == ["x", "y"]
     assert skipped == [str(tmp_path / "train" / "notes.txt")]
+
+
+def test_a_labelled_split_expects_labels_even_when_none_is_there(tmp_path):
+    # What tools/check_dataset.py reads: images with no label at all are not an unlabelled split.
+    lab = np.zeros((2, 2), np.uint8)
+    write_pair(tmp_path, "val", "p", lab, image_dir="img", label_dir="ann")
+    os.remove(tmp_path / "ann" / "p.png")
+    (tmp_path / "val.txt").write_text("img/p.jpg ann/p.png\n")
+    (tmp_path / "test.txt").write_text("img/p.jpg\n")
+    cfg = folder_cfg(tmp_path, LIST_FILE="{split}.txt")
+    unchecked = build_dataset(cfg, "val", strict=False)
+    assert unchecked.expects_labels and not unchecked.has_labels
+    assert not build_dataset(cfg, "test").expects_labels
+    os.makedirs(tmp_path / "valannot")
+    write_pair(tmp_path, "val", "p", lab)
+    os.remove(tmp_path / "valannot" / "p.png")
+    assert build_dataset(folder_cfg(tmp_path), "val", strict=False).expects_labels

@@ -44,3 +44,36 @@ def test_wrong_weights_exit_1_naming_the_file(exported, tmp_path, capsys):
     assert main(["--config-file", exported.cfg_file, "--weights", str(bad), "--out", str(tmp_path / "x.onnx")]) == 1
     assert "other.pth" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_int8_with_a_missing_dataset_fails_before_the_export(exported, tmp_path, capsys, monkeypatch):
+    import tools.export_onnx as tool
+
+    monkeypatch.setattr(tool, "export_onnx", lambda *a, **k: pytest.fail("exported before checking the data"))
+    out = tmp_path / "v2.onnx"
+    assert main(["--config-file", exported.cfg_file, "--weights", exported.weights, "--out", str(out), "--int8",
+                 "DATASET.ROOT", str(tmp_path / "nowhere")]) == 1
+    assert capsys.readouterr().err.strip() == f"error: Cityscapes root not found: {tmp_path / 'nowhere'} (DATASET.ROOT)"
+    assert not out.exists()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert main(["--config-file", exported.cfg_file, "--weights", exported.weights,
+                 "--out", str(blocker / "m.onnx")]) == 1
+    assert capsys.readouterr().err.startswith(f"error: cannot write --out {blocker}/m.onnx")
+
+
+def test_parity_lines_are_logged_once(exported, tmp_path, capsys):
+    assert main(["--config-file", exported.cfg_file, "--weights", exported.weights,
+                 "--out", str(tmp_path / "a.onnx")]) == 0
+    printed = capsys.readouterr().out
+    lines = [line for line in printed.splitlines() if "argmax agreement" in line]
+    assert len(lines) == 2 and len(set(lines)) == 2, printed  # one line per checked size, none repeated
+
+
+def test_int8_flags_without_int8_are_refused_not_ignored(capsys):
+    from tools.export_onnx import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--config-file", "c.yaml", "--weights", "w", "--out", "m.onnx", "--calib-images", "10"])
+    assert "--calib-images needs --int8" in capsys.readouterr().err
+    assert parse_args(["--config-file", "c.yaml", "--weights", "w", "--out", "m.onnx", "--int8"]).calib_images == 100

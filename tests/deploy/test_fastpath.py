@@ -2,6 +2,8 @@
 (`auto` and `onnx` are covered in test_predictor.py and test_runtime.py.)"""
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from torch import nn
@@ -37,3 +39,17 @@ def test_every_pytorch_runtime_computes_the_model(runtime):
 def test_unknown_runtime_names_the_choices():
     with pytest.raises(ValueError, match="auto or one of torch, fused, compile, onnx"):
         build_runtime(_tiny_segmentor(), "tensorrt")
+
+
+def test_a_cache_entry_that_does_not_load_is_exported_again(tmp_path, monkeypatch, segkit_log):
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path))
+    model = _tiny_segmentor()
+    first = build_runtime(model, "onnx", num_classes=5)
+    data = open(first.path, "rb").read()
+    with open(first.path, "wb") as f:
+        f.write(data[: len(data) // 3])  # a copy cut short
+    again = build_runtime(model, "onnx", num_classes=5)
+    assert again.path == first.path and os.path.getsize(again.path) == len(data)
+    assert f"ONNX cache entry does not load, exporting it again: cannot load ONNX file {first.path}" in segkit_log.text
+    x = torch.randn(1, 3, 20, 28)
+    torch.testing.assert_close(again(x), model(x), rtol=1e-4, atol=1e-4)

@@ -22,5 +22,13 @@ def test_large_logits_are_judged_against_float64(onnx_error: float, ok: bool) ->
     # PyTorch's own float32 result is 6e-3 from exact arithmetic: the file may be up to twice that.
     r = result(1.5e-2, torch_error=6e-3, onnx_error=onnx_error)
     assert r.ok is ok
-    assert "float64 reference" in r.describe()
+    assert "against a float64 run" in r.describe()
     assert not result(1.5e-2, agreement=0.5, torch_error=6e-3, onnx_error=1e-3).ok  # agreement still binds
+
+
+def test_description_states_each_bar_and_whether_it_is_met() -> None:
+    good = result(2e-5).describe()
+    assert good.startswith("input ") and "max |logit diff| 2.00e-05 (bar <= 1e-03: ok)" in good
+    assert "argmax agreement 100.0000% (bar >= 99.99%: ok)" in good and "\n" not in good
+    bad = result(2e-5, agreement=0.99).describe()
+    assert "argmax agreement 99.0000% (bar >= 99.99%: FAILS)" in bad

@@ -93,3 +93,14 @@ def test_video_in_video_out(exported, tmp_path):
 def test_unopenable_video_names_path_and_backends(tmp_path):
     with pytest.raises(OSError, match=r"cannot open video .*missing\.mp4 with OpenCV \(backends tried: .+\)"):
         open_video(str(tmp_path / "missing.mp4"))
+
+
+def test_cuda_without_cuda_is_one_line(exported, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"^device 'cuda' asked for, but CUDA is not available here \(.+\): use "
+                                         r"device 'cpu'$"):
+        Predictor.from_config(exported.cfg_file, exported.weights, device="cuda")
+    with pytest.raises(ValueError, match="device 'cuda:1' asked for"):
+        Predictor(exported.cfg, exported.model, device="cuda:1")
+    with pytest.raises(ValueError, match="device 'gpu' is not a device torch knows"):
+        Predictor(exported.cfg, exported.model, device="gpu")

@@ -73,3 +73,14 @@ def test_inputs_outside_the_exported_range_are_refused(exported):
     with pytest.raises(ValueError, match=rf"input {low[0] - 1}x64 is outside the sizes .* \(from {low[0]}x{low[1]} up\)"):
         runner(torch.zeros(1, 3, low[0] - 1, 64))
     assert np.isfinite(runner(torch.zeros(1, 3, *low)).numpy()).all()
+
+
+@pytest.mark.parametrize("content", ["truncated", "not onnx"])
+def test_unloadable_file_is_one_error_naming_it(exported, tmp_path, content):
+    from segkit.deploy.runtime import OnnxLoadError
+
+    path = tmp_path / "bad.onnx"
+    data = open(exported.onnx, "rb").read()
+    path.write_bytes(data[: len(data) // 2] if content == "truncated" else b"PK\x03\x04 a zip, not a model")
+    with pytest.raises(OnnxLoadError, match=rf"cannot load ONNX file {path} \(\d+ bytes\): truncated, not an ONNX"):
+        OnnxSegmentor(str(path))

@@ -93,7 +93,7 @@ def test_slide_with_one_window_equals_whole_image():
     whole = inference(model, image)
     slid = inference(model, image, slide=True, crop_size=(64, 96), stride=(40, 40))
     torch.testing.assert_close(slid, whole)
-    # An image smaller than the crop is padded to it, and the padding cut off again.
+    # An image smaller than the crop is one window of the image's size (padded to the divisor only).
     small = torch.randn(3, 50, 70)
     torch.testing.assert_close(
         inference(model, small, slide=True, crop_size=(64, 96)), inference(model, small), rtol=0, atol=0
@@ -193,3 +193,27 @@ def test_argmax_classes_equals_torch_argmax_ties_included(dtype):
     assert torch.equal(argmax_classes(one), torch.zeros(5, 6, dtype=torch.int64))
     with pytest.raises(ValueError, match=r"\[C,H,W\]"):
         argmax_classes(torch.zeros(1, 2, 3, 4))
+
+
+class GlobalContextNet(PointwiseNet):
+    """Per-pixel logits plus a term from the image mean: padding the input would change every pixel."""
+
+    def forward(self, x):
+        self.calls.append(tuple(x.shape))
+        return self.conv(x) + self.conv(x.mean(dim=(2, 3), keepdim=True)).expand(-1, -1, *x.shape[-2:])
+
+
+def test_windows_larger_than_the_image_are_clamped_to_it_as_mmseg_does():
+    # The demo case: a crop taller and wider than the image. Zero-padding to the crop (the old behaviour)
+    # shifted the image mean and every logit; a clamped window sees exactly the image.
+    model = GlobalContextNet().eval()
+    image = torch.randn(1, 3, 40, 60)
+    whole = inference(model, image, size_divisor=1)
+    model.calls.clear()
+    slid = inference(model, image, slide=True, crop_size=(64, 96), stride=(32, 48), size_divisor=1)
+    assert model.calls == [(1, 3, 40, 60)]
+    torch.testing.assert_close(slid, whole, rtol=0, atol=0)
+    # Taller than the image only: windows slide along the width at the image's full height.
+    model.calls.clear()
+    inference(model, image, slide=True, crop_size=(64, 32), stride=(64, 20), size_divisor=1, batch_size=1)
+    assert model.calls == [(1, 3, 40, 32)] * 3

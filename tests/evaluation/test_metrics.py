@@ -106,3 +106,11 @@ def test_metrics_consumer_sums_the_images():
     cm = sum(confusion_matrix(p, lab, 4) for p, lab in pairs)
     assert torch.equal(consumer.conf, cm)
     assert consumer.finish() == {**compute_metrics(cm, NAMES), "confusion_matrix": cm.tolist()}  # all-reduce: no-op
+
+
+def test_round_figures_keep_two_decimals_in_every_table():
+    m = {"per_class": {"road": {"IoU": 55.0, "Acc": 64.0}, "sky": {"IoU": float("nan"), "Acc": 100.0}},
+         "mIoU": 55.0, "mAcc": 64.0, "aAcc": 70.0}
+    table = format_metrics_table(m)
+    assert "| road    | 55.00 |  64.00 |" in table and "| sky     |   nan | 100.00 |" in table
+    assert table.splitlines()[-1] == "|  55.00 |  64.00 |  70.00 |"

@@ -85,3 +85,12 @@ def test_unknown_pairs_are_errors(tmp_path, capsys) -> None:
     assert {("torchvision", "resnet152"), ("timm", "resnet101d"), ("timm", "seresnet18")} <= pairs
     assert {("timm", "resnet50c"), ("timm", "resnet101c"), ("timm", "resnet152c")} <= pairs
     assert ("timm", "resnet18c") not in pairs  # timm has no basic-block -C model to convert from
+
+
+def test_an_unwritable_dst_is_one_line_before_reading_the_source(tmp_path, capsys) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    dst = blocker / "out.pth"
+    assert convert_main(["--from", "timm", "--model", "resnet18", "--src", str(tmp_path / "absent.pth"),
+                         "--dst", str(dst)]) == 1
+    assert capsys.readouterr().err.startswith(f"error: cannot write --dst {dst}: ")

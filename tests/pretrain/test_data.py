@@ -69,24 +69,53 @@ def test_val_classes_must_match_train(tmp_path):
         ImageFolder(str(root), classes=["a_cat", "b_dog", "c_cow"])
 
 
-def test_unreadable_file_is_an_error_naming_it(tmp_path):
+def _jpeg_cut_short(path):
+    data = path.read_bytes()
+    path.write_bytes(data[:-20])  # a copy that stopped early: no end-of-image marker
+
+
+def test_every_unreadable_file_is_named_at_indexing(tmp_path):
     root = _folder(tmp_path)
-    bad = root / "a_cat" / "1.jpg"
-    bad.write_bytes(b"\xff\xd8\xff garbage, not a jpeg")
-    ds = ImageFolder(str(root))
-    with pytest.raises(UnreadableImageError, match="1.jpg"):
-        ds[1]
+    (root / "a_cat" / "1.jpg").write_bytes(b"\xff\xd8\xff garbage, not a jpeg")
+    _jpeg_cut_short(root / "b_dog" / "2.jpg")
+    with pytest.raises(UnreadableImageError) as raised:
+        ImageFolder(str(root))
+    message = str(raised.value)
+    assert message.startswith(f"2 unreadable or truncated image(s) in {root}")
+    assert f"{root / 'a_cat' / '1.jpg'}: not an image or unreadable" in message
+    assert f"{root / 'b_dog' / '2.jpg'} is truncated: its JPEG data ends early" in message
+    assert "DATASET.SKIP_UNREADABLE True" in message
 
 
-def test_unreadable_file_skipped_and_counted(tmp_path):
+def test_unreadable_files_are_left_out_with_skip_unreadable(tmp_path, segkit_log):
     root = _folder(tmp_path)
     (root / "a_cat" / "1.jpg").write_bytes(b"truncated")
     ds = ImageFolder(str(root), skip_unreadable=True)
+    assert ds.dropped == [str(root / "a_cat" / "1.jpg")] and len(ds) == 5
+    assert "leaving out 1 unreadable or truncated image(s)" in segkit_log.text and "1.jpg" in segkit_log.text
+
+
+def test_a_body_that_does_not_decode_is_skipped_and_counted(tmp_path, monkeypatch):
+    # A header that passes and data no decoder reads: only the read finds out.
+    root = _folder(tmp_path)
+    ds = ImageFolder(str(root), skip_unreadable=True)
+    bad = ds.samples[1][0]
+    real = read_image_rgb
+
+    def read(path):
+        if path == bad:
+            raise UnreadableImageError(f"cannot decode image file {path}")
+        return real(path)
+
+    monkeypatch.setattr("segkit.pretrain.data.read_image_rgb", read)
     img, target = ds[1]  # replaced by the next file, a_cat/2.jpg
     assert img.shape == (3, 12, 10) and target == 0
     assert ds.num_skipped == 1
     ds[0]
     assert ds.num_skipped == 1
+    strict = ImageFolder(str(root))
+    with pytest.raises(UnreadableImageError, match="1.jpg"):
+        strict[1]
 
 
 def test_demo_generator_layout(tmp_path):

@@ -53,3 +53,10 @@ def test_fused_model_gives_the_same_logits():
     fused = prepare_for_inference(model, torch.device("cpu"), fuse=True, channels_last=True)
     with torch.no_grad():
         torch.testing.assert_close(fused(x.contiguous(memory_format=torch.channels_last)), model(x), atol=1e-3, rtol=1e-3)
+
+
+def test_cuda_without_cuda_is_one_line(capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cfg = os.path.join(ROOT, "configs", "cityscapes", "bisenetv2.yaml")
+    assert bench.main(["--config-file", cfg, "--device", "cuda"]) == 1
+    assert capsys.readouterr().err.startswith("error: device 'cuda' asked for, but CUDA is not available here")

@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import sys
 
 import cv2
@@ -115,3 +116,50 @@ def test_config_file_is_required_without_list(capsys):
     with pytest.raises(SystemExit):
         check_dataset.main([])
     assert "--config-file is required (or --list)" in capsys.readouterr().err
+def _demo_cfg(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "demo"
+    cfg = tmp_path / "demo.yaml"
+    cfg.write_text(f"DATASET:\n  ROOT: {root}\n  GENERATE_DEMO: True\n  DEMO_SIZE: [32, 64]\n  DEMO_NUM_TRAIN: 2\n"
+                   "  DEMO_NUM_VAL: 2\nDATALOADER:\n  NUM_WORKERS: 1\n")
+    check_dataset.main(["--config-file", str(cfg), "--split", "val", "--no-image-stats"])
+    return root, cfg
+
+
+def test_cityscapes_split_without_its_label_folder_is_not_ok(tmp_path, monkeypatch, capsys):
+    root, cfg = _demo_cfg(tmp_path, monkeypatch)
+    shutil.rmtree(root / "gtFine" / "val")
+    capsys.readouterr()
+    out = tmp_path / "r.json"
+    assert check_dataset.main(["--config-file", str(cfg), "--split", "val", "--json", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert "2 images, 0 with labels" in printed and "no image of split 'val' has a label" in printed
+    assert "INCONSISTENT" in printed and "OK" not in printed
+    assert len(json.loads(out.read_text())["images_without_labels"]) == 2
+
+
+def test_unlabelled_test_split_is_said_plainly(tmp_path, monkeypatch, capsys):
+    root, cfg = _demo_cfg(tmp_path, monkeypatch)
+    shutil.copytree(root / "leftImg8bit" / "val", root / "leftImg8bit" / "test")
+    capsys.readouterr()
+    assert check_dataset.main(["--config-file", str(cfg), "--split", "test", "--no-image-stats"]) == 0
+    printed = capsys.readouterr().out
+    assert "no labels expected (the test split" in printed
+    assert "OK: every image readable (no labels to check)" in printed
+
+
+def test_camvid_split_with_an_empty_label_folder_is_not_ok(dataset, capsys):
+    root, cfg = dataset
+    for f in (root / "trainannot").iterdir():
+        f.unlink()
+    assert check_dataset.main(["--config-file", str(cfg), "--no-image-stats"]) == 1
+    assert "3 images, 0 with labels" in capsys.readouterr().out
+
+
+def test_unwritable_json_fails_before_the_scan(dataset, tmp_path, capsys):
+    _, cfg = dataset
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert check_dataset.main(["--config-file", str(cfg), "--json", str(blocker / "r.json")]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: cannot write --json {blocker}/r.json") and "images" not in captured.out

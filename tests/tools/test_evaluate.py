@@ -159,3 +159,60 @@ def test_cityscapes_model_on_another_dataset(setup, tmp_path, monkeypatch, capsy
     assert main([*common, "DATASET.NAME", "ade20k"]) == 1
     err = capsys.readouterr().err
     assert "trained on Cityscapes (19 classes: road," in err and "on ADE20K (150 classes: wall," in err
+def test_unwritable_outputs_fail_before_the_evaluation(setup, capsys, monkeypatch):
+    import tools.evaluate as tool
+
+    tmp, cfg_file, cfg, model, weights = setup
+    monkeypatch.setattr(tool, "evaluate_dataset", lambda *a, **k: pytest.fail("evaluated before checking --out"))
+    blocker = tmp / "a_file"
+    blocker.write_text("a file where a folder is needed")
+    base = ["--config-file", str(cfg_file), "--weights", str(weights), "--runtime", "torch"]
+    assert main(base + ["--out", str(blocker / "m.json")]) == 1
+    assert capsys.readouterr().err.startswith(f"error: cannot write --out {blocker}/m.json: ")
+    assert main(base + ["--out", str(tmp / "ok.json"), "--save-pred", str(blocker)]) == 1
+    assert capsys.readouterr().err.strip() == f"error: --save-pred {blocker} is a file, not a folder"
+    assert not (tmp / "ok.json").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not onnx"])
+def test_a_corrupt_onnx_file_is_one_line_naming_it(setup, capsys, damage):
+    tmp, cfg_file, cfg, model, weights = setup
+    bad = tmp / f"{damage.replace(' ', '_')}.onnx"
+    bad.write_bytes(b"\x08\x07\x12\x07pytorch" if damage == "truncated" else b"<html>404 not found</html>")
+    assert main(["--config-file", str(cfg_file), "--onnx", str(bad), "--out", str(tmp / "n.json")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: cannot load ONNX file {bad} (") and "\n" not in err
+    assert not (tmp / "n.json").exists()
+
+
+def test_an_image_that_does_not_decode_is_one_line_naming_it(setup, tmp_path, capsys):
+    import glob
+
+    import cv2
+    import numpy as np
+
+    tmp, cfg_file, cfg, model, weights = setup
+    root = tmp_path / "cityscapes"
+    shutil.copytree(tmp / "cityscapes", root)
+    image = sorted(glob.glob(str(root / "leftImg8bit" / "val" / "*" / "*.png")))[0]
+    h, w = cv2.imread(image).shape[:2]
+    data = bytearray(cv2.imencode(".png", np.random.default_rng(0).integers(0, 255, (h, w, 3), np.uint8))[1])
+    data[60:-40] = b"\x55" * (len(data) - 100)  # header and end intact, pixel data garbage
+    open(image, "wb").write(bytes(data))
+    assert main(["--config-file", str(cfg_file), "--weights", str(weights), "--runtime", "torch",
+                 "DATASET.ROOT", str(root), "OUTPUT_DIR", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    error = ("\n" + err)[("\n" + err).rindex("\nerror: ") + 1:].strip()
+    assert error == f"error: cannot read image {image}"
+
+
+def test_slide_with_windows_larger_than_the_images_equals_whole_image(setup):
+    # The demo case: TEST.CROP_SIZE larger than every image. The window is clamped to the image (as in
+    # mmsegmentation), so sliding gives the whole-image figures instead of zero-padding the images.
+    tmp, cfg_file, cfg, model, weights = setup
+    base = ["--config-file", str(cfg_file), "--weights", str(weights), "--runtime", "torch"]
+    assert main(base + ["--out", str(tmp / "whole_big.json")]) == 0
+    assert main(base + ["--slide", "--out", str(tmp / "slide_big.json"), "TEST.CROP_SIZE", "[160, 256]"]) == 0
+    whole, slide = (json.loads((tmp / f).read_text()) for f in ("whole_big.json", "slide_big.json"))
+    assert slide["mode"]["slide"] and slide["mode"]["crop_size"] == [160, 256]
+    assert slide["confusion_matrix"] == whole["confusion_matrix"]

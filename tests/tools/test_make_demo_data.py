@@ -14,3 +14,11 @@ def test_writes_the_set_and_refuses_to_overwrite_without_force(tmp_path, capsys)
     assert make_demo_data.main(["--root", str(root), *SMALL]) == 1
     assert "pass --force" in capsys.readouterr().err
     assert make_demo_data.main(["--root", str(root), "--force", *SMALL]) == 0
+
+
+def test_an_unwritable_root_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert make_demo_data.main(["--root", str(blocker / "demo"), "DATASET.DEMO_NUM_TRAIN", "1"]) == 1
+    assert capsys.readouterr().err.strip() == (f"error: cannot write --root {blocker}/demo: {blocker} is a file, "
+                                               "not a folder")

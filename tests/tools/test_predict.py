@@ -164,3 +164,16 @@ def test_images_sharing_a_stem_are_an_error(setup, capsys):
     assert run(cfg_file, weights, "--input", str(folder)) == 1
     err = capsys.readouterr().err
     assert str(folder / "a.png") in err and str(folder / "a.jpg") in err
+
+
+def test_unwritable_out_fails_before_any_prediction(setup, capsys, monkeypatch):
+    from segkit.deploy import Predictor
+
+    tmp, cfg_file, _, weights, images = setup
+    monkeypatch.setattr(Predictor, "from_config", lambda *a, **k: pytest.fail("built the model before checking --out"))
+    blocker = tmp / "a_file"
+    blocker.write_text("a file where a folder is needed")
+    assert run(cfg_file, weights, "--input", str(images), "--out", str(blocker)) == 1
+    assert capsys.readouterr().err.strip() == f"error: --out {blocker} is a file, not a folder"
+    assert run(cfg_file, weights, "--input", str(tmp / "absent"), "--out", str(tmp / "p")) == 1
+    assert capsys.readouterr().err.strip() == f"error: --input not found: {tmp / 'absent'}"

@@ -109,3 +109,38 @@ def test_make_demo_cls_data_tool(tmp_path):
                       "--size", "20"]) == 0
     assert len(os.listdir(tmp_path / "train")) == 3 and len(os.listdir(tmp_path / "val" / "circle")) == 1
     assert tool.main(["--root", str(tmp_path / "x"), "--num-classes", "40"]) == 1
+
+
+def test_unwritable_output_dir_fails_before_the_data_is_built(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    cfg_file = _config(tmp_path, tmp_path / "data")
+    assert _tool("pretrain_cls").main(["--config-file", cfg_file, "OUTPUT_DIR", str(blocker)]) == 1
+    assert capsys.readouterr().err.strip() == f"error: OUTPUT_DIR {blocker} is a file, not a folder"
+    assert not (tmp_path / "data").exists()
+
+
+def test_export_backbone_to_an_unwritable_path_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert _tool("export_backbone").main([str(tmp_path / "absent.pth"), str(blocker / "bb.pth")]) == 1
+    assert capsys.readouterr().err.startswith(f"error: cannot write OUT {blocker}/bb.pth: ")
+
+
+def test_unreadable_jpegs_are_all_named_before_training(tmp_path, capsys):
+    from segkit.config import load_cfg as load
+    from segkit.pretrain.demo import ensure_demo_cls_dataset
+
+    cfg_file = _config(tmp_path, tmp_path / "data")
+    ensure_demo_cls_dataset(load(cfg_file, defaults=get_cls_cfg))
+    images = sorted(glob.glob(str(tmp_path / "data" / "train" / "*" / "*")))
+    cut, garbage = images[3], images[-1]
+    data = open(cut, "rb").read()
+    open(cut, "wb").write(data[: len(data) - 20])  # a copy that stopped early
+    open(garbage, "wb").write(b"<html>not an image</html>")
+    assert _tool("pretrain_cls").main(["--config-file", cfg_file]) == 1
+    err = capsys.readouterr().err
+    error = ("\n" + err)[("\n" + err).rindex("\nerror: ") + 1:]  # (an earlier test's logger may print before it)
+    assert error.startswith(f"error: 2 unreadable or truncated image(s) in {tmp_path / 'data' / 'train'}")
+    assert cut in error and garbage in error and "Traceback" not in error and "worker" not in error
+    assert not glob.glob(str(tmp_path / "out" / "model_*.pth"))

@@ -58,3 +58,11 @@ def test_train_seg_rejects_a_class_count_the_dataset_does_not_have(tmp_path, cap
     assert main(tiny_demo_argv(tmp_path, "MODEL.NUM_CLASSES", "7")) == 1
     err = capsys.readouterr().err
     assert "MODEL.NUM_CLASSES is 7" in err and "19 classes" in err
+
+
+def test_unwritable_output_dir_fails_before_the_data_is_built(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("a file where OUTPUT_DIR should be")
+    assert main(tiny_demo_argv(tmp_path, "OUTPUT_DIR", str(blocker / "run"))) == 1
+    assert capsys.readouterr().err.startswith(f"error: cannot write OUTPUT_DIR {blocker}/run: ")
+    assert not (tmp_path / "demo_cityscapes").exists()  # nothing was generated or built before the check

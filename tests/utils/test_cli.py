@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from segkit.config import ConfigError
 from segkit.utils.cli import run_tool
@@ -82,3 +83,34 @@ def test_scales_without_numbers_is_an_error(capsys):
     with pytest.raises(SystemExit):
         parse_tool_args(_parser(), ["--config-file", "c.yaml", "--scales", "OUTPUT_DIR", "x"])
     assert "--scales needs at least one number" in capsys.readouterr().err
+
+
+class _BadFileDataset(torch.utils.data.Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        raise ValueError(f"cannot decode image file /data/img_{index}.jpg")
+
+
+def test_an_error_of_a_loader_worker_is_its_own_line(capsys):
+    # torch re-raises it in the main process with the worker's traceback as the message.
+    def load():
+        next(iter(torch.utils.data.DataLoader(_BadFileDataset(), num_workers=1)))
+
+    assert run_tool(load) == 1
+    assert capsys.readouterr().err.strip() == "error: cannot decode image file /data/img_0.jpg"
+
+
+def test_threads_with_a_pytorch_runtime_is_refused_not_ignored(capsys):
+    from tools.evaluate import parse_args as evaluate_args
+    from tools.predict import parse_args as predict_args
+
+    with pytest.raises(SystemExit):
+        evaluate_args(["--config-file", "c.yaml", "--weights", "w.pth", "--runtime", "torch", "--threads", "2"])
+    assert "--threads sets onnxruntime's threads; --runtime torch runs PyTorch" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        predict_args(["--config-file", "c.yaml", "--weights", "w.pth", "--input", "x", "--runtime", "fused",
+                      "--threads", "1"])
+    assert "--runtime fused runs PyTorch" in capsys.readouterr().err
+    assert evaluate_args(["--config-file", "c.yaml", "--weights", "w.pth", "--threads", "2"]).threads == 2  # auto

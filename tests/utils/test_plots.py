@@ -30,3 +30,15 @@ def test_training_curves_from_events(tmp_path):
     _png(plot_training_curves(records, str(tmp_path / "curves.png"), title="demo"))
     with pytest.raises(ValueError, match="no loss"):
         plot_training_curves([{"iteration": 1}], str(tmp_path / "x.png"))
+
+
+def test_confusion_matrix_colour_bar_title_and_cells_all_read_percent(tmp_path, monkeypatch):
+    from segkit.utils import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.append(fig) or path)
+    plot_confusion_matrix(np.array([[3, 1], [0, 4]]), ["road", "car"], str(tmp_path / "cm.png"))
+    ax, bar = drawn[0].axes
+    assert "%" in ax.get_title() and "%" in bar.get_ylabel()
+    assert bar.get_ylim() == (0.0, 100.0)
+    assert sorted(t.get_text() for t in ax.texts) == ["100", "25", "75"]

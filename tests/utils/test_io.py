@@ -1,0 +1,30 @@
+"""Atomic writes leave whole files only; an unwritable output path is one error naming it."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from segkit.utils.io import UnwritablePathError, atomic_write_text, check_writable
+
+
+def test_atomic_write_leaves_no_temporary(tmp_path):
+    atomic_write_text(str(tmp_path / "a" / "f.txt"), "x")
+    assert os.listdir(tmp_path / "a") == ["f.txt"]
+
+
+def test_a_writable_path_passes_and_creates_its_folder_only(tmp_path):
+    check_writable(str(tmp_path / "new" / "m.json"), "--out")
+    check_writable(str(tmp_path / "pred"), "--save-pred", folder=True)
+    assert os.listdir(tmp_path / "new") == [] and os.listdir(tmp_path / "pred") == []
+
+
+def test_unwritable_paths_name_the_flag_and_the_path(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(UnwritablePathError, match=rf"cannot write --out {blocker}/m.json: {blocker} is a file"):
+        check_writable(str(blocker / "m.json"), "--out")
+    with pytest.raises(ValueError, match=rf"--save-pred {blocker} is a file, not a folder"):
+        check_writable(str(blocker), "--save-pred", folder=True)
+    with pytest.raises(OSError, match=rf"--out {tmp_path} is a folder: give a file path"):
+        check_writable(str(tmp_path), "--out")
