@@ -5,7 +5,8 @@ Public API (used by segkit.zoo and the tools):
     unwrap(obj) -> dict[str, Tensor]           strips the wrappers the sources use ({"state_dict", "meta"}, "model.", "module.")
     detect_format(state_dict) -> Detection     the one record whose manifest the keys fit; FormatError otherwise
     convert_official(state_dict, detection) -> dict[str, Tensor]   segkit keys, checked against the manifest first
-Each source has a module here exporting RECORDS: list[OfficialFormat].
+    PROTOCOLS: dict[str, Protocol]             the official evaluation protocol by zoo entry name, with its config
+Each source has a module here exporting RECORDS: list[OfficialFormat] and optionally PROTOCOLS.
 """
 from __future__ import annotations
 
@@ -21,26 +22,30 @@ from typing import Any, Mapping, NamedTuple
 import torch
 
 from .base import FormatError, OfficialFormat, StateDict
+from .protocol import Protocol
 
 # One module per source; mmseg lands from another branch, so it is imported only where present.
 SOURCE_MODULES = ("coincheung", "pidnet", "ddrnet", "stdc", "mmseg")
 MAX_LISTED = 5  # keys named per kind of misfit in an error
 
 
-def _records() -> dict[str, OfficialFormat]:
-    table: dict[str, OfficialFormat] = {}
+def _gather() -> tuple[dict[str, OfficialFormat], dict[str, Protocol]]:
+    records: dict[str, OfficialFormat] = {}
+    protocols: dict[str, Protocol] = {}
     for name in SOURCE_MODULES:
         if importlib.util.find_spec(f"{__name__}.{name}") is None:
             continue
-        for record in importlib.import_module(f"{__name__}.{name}").RECORDS:
+        module = importlib.import_module(f"{__name__}.{name}")
+        for record in module.RECORDS:
             key = f"{record.name}:{record.variant}"
-            if key in table:
+            if key in records:
                 raise ValueError(f"two official format records are named '{key}'")
-            table[key] = record
-    return table
+            records[key] = record
+        protocols.update(getattr(module, "PROTOCOLS", {}))
+    return records, protocols
 
 
-FORMATS: dict[str, OfficialFormat] = _records()
+FORMATS, PROTOCOLS = _gather()
 
 
 @dataclass(frozen=True)
@@ -164,6 +169,6 @@ def convert_official(state_dict: StateDict, detection: Detection) -> dict[str, t
 
 
 __all__ = [
-    "FORMATS", "Detection", "FormatError", "Manifest", "OfficialFormat", "StateDict",
+    "FORMATS", "PROTOCOLS", "Detection", "FormatError", "Manifest", "OfficialFormat", "Protocol", "StateDict",
     "convert_official", "detect_format", "load_manifest", "unwrap",
 ]

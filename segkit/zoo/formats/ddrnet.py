@@ -15,6 +15,7 @@ from typing import Mapping
 import torch
 
 from .base import OfficialFormat
+from .protocol import IMAGENET_MEAN, IMAGENET_STD, Protocol
 from .rules import P, conv_bn, convert_with, ddr_head, pyramid_pooling, residual_block
 
 SOURCE = "official DDRNet (github.com/ydhongHIT/DDRNet)"
@@ -47,3 +48,10 @@ RECORDS = [
     OfficialFormat("ddrnet", SOURCE, variant, f"cityscapes/{variant}.yaml", f"{variant}.json", convert_ddrnet)
     for variant in ("ddrnet_23_slim", "ddrnet_23")
 ]
+
+PROTOCOLS = {
+    f"{v}_cityscapes": Protocol(f"cityscapes/{v}.yaml", IMAGENET_MEAN, IMAGENET_STD, 1.0, False, False,
+                                "HRNet-style test (DDRNet.pytorch tools/eval.py): the whole 1024x2048 frame at "
+                                "scale 1, no flip, align_corners=False everywhere")
+    for v in ("ddrnet_23_slim", "ddrnet_23")
+}

@@ -5,6 +5,11 @@ the P and D heads seghead_p / seghead_d) under "model.", and on Cityscapes the l
 ("sem_loss.criterion.weight", ...), which `unwrap` drops. The official evaluation normalises with the ImageNet
 mean/std, runs the whole frame at scale 1 without flip, and resizes the logits to the label size with
 align_corners=True (MODEL.OUTPUT_ALIGN_CORNERS in the configs) while every resize inside the network uses False.
+
+The CamVid files (11 classes) predict the classes in the official camvid.py order, the CamVid colour table sorted
+by name (Bicyclist, Building, Car, Pole, Fence, Pedestrian, Road, Sidewalk, SignSymbol, Sky, Tree); the converter
+reorders their class outputs into segkit's SegNet order (segkit.data.camvid.CAMVID_CLASSES). The official runs
+use the 960x720 frames; segkit's CamVid is the SegNet layout at 480x360.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from typing import Mapping
 import torch
 
 from .base import OfficialFormat
+from .protocol import IMAGENET_MEAN, IMAGENET_STD, Protocol
 from .rules import P, conv_bn, convert_with, ddr_head, preact, pyramid_pooling, residual_block
 
 SOURCE = "official PIDNet (github.com/XuJiacong/PIDNet)"
@@ -50,8 +56,18 @@ def _rules(light: bool) -> list:
     return rules
 
 
+# For each class of segkit's CamVid order (Sky, Building, Pole, Road, Pavement, Tree, SignSymbol, Fence, Car,
+# Pedestrian, Bicyclist), its index in the official CamVid order.
+CAMVID_ORDER = (9, 1, 3, 6, 7, 10, 8, 4, 2, 5, 0)
+CLASS_KEYS = ("head.classifier.2.weight", "head.classifier.2.bias", "aux_p.classifier.2.weight", "aux_p.classifier.2.bias")
+
+
 def convert_pidnet(state_dict: Mapping[str, torch.Tensor], light: bool) -> dict[str, torch.Tensor]:
-    return convert_with(state_dict, _rules(light))
+    out = convert_with(state_dict, _rules(light))
+    if out["head.classifier.2.weight"].shape[0] == len(CAMVID_ORDER):  # the official CamVid checkpoints
+        order = torch.tensor(CAMVID_ORDER)
+        out.update({k: out[k].index_select(0, order) for k in CLASS_KEYS})
+    return out
 
 
 RECORDS = [
@@ -59,3 +75,16 @@ RECORDS = [
                    partial(convert_pidnet, light=size != "l"))
     for size in ("s", "m", "l")
 ]
+
+
+def _protocol(config: str, frame: str) -> Protocol:
+    return Protocol(config, IMAGENET_MEAN, IMAGENET_STD, 1.0, False, True,
+                    f"tools/eval.py: the whole {frame} frame at scale 1, no flip, logits resized with align_corners=True")
+
+
+# By zoo entry: the published val (Cityscapes) and test (CamVid) figures.
+PROTOCOLS = {
+    **{f"pidnet_{s}_cityscapes": _protocol(f"cityscapes/pidnet_{s}.yaml", "1024x2048") for s in ("s", "m", "l")},
+    # The official CamVid frames are 960x720; segkit's SegNet-layout CamVid is 480x360 (a different protocol).
+    **{f"pidnet_{s}_camvid": _protocol(f"camvid/pidnet_{s}.yaml", "960x720") for s in ("s", "m")},
+}
