@@ -89,11 +89,12 @@ def unwrap(obj: Any) -> dict[str, torch.Tensor]:
         raise FormatError(f"not a state_dict: {len(bad)} entries are not name -> tensor, e.g. {bad[:MAX_LISTED]}")
     sd = dict(obj)
     for prefix in ("module.", "model."):
-        own = [k for k in sd if k.startswith(prefix)]
-        rest = [k for k in sd if not k.startswith(prefix)]
-        # Strip only where every key has the prefix, or the others are the trainer's loss buffers.
-        if own and all(prefix == "model." and _LOSS_BUFFER.fullmatch(k) for k in rest):
-            sd = {k[len(prefix):]: sd[k] for k in own}
+        # A prefix most keys carry is a wrapper: stripped, the trainer's loss buffers beside it dropped, and any
+        # other key kept as it is, so that detection names it.
+        others = [k for k in sd if not k.startswith(prefix) and not _LOSS_BUFFER.fullmatch(k)]
+        if len(sd) - len(others) > len(others) and any(k.startswith(prefix) for k in sd):
+            sd = {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in sd.items()
+                  if k.startswith(prefix) or not _LOSS_BUFFER.fullmatch(k)}
     return sd
 
 
