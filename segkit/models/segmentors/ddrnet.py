@@ -5,8 +5,9 @@ classes 5,695,987 / 20,148,947 / 32,360,275 parameters for inference, 5,734,342 
 with the auxiliary head on the high-resolution branch after stage 3. The residual blocks and stem here are
 also PIDNet's.
 
-Unlike the official code, which upsamples to floor(H/8) x floor(W/8), every branch is resized to the
-detail branch's actual size, so any input size works.
+The official code upsamples the branches to floor(H/8) x floor(W/8); here they go to the detail branch's actual
+size. Both are the same wherever the official code runs (H and W multiples of 8: elsewhere its sums fail on
+mismatched sizes), so converted official weights compute its function, and here any input size works.
 """
 from __future__ import annotations
 
