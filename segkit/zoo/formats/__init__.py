@@ -2,7 +2,7 @@
 
 Public API (used by segkit.zoo and the tools):
     FORMATS: dict[str, OfficialFormat]       every record, by "<name>:<variant>"
-    unwrap(obj) -> dict[str, Tensor]           strips the wrappers the sources use ({"state_dict", "meta"}, "model.", "module.")
+    unwrap(obj) -> dict[str, Tensor]           strips the sources' wrappers ({"state_dict", "meta"}, "model.", "module.")
     detect_format(state_dict) -> Detection     the one record whose manifest the keys fit; FormatError otherwise
     convert_official(state_dict, detection) -> dict[str, Tensor]   segkit keys, checked against the manifest first
     PROTOCOLS: dict[str, Protocol]             the official evaluation protocol by zoo entry name, with its config
@@ -112,7 +112,8 @@ def _misfits(sd: StateDict, manifest: Manifest) -> tuple[list[str], list[str], l
         else:
             fits = got == want
         if not fits:
-            shapes.append(f"{k}: {got}, expected {want}" + (" (class dim free)" if k in manifest.class_dim_keys else ""))
+            free = " (class dim free)" if k in manifest.class_dim_keys else ""
+            shapes.append(f"{k}: {got}, expected {want}{free}")
     return missing, unexpected, shapes
 
 

@@ -27,13 +27,9 @@ def _cbr(src: str, dst: str) -> list:
     return conv_bn(rf"{src}\.conv", rf"{src}\.bn", dst)
 
 
-def _output(src: str, dst: str) -> list:
-    """BiSeNetOutput / SegmentHead's 3x3 ConvBNReLU and 1x1 classifier into segkit's SegHead."""
-    return _cbr(rf"{src}\.conv", f"{dst}.conv")
-
-
 def _v1_rules() -> list:
-    rules = [r for i in range(3) for r in _cbr(rf"sp\.conv{i + 1}", f"spatial.{i}")] + _cbr(r"sp\.conv_out", "spatial.3")
+    rules = [r for i in range(3) for r in _cbr(rf"sp\.conv{i + 1}", f"spatial.{i}")]
+    rules += _cbr(r"sp\.conv_out", "spatial.3")
     for arm in ("arm16", "arm32"):
         rules += _cbr(rf"cp\.{arm}\.conv", f"context.{arm}.conv")
         rules += [(rf"cp\.{arm}\.conv_atten\.weight", f"context.{arm}.attention.0.weight"),
@@ -42,7 +38,8 @@ def _v1_rules() -> list:
     rules += _cbr(r"cp\.conv_avg", "context.global_context") + _cbr(r"ffm\.convblk", "ffm.conv")
     rules += [(r"ffm\.conv\.weight", "ffm.attention.0.weight"), (rf"ffm\.bn\.{P}", r"ffm.attention.1.\g<p>")]
     for src, dst in (("conv_out", "head"), ("conv_out16", "aux16"), ("conv_out32", "aux32")):
-        rules += _cbr(rf"{src}\.conv", f"{dst}.conv") + [(rf"{src}\.conv_out\.(?P<q>weight|bias)", rf"{dst}.classifier.\g<q>")]
+        rules += _cbr(rf"{src}\.conv", f"{dst}.conv")
+        rules += [(rf"{src}\.conv_out\.(?P<q>weight|bias)", rf"{dst}.classifier.\g<q>")]
     return rules
 
 
@@ -70,12 +67,13 @@ def _v2_rules() -> list:
     for stage, first in (("S1", 0), ("S2", 2), ("S3", 5)):  # the detail branch, one list in segkit
         rules += [(rf"detail\.{stage}\.(?P<i>\d)\.(?P<m>conv|bn)\.{P}",
                    lambda m, first=first: f"backbone.detail.{first + int(m['i'])}.{m['m']}.{m['p']}")]
-    rules += [(rf"segment\.S1S2\.(?P<rest>.+)", r"backbone.semantic.stem.\g<rest>")]
+    rules += [(r"segment\.S1S2\.(?P<rest>.+)", r"backbone.semantic.stem.\g<rest>")]
     for src, dst in (("S3", "s3"), ("S4", "s4"), ("S5_4", "s5")):
         rules += _ge_layer(rf"segment\.{src}\.(?P<b>\d)", rf"backbone.semantic.{dst}.\g<b>")
     rules += [(rf"segment\.S5_5\.bn\.{P}", r"backbone.semantic.ce.norm.\g<p>"),
               (r"segment\.S5_5\.(?P<rest>conv_(gap|last)\..+)", r"backbone.semantic.ce.\g<rest>")]
-    for src, dst in (("left1", "detail_keep"), ("left2", "detail_down"), ("right1", "semantic_up"), ("right2", "semantic_keep")):
+    bga = (("left1", "detail_keep"), ("left2", "detail_down"), ("right1", "semantic_up"), ("right2", "semantic_keep"))
+    for src, dst in bga:
         rules += [(rf"bga\.{src}\.(?P<rest>.+)", rf"bga.{dst}.\g<rest>")]
     rules += conv_bn(r"bga\.conv\.0", r"bga\.conv\.1", "bga.conv")
     rules += _cbr(r"head\.conv", "head.conv") + [(r"head\.conv_out\.1\.(?P<q>weight|bias)", r"head.classifier.\g<q>")]
@@ -90,10 +88,10 @@ def convert_bisenetv2(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch
 
 
 RECORDS = [
-    OfficialFormat("coincheung", SOURCE, "bisenetv1", "cityscapes/bisenetv1_r18_coincheung.yaml", "coincheung_bisenetv1.json",
-                   convert_bisenetv1),
-    OfficialFormat("coincheung", SOURCE, "bisenetv2", "cityscapes/bisenetv2_coincheung.yaml", "coincheung_bisenetv2.json",
-                   convert_bisenetv2),
+    OfficialFormat("coincheung", SOURCE, "bisenetv1", "cityscapes/bisenetv1_r18_coincheung.yaml",
+                   "coincheung_bisenetv1.json", convert_bisenetv1),
+    OfficialFormat("coincheung", SOURCE, "bisenetv2", "cityscapes/bisenetv2_coincheung.yaml",
+                   "coincheung_bisenetv2.json", convert_bisenetv2),
 ]
 
 CITYSCAPES_MEAN = (0.3257, 0.3690, 0.3223)  # lib/data/cityscapes_cv2.py, RGB

@@ -9,7 +9,6 @@ ImageNet mean/std, the whole 1024x2048 frame at scale 1, no flip, align_corners=
 """
 from __future__ import annotations
 
-from functools import partial
 from typing import Mapping
 
 import torch

@@ -28,8 +28,8 @@ SOURCE = "official PIDNet (github.com/XuJiacong/PIDNet)"
 def _rules(light: bool) -> list:
     """PIDNet-S/M (`light`: PAPPM, the light Bag, a bottleneck D stage 4) or PIDNet-L."""
     rules = [
-        (rf"conv1\.0\.(?P<q>weight|bias)", r"stem.0.conv.\g<q>"), (rf"conv1\.1\.{P}", r"stem.0.bn.\g<p>"),
-        (rf"conv1\.3\.(?P<q>weight|bias)", r"stem.1.conv.\g<q>"), (rf"conv1\.4\.{P}", r"stem.1.bn.\g<p>"),
+        (r"conv1\.0\.(?P<q>weight|bias)", r"stem.0.conv.\g<q>"), (rf"conv1\.1\.{P}", r"stem.0.bn.\g<p>"),
+        (r"conv1\.3\.(?P<q>weight|bias)", r"stem.1.conv.\g<q>"), (rf"conv1\.4\.{P}", r"stem.1.bn.\g<p>"),
     ]
     # I branch, P branch (layerN_ -> p_layerN), D branch (layerN_d -> d_layerN; one block each, no index).
     rules += residual_block(r"layer(?P<l>[1-4])\.(?P<b>\d+)", r"layer\g<l>.\g<b>", bottleneck=False)
@@ -59,7 +59,7 @@ def _rules(light: bool) -> list:
 # For each class of segkit's CamVid order (Sky, Building, Pole, Road, Pavement, Tree, SignSymbol, Fence, Car,
 # Pedestrian, Bicyclist), its index in the official CamVid order.
 CAMVID_ORDER = (9, 1, 3, 6, 7, 10, 8, 4, 2, 5, 0)
-CLASS_KEYS = ("head.classifier.2.weight", "head.classifier.2.bias", "aux_p.classifier.2.weight", "aux_p.classifier.2.bias")
+CLASS_KEYS = tuple(f"{head}.classifier.2.{p}" for head in ("head", "aux_p") for p in ("weight", "bias"))
 
 
 def convert_pidnet(state_dict: Mapping[str, torch.Tensor], light: bool) -> dict[str, torch.Tensor]:
@@ -79,7 +79,8 @@ RECORDS = [
 
 def _protocol(config: str, frame: str) -> Protocol:
     return Protocol(config, IMAGENET_MEAN, IMAGENET_STD, 1.0, False, True,
-                    f"tools/eval.py: the whole {frame} frame at scale 1, no flip, logits resized with align_corners=True")
+                    f"tools/eval.py: the whole {frame} frame at scale 1, no flip, logits resized with "
+                    "align_corners=True")
 
 
 # By zoo entry: the published val (Cityscapes) and test (CamVid) figures.
