@@ -21,7 +21,11 @@ def build_model(cfg: CfgNode) -> nn.Module:
     name = cfg.MODEL.NAME
     if name not in SEGMENTORS:
         raise KeyError(f"unknown MODEL.NAME '{name}'; available: {', '.join(sorted(SEGMENTORS))}")
-    return SEGMENTORS[name](cfg)
+    model = SEGMENTORS[name](cfg)
+    if cfg.MODEL.OUTPUT_ALIGN_CORNERS is not None and not getattr(model, "reads_output_align_corners", False):
+        raise ValueError(f"MODEL.OUTPUT_ALIGN_CORNERS is set but model '{name}' does not read it; "
+                         "its last resize follows MODEL.ALIGN_CORNERS")
+    return model
 
 
 # Turns a weights setting (a path, or a name a higher layer resolves, e.g. zoo:NAME) into what `load_weights`

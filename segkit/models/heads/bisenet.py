@@ -15,7 +15,7 @@ def _channel_attention(channels: int, norm: str) -> nn.Sequential:
 
 
 class SegHead(nn.Module):
-    """3x3 conv-norm-ReLU to `mid_channels`, optional dropout, 1x1 classifier (the BiSeNet output heads).
+    """3x3 conv-norm-ReLU to `mid_channels`, optional (element-wise) dropout, 1x1 classifier (the BiSeNet output heads).
 
     With `up_channels`, the features are upsampled 2x (nearest) and passed through one more 3x3
     conv-norm-ReLU of that width before the classifier: BiSeNetV2's booster heads predict from a
@@ -34,7 +34,8 @@ class SegHead(nn.Module):
     ) -> None:
         super().__init__()
         self.conv = ConvBNAct(in_channels, mid_channels, 3, norm=norm)
-        self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
+        # Element-wise dropout, as the public BiSeNetV2 (its only user) drops its head features.
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.up_conv = ConvBNAct(mid_channels, up_channels, 3, norm=norm) if up_channels else None
         self.classifier = nn.Conv2d(up_channels or mid_channels, num_classes, 1, bias=bias)  # STDC-Seg: no bias
 
