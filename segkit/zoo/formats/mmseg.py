@@ -1,0 +1,98 @@
+"""mmsegmentation's Cityscapes checkpoints of FCN, PSPNet and DeepLabV3+ on ResNetV1c-50-D8 -> segkit.
+
+mmsegmentation saves {"meta": {...}, "state_dict": {...}} (`unwrap` strips the wrapper). Its keys, taken
+from mmseg's model code (EncoderDecoder with `backbone`, `decode_head` and `auxiliary_head`):
+
+- backbone (ResNetV1c): the deep stem as one Sequential `stem.{0,1,3,4,6,7}` (conv, BN, ReLU three times),
+  then torchvision's block names (`layerN.M.convK`/`bnK`, shortcut `downsample.{0,1}`), which segkit's
+  torchvision/timm ResNet rules already rename;
+- every conv-BN-ReLU is a ConvModule `.conv`/`.bn`, as segkit's ConvBNAct, and every classifier `conv_seg`;
+- auxiliary_head: FCNHead on c4 (`convs.0`, `conv_seg`), segkit's `aux`;
+- decode_head: FCNHead (`convs.0-1`, the input fusion `conv_cat`), PSPHead (`psp_modules.I.1`, `bottleneck`),
+  or DepthwiseSeparableASPPHead (`image_pool.1`, `aspp_modules.0` the 1x1 and `.1-3` the separable
+  `depthwise_conv`/`pointwise_conv`, `bottleneck`, `c1_bottleneck` for c2, `sep_bottleneck.0-1`).
+
+Only names change: each official layer has the same shape and computation in segkit's model of the config.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+import torch
+
+from ...models.convert import rename_keys
+from ...models.convert.resnet import COMMON_RULES, STRIDED_SHORTCUT_RULES
+from .base import FormatError, OfficialFormat, StateDict
+
+Rules = list[tuple[str, str]]
+
+SOURCE = "mmsegmentation (github.com/open-mmlab/mmsegmentation)"
+
+STEM_RULES: Rules = [
+    (rf"backbone\.stem\.{conv}\.weight", f"backbone.stem.conv{i}.conv.weight")
+    for i, conv in enumerate((0, 3, 6), start=1)
+] + [
+    (rf"backbone\.stem\.{bn}\.(\w+)", rf"backbone.stem.conv{i}.bn.\1")
+    for i, bn in enumerate((1, 4, 7), start=1)
+]
+# Below the stem the blocks are named as torchvision's, one level down under `backbone.`.
+BACKBONE_RULES: Rules = STEM_RULES + [
+    (r"backbone\." + pattern, repl) for pattern, repl in STRIDED_SHORTCUT_RULES + COMMON_RULES
+]
+AUX_RULES: Rules = [
+    (r"auxiliary_head\.convs\.0\.(conv|bn)\.(\w+)", r"aux.convs.0.\1.\2"),
+    (r"auxiliary_head\.conv_seg\.(\w+)", r"aux.classifier.\1"),
+]
+FCN_RULES: Rules = [
+    (r"decode_head\.convs\.(\d+)\.(conv|bn)\.(\w+)", r"decode_head.convs.\1.\2.\3"),
+    (r"decode_head\.conv_cat\.(conv|bn)\.(\w+)", r"decode_head.fuse.\1.\2"),
+    (r"decode_head\.conv_seg\.(\w+)", r"decode_head.classifier.\1"),
+]
+PSP_RULES: Rules = [
+    (r"decode_head\.psp_modules\.(\d+)\.1\.(conv|bn)\.(\w+)", r"decode_head.ppm.stages.\1.1.\2.\3"),
+    (r"decode_head\.bottleneck\.(conv|bn)\.(\w+)", r"decode_head.bottleneck.\1.\2"),
+    (r"decode_head\.conv_seg\.(\w+)", r"decode_head.classifier.\1"),
+]
+SEPARABLE = r"(depthwise|pointwise)_conv\.(conv|bn)\.(\w+)"
+# segkit's ASPP lists its branches 1x1, separable 3x3 per rate, image pooling last (index 1 + 3 rates).
+ASPP_POOL_INDEX = 4
+DEEPLABV3PLUS_RULES: Rules = [
+    (r"decode_head\.image_pool\.1\.(conv|bn)\.(\w+)", rf"aspp.branches.{ASPP_POOL_INDEX}.conv.\1.\2"),
+    (r"decode_head\.aspp_modules\.0\.(conv|bn)\.(\w+)", r"aspp.branches.0.\1.\2"),
+    (r"decode_head\.aspp_modules\.([1-3])\." + SEPARABLE, r"aspp.branches.\1.\2.\3.\4"),
+    (r"decode_head\.bottleneck\.(conv|bn)\.(\w+)", r"aspp.project.\1.\2"),
+    (r"decode_head\.c1_bottleneck\.(conv|bn)\.(\w+)", r"decoder.low_proj.\1.\2"),
+    (r"decode_head\.sep_bottleneck\.([01])\." + SEPARABLE, r"decoder.fuse.\1.\2.\3.\4"),
+    (r"decode_head\.conv_seg\.(\w+)", r"decoder.classifier.\1"),
+]
+
+
+def _converter(head_rules: Rules) -> Callable[[StateDict], "dict[str, torch.Tensor]"]:
+    rules = BACKBONE_RULES + head_rules + AUX_RULES
+    compiled = [re.compile(pattern) for pattern, _ in rules]
+
+    def convert(state_dict: StateDict) -> "dict[str, torch.Tensor]":
+        # rename_keys keeps a key no rule matches; a strict load would then name only the segkit side.
+        stray = [k for k in state_dict if not any(c.fullmatch(k) for c in compiled)]
+        if stray:
+            more = f" (+{len(stray) - 10} more)" if len(stray) > 10 else ""
+            raise FormatError(f"mmseg checkpoint: {len(stray)} keys fit no rule of this model: "
+                              + ", ".join(stray[:10]) + more)
+        return dict(rename_keys(state_dict, rules))
+
+    return convert
+
+
+def _record(variant: str, head_rules: Rules) -> OfficialFormat:
+    return OfficialFormat(
+        name="mmseg", source=SOURCE, variant=variant, config=f"cityscapes/{variant}.yaml",
+        manifest=f"mmseg_{variant}.json", convert=_converter(head_rules),
+    )
+
+
+RECORDS: list[OfficialFormat] = [
+    _record("fcn_r50_d8", FCN_RULES),
+    _record("pspnet_r50_d8", PSP_RULES),
+    _record("deeplabv3plus_r50_d8", DEEPLABV3PLUS_RULES),
+]
