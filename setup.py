@@ -12,6 +12,8 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["segkit", "segkit.*"]),
+    # The key/shape manifests of the official checkpoint formats (segkit.zoo.formats).
+    package_data={"segkit.zoo": ["manifests/*.json"]},
     install_requires=[
         "torch>=2.1",
         "torchvision>=0.16",

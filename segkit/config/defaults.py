@@ -28,6 +28,10 @@ _C.MODEL.SYNC_BN = False  # the one SyncBN switch: every BatchNorm becomes SyncB
 _C.MODEL.WEIGHTS = ""  # a segkit checkpoint or model state_dict to initialise the whole model from
 _C.MODEL.PARTIAL_WEIGHTS = False  # let MODEL.WEIGHTS / MODEL.BACKBONE.WEIGHTS miss or add keys (shapes must still match)
 _C.MODEL.ALIGN_CORNERS = False  # align_corners of every bilinear upsampling in the model
+# align_corners of the model's last resize of its logits (main and auxiliary) to the input size; None: as
+# MODEL.ALIGN_CORNERS. PIDNet's official pipeline resizes with True after a network that uses False throughout.
+# Read by BiSeNetV1/V2, DDRNet, PIDNet and STDC-Seg; other models refuse a value.
+_C.MODEL.OUTPUT_ALIGN_CORNERS = None
 _C.MODEL.DROPOUT = 0.1  # head dropout: FCN/PSPNet decode and aux heads, DeepLabV3+ by DEEPLAB_STYLE, BiSeNetV2 all heads
 _C.MODEL.HEAD_CHANNELS = 512  # width of FCN / PSP bottleneck convolutions
 _C.MODEL.PPM_BINS = [1, 2, 3, 6]  # pyramid pooling bins (PSPNet)

@@ -19,7 +19,11 @@ def build_model(cfg: CfgNode) -> nn.Module:
     name = cfg.MODEL.NAME
     if name not in SEGMENTORS:
         raise KeyError(f"unknown MODEL.NAME '{name}'; available: {', '.join(sorted(SEGMENTORS))}")
-    return SEGMENTORS[name](cfg)
+    model = SEGMENTORS[name](cfg)
+    if cfg.MODEL.OUTPUT_ALIGN_CORNERS is not None and not getattr(model, "reads_output_align_corners", False):
+        raise ValueError(f"MODEL.OUTPUT_ALIGN_CORNERS is set but model '{name}' does not read it; "
+                         "its last resize follows MODEL.ALIGN_CORNERS")
+    return model
 
 
 def load_initial_weights(model: nn.Module, cfg: CfgNode) -> nn.Module:

@@ -52,3 +52,9 @@ def test_backbone_weights_of_another_depth_are_an_error_unless_partial(tmp_path)
         _built("MODEL.BACKBONE.WEIGHTS", path)
     model = _built("MODEL.BACKBONE.WEIGHTS", path, "MODEL.PARTIAL_WEIGHTS", "True")  # a deliberate partial load
     assert model.backbone.layer1[0].conv1.conv.weight.shape[0] == 64
+
+
+def test_output_align_corners_is_refused_by_models_that_do_not_read_it():
+    cfg = load_cfg("configs/cityscapes/fcn_r50_d8.yaml", ["MODEL.OUTPUT_ALIGN_CORNERS", "True"])
+    with pytest.raises(ValueError, match="MODEL.OUTPUT_ALIGN_CORNERS is set but model 'fcn'"):
+        build_model(cfg)

@@ -156,3 +156,41 @@ def test_ddr_head_and_the_stdc_options_of_the_bisenet_heads():
     fusion = FeatureFusion(24, 16, reduction=4)  # the BiSeNet paper's attention: 16 -> 4 -> 16, no bias
     assert fusion(torch.randn(2, 8, 5, 7), torch.randn(2, 16, 5, 7)).shape == (2, 16, 5, 7)
     assert _n(fusion) == 24 * 16 + 2 * 16 + 2 * 16 * 4
+
+
+def test_output_resize_rule_by_hand():
+    # Width 2 -> 4 of the row [0, 3]. align_corners=True samples at 0, 1/3, 2/3, 1 of the span: 0, 1, 2, 3.
+    # False samples at (x + 0.5) * 2/4 - 0.5 = -0.25, 0.25, 0.75, 1.25, clamped to [0, 1]: 0, 0.75, 2.25, 3.
+    from segkit.models.segmentors import resize_logits
+
+    row = torch.tensor([[[[0.0, 3.0]]]])
+    assert resize_logits(row, (1, 4), align_corners=True).flatten().tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert resize_logits(row, (1, 4), align_corners=False).flatten().tolist() == [0.0, 0.75, 2.25, 3.0]
+
+
+@pytest.mark.parametrize("output_align_corners", [None, True, False])
+def test_pidnet_last_resize_follows_output_align_corners(output_align_corners):
+    """PIDNet's official pipeline resizes its stride-8 logits to the input with align_corners=True while the
+    network inside uses False: MODEL.OUTPUT_ALIGN_CORNERS sets the last resize alone (None: MODEL.ALIGN_CORNERS)."""
+    cfg = load_cfg("configs/cityscapes/pidnet_s.yaml", ["MODEL.OUTPUT_ALIGN_CORNERS", str(output_align_corners)])
+    model = build_model(cfg).eval()
+    assert model.align_corners is False
+    # The head's stride-8 output for an 8x16 input is 1x2; make it the row [0, 3] in every class.
+    model.head.forward = lambda x: torch.tensor([0.0, 3.0]).view(1, 1, 1, 2).expand(1, 19, 1, 2)
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, 8, 16))[0, 0, 0]
+    x = torch.arange(16.0)
+    if not output_align_corners:  # None on the command line: as MODEL.ALIGN_CORNERS, False
+        expected = 3 * ((x + 0.5) / 8 - 0.5).clamp(0, 1)  # source x = (x + 0.5) * 2 / 16 - 0.5
+    else:
+        expected = x / 5  # source x = x * (2 - 1) / (16 - 1), times 3
+    torch.testing.assert_close(out, expected)
+
+
+def test_official_pipeline_resizes_are_the_configs_defaults():
+    assert build_model(load_cfg("configs/cityscapes/pidnet_s.yaml")).output_align_corners is True
+    assert build_model(load_cfg("configs/camvid/pidnet_s.yaml")).output_align_corners is True
+    stdc = build_model(load_cfg("configs/cityscapes/stdc1_seg50.yaml"))
+    assert stdc.align_corners is True and stdc.output_align_corners is True
+    ddr = build_model(load_cfg("configs/cityscapes/ddrnet_23_slim.yaml"))
+    assert ddr.align_corners is False and ddr.output_align_corners is False

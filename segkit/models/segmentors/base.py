@@ -8,6 +8,7 @@ from typing import Mapping
 import torch
 from torch import nn
 from torch.nn import functional as F
+from yacs.config import CfgNode
 
 
 def resize_logits(x: torch.Tensor, size: tuple[int, int], align_corners: bool = False) -> torch.Tensor:
@@ -15,6 +16,13 @@ def resize_logits(x: torch.Tensor, size: tuple[int, int], align_corners: bool = 
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     return F.interpolate(x, size=size, mode="bilinear", align_corners=align_corners)
+
+
+def output_align_corners(cfg: CfgNode) -> bool:
+    """align_corners of a model's last resize of its logits to the input size: MODEL.OUTPUT_ALIGN_CORNERS, or
+    MODEL.ALIGN_CORNERS where that is None (the official pipelines of PIDNet resize there with True, inside with False)."""
+    value = cfg.MODEL.OUTPUT_ALIGN_CORNERS
+    return bool(cfg.MODEL.ALIGN_CORNERS if value is None else value)
 
 
 class Segmentor(nn.Module):
@@ -34,6 +42,8 @@ class Segmentor(nn.Module):
     """
 
     aux_names: tuple[str, ...] = ()
+    # Whether the builder passes MODEL.OUTPUT_ALIGN_CORNERS to the model (build_model refuses it otherwise).
+    reads_output_align_corners: bool = False
     default_aux_weights: tuple[float, ...] = ()
     head_names: tuple[str, ...] = ()
     aux_losses: Mapping[str, str] = MappingProxyType({})

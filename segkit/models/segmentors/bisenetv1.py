@@ -17,7 +17,7 @@ from yacs.config import CfgNode
 from ..backbones import Backbone, backbone_from_cfg
 from ..heads import AttentionRefinement, FeatureFusion, SegHead
 from ..layers import ConvBNAct, init_weights
-from .base import Segmentor, resize_logits
+from .base import Segmentor, output_align_corners, resize_logits
 
 
 class SpatialPath(nn.Sequential):
@@ -62,11 +62,14 @@ class BiSeNetV1(Segmentor):
 
     aux_names = ("aux16", "aux32")
     default_aux_weights = (1.0, 1.0)
+    reads_output_align_corners = True
     head_names = ("ffm", "head", "aux16", "aux32")
 
-    def __init__(self, backbone: Backbone, num_classes: int, norm: str = "BN", align_corners: bool = False) -> None:
+    def __init__(self, backbone: Backbone, num_classes: int, norm: str = "BN", align_corners: bool = False,
+                 output_align_corners: bool | None = None) -> None:
         super().__init__()
         self.align_corners = align_corners
+        self.output_align_corners = align_corners if output_align_corners is None else output_align_corners
         self.spatial = SpatialPath(128, norm)
         self.backbone = backbone
         shapes = backbone.output_shape()
@@ -87,15 +90,16 @@ class BiSeNetV1(Segmentor):
         if ctx8.shape[-2:] != spatial.shape[-2:]:
             # Backbones with other padding rules can round odd sizes differently from the spatial path.
             ctx8 = F.interpolate(ctx8, size=spatial.shape[-2:], mode="nearest")
-        logits = resize_logits(self.head(self.ffm(spatial, ctx8)), size, self.align_corners)
+        logits = resize_logits(self.head(self.ffm(spatial, ctx8)), size, self.output_align_corners)
         aux: "OrderedDict[str, torch.Tensor]" = OrderedDict()
         if self.training:
-            aux["aux16"] = resize_logits(self.aux16(ctx8), size, self.align_corners)
-            aux["aux32"] = resize_logits(self.aux32(ctx16), size, self.align_corners)
+            aux["aux16"] = resize_logits(self.aux16(ctx8), size, self.output_align_corners)
+            aux["aux32"] = resize_logits(self.aux32(ctx16), size, self.output_align_corners)
         return self.outputs(logits, aux)
 
 
 def build_bisenetv1(cfg: CfgNode) -> BiSeNetV1:
     return BiSeNetV1(
-        backbone_from_cfg(cfg), cfg.MODEL.NUM_CLASSES, norm=cfg.MODEL.NORM, align_corners=cfg.MODEL.ALIGN_CORNERS
+        backbone_from_cfg(cfg), cfg.MODEL.NUM_CLASSES, norm=cfg.MODEL.NORM, align_corners=cfg.MODEL.ALIGN_CORNERS,
+        output_align_corners=output_align_corners(cfg),
     )

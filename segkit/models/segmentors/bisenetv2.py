@@ -17,7 +17,7 @@ from yacs.config import CfgNode
 from ..backbones.bisenetv2 import BiSeNetV2Backbone, dw_norm, residual_last_norms
 from ..heads import SegHead
 from ..layers import ConvBNAct, get_norm, init_weights
-from .base import Segmentor, resize_logits
+from .base import Segmentor, output_align_corners, resize_logits
 
 
 class BilateralGuidedAggregation(nn.Module):
@@ -50,11 +50,14 @@ class BiSeNetV2(Segmentor):
     default_aux_weights = (1.0, 1.0, 1.0, 1.0)
     # The public recipe gives the main head and the booster heads the 10x learning rate; the
     # branches and the aggregation layer train at the base rate.
+    reads_output_align_corners = True
     head_names = ("head", "aux4", "aux8", "aux16", "aux32")
 
-    def __init__(self, num_classes: int, norm: str = "BN", align_corners: bool = False, dropout: float = 0.1) -> None:
+    def __init__(self, num_classes: int, norm: str = "BN", align_corners: bool = False, dropout: float = 0.1,
+                 output_align_corners: bool | None = None) -> None:
         super().__init__()
         self.align_corners = align_corners
+        self.output_align_corners = align_corners if output_align_corners is None else output_align_corners
         self.backbone = BiSeNetV2Backbone(norm=norm)
         self.bga = BilateralGuidedAggregation(128, norm)
         self.head = SegHead(128, 1024, num_classes, norm, dropout)
@@ -68,15 +71,16 @@ class BiSeNetV2(Segmentor):
     def forward(self, x: torch.Tensor):
         size = x.shape[-2:]
         detail, feats = self.backbone.branches(x)
-        logits = resize_logits(self.head(self.bga(detail, feats[-1])), size, self.align_corners)
+        logits = resize_logits(self.head(self.bga(detail, feats[-1])), size, self.output_align_corners)
         aux: "OrderedDict[str, torch.Tensor]" = OrderedDict()
         if self.training:
             for name, f in zip(self.aux_names, feats[:4]):
-                aux[name] = resize_logits(getattr(self, name)(f), size, self.align_corners)
+                aux[name] = resize_logits(getattr(self, name)(f), size, self.output_align_corners)
         return self.outputs(logits, aux)
 
 
 def build_bisenetv2(cfg: CfgNode) -> BiSeNetV2:
     return BiSeNetV2(
-        cfg.MODEL.NUM_CLASSES, norm=cfg.MODEL.NORM, align_corners=cfg.MODEL.ALIGN_CORNERS, dropout=cfg.MODEL.DROPOUT
+        cfg.MODEL.NUM_CLASSES, norm=cfg.MODEL.NORM, align_corners=cfg.MODEL.ALIGN_CORNERS, dropout=cfg.MODEL.DROPOUT,
+        output_align_corners=output_align_corners(cfg),
     )

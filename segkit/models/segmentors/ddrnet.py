@@ -20,7 +20,7 @@ from yacs.config import CfgNode
 
 from ..heads.ddrnet import DAPPM, DDRHead
 from ..layers import ConvBNAct, init_weights
-from .base import Segmentor, resize_logits
+from .base import Segmentor, output_align_corners, resize_logits
 
 
 class BasicBlock(nn.Module):
@@ -134,10 +134,13 @@ class DDRNet(Segmentor):
     aux_names = ("aux",)
     default_aux_weights = (0.4,)
     head_names = ("head", "aux")
+    reads_output_align_corners = True
 
-    def __init__(self, spec: DDRNetSpec, num_classes: int, norm: str = "BN", align_corners: bool = False) -> None:
+    def __init__(self, spec: DDRNetSpec, num_classes: int, norm: str = "BN", align_corners: bool = False,
+                 output_align_corners: bool | None = None) -> None:
         super().__init__()
         self.align_corners = align_corners
+        self.output_align_corners = align_corners if output_align_corners is None else output_align_corners
         p, (n1, n2, n3, n4) = spec.planes, spec.layers
         high = 2 * p
         self.stem = stem(p, norm)
@@ -167,10 +170,10 @@ class DDRNet(Segmentor):
         low, high = self.stage4(low, high)
         high = self.high5(F.relu(high))
         low = resize_logits(self.spp(self.low5(F.relu(low))), high.shape[-2:], self.align_corners)
-        logits = resize_logits(self.head(low + high), size, self.align_corners)
+        logits = resize_logits(self.head(low + high), size, self.output_align_corners)
         aux: "OrderedDict[str, torch.Tensor]" = OrderedDict()
         if self.training:
-            aux["aux"] = resize_logits(self.aux(aux_in), size, self.align_corners)
+            aux["aux"] = resize_logits(self.aux(aux_in), size, self.output_align_corners)
         return self.outputs(logits, aux)
 
 
@@ -185,4 +188,5 @@ def variant(cfg: CfgNode, variants: Sequence[str]) -> str:
 
 def build_ddrnet(cfg: CfgNode) -> DDRNet:
     spec = VARIANTS[variant(cfg, list(VARIANTS))]
-    return DDRNet(spec, cfg.MODEL.NUM_CLASSES, norm=cfg.MODEL.NORM, align_corners=cfg.MODEL.ALIGN_CORNERS)
+    return DDRNet(spec, cfg.MODEL.NUM_CLASSES, norm=cfg.MODEL.NORM, align_corners=cfg.MODEL.ALIGN_CORNERS,
+                  output_align_corners=output_align_corners(cfg))

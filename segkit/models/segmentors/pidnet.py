@@ -25,7 +25,7 @@ from yacs.config import CfgNode
 
 from ..heads.ddrnet import DAPPM, PAPPM, DDRHead, preact_conv
 from ..layers import ConvBNAct, init_weights
-from .base import Segmentor, resize_logits
+from .base import Segmentor, output_align_corners, resize_logits
 from .ddrnet import BasicBlock, Bottleneck, make_stage, stem, variant
 
 
@@ -97,10 +97,14 @@ class PIDNet(Segmentor):
     # OHEM on the main logits at the pixels whose predicted boundary probability exceeds LOSS.BOUNDARY_THRESH.
     joint_losses = {"boundary_ohem": ("boundary_ohem", ("main", "boundary"), 1.0)}
     head_names = ("head", "aux_p", "boundary")
+    reads_output_align_corners = True
 
-    def __init__(self, spec: PIDNetSpec, num_classes: int, norm: str = "BN", align_corners: bool = False) -> None:
+    def __init__(self, spec: PIDNetSpec, num_classes: int, norm: str = "BN", align_corners: bool = False,
+                 output_align_corners: bool | None = None) -> None:
         super().__init__()
         self.align_corners = align_corners
+        # The last resize of the three outputs to the input size (the official pipeline: True).
+        self.output_align_corners = align_corners if output_align_corners is None else output_align_corners
         m, n, p = spec.m, spec.n, spec.planes
         light = m == 2  # PIDNet-S/M: PAPPM and the light Bag; PIDNet-L: DAPPM and the full Bag.
         # I branch: a DDRNet-style network to stride 64.
@@ -148,14 +152,16 @@ class PIDNet(Segmentor):
         boundary_in = d = F.relu(d)
         p, d = self.p_layer5(F.relu(p)), self.d_layer5(d)
         i = resize_logits(self.spp(self.layer5(x)), p.shape[-2:], ac)
-        logits = resize_logits(self.head(self.bag(p, i, d)), size, ac)
+        out_ac = self.output_align_corners
+        logits = resize_logits(self.head(self.bag(p, i, d)), size, out_ac)
         aux: "OrderedDict[str, torch.Tensor]" = OrderedDict()
         if self.training:
-            aux["aux_p"] = resize_logits(self.aux_p(aux_p_in), size, ac)
-            aux["boundary"] = resize_logits(self.boundary(boundary_in), size, ac)
+            aux["aux_p"] = resize_logits(self.aux_p(aux_p_in), size, out_ac)
+            aux["boundary"] = resize_logits(self.boundary(boundary_in), size, out_ac)
         return self.outputs(logits, aux)
 
 
 def build_pidnet(cfg: CfgNode) -> PIDNet:
     spec = VARIANTS[variant(cfg, list(VARIANTS))]
-    return PIDNet(spec, cfg.MODEL.NUM_CLASSES, norm=cfg.MODEL.NORM, align_corners=cfg.MODEL.ALIGN_CORNERS)
+    return PIDNet(spec, cfg.MODEL.NUM_CLASSES, norm=cfg.MODEL.NORM, align_corners=cfg.MODEL.ALIGN_CORNERS,
+                  output_align_corners=output_align_corners(cfg))

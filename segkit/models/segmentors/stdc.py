@@ -17,7 +17,7 @@ from yacs.config import CfgNode
 from ..backbones import Backbone, backbone_from_cfg
 from ..heads import FeatureFusion, SegHead
 from ..layers import init_weights
-from .base import Segmentor, resize_logits
+from .base import Segmentor, output_align_corners, resize_logits
 from .bisenetv1 import ContextPath
 
 
@@ -30,10 +30,13 @@ class STDCSeg(Segmentor):
     aux_losses = {"detail": "detail"}
     # The official recipe gives the fusion module and every output head the 10x learning rate.
     head_names = ("ffm", "head", "aux16", "aux32", "detail")
+    reads_output_align_corners = True
 
-    def __init__(self, backbone: Backbone, num_classes: int, norm: str = "BN", align_corners: bool = True) -> None:
+    def __init__(self, backbone: Backbone, num_classes: int, norm: str = "BN", align_corners: bool = True,
+                 output_align_corners: bool | None = None) -> None:
         super().__init__()
         self.align_corners = align_corners
+        self.output_align_corners = align_corners if output_align_corners is None else output_align_corners
         self.backbone = backbone
         shapes = backbone.output_shape()
         c3 = shapes["c3"].channels
@@ -49,7 +52,7 @@ class STDCSeg(Segmentor):
             init_weights(module, conv_init="kaiming_a1")
 
     def forward(self, x: torch.Tensor):
-        size, ac = x.shape[-2:], self.align_corners
+        size, ac = x.shape[-2:], self.output_align_corners
         feats = self.backbone(x)
         ctx8, ctx16 = self.context(feats)
         logits = resize_logits(self.head(self.ffm(feats["c3"], ctx8)), size, ac)
@@ -63,4 +66,4 @@ class STDCSeg(Segmentor):
 
 def build_stdc(cfg: CfgNode) -> STDCSeg:
     return STDCSeg(backbone_from_cfg(cfg), cfg.MODEL.NUM_CLASSES, norm=cfg.MODEL.NORM,
-                   align_corners=cfg.MODEL.ALIGN_CORNERS)
+                   align_corners=cfg.MODEL.ALIGN_CORNERS, output_align_corners=output_align_corners(cfg))
