@@ -1,80 +1,50 @@
-"""mmsegmentation's FCN / PSPNet / DeepLabV3+ R50-D8 checkpoints: manifest-driven conversion into segkit's models.
+"""mmsegmentation's FCN / PSPNet / DeepLabV3+ R50-D8 Cityscapes checkpoints: detection, conversion, strict load.
 
 The manifests list every key and shape of mmseg's models (written from mmseg's own model code); a synthetic
-checkpoint of those shapes, wrapped as mmseg saves it, must convert and load strictly into the model of the
-record's config, at 19 classes and at another class count. Tensors live on the meta device: shapes only.
-That the converted weights compute mmseg's outputs was checked against mmseg itself (to 0 difference),
-outside the repository; the spot checks below pin the keys whose shapes alone cannot tell them apart.
+checkpoint of those shapes, wrapped as mmseg saves it, must be detected as its model, convert and load strictly
+into the model of the record's config, at 19 classes and at another class count. That the converted weights
+compute mmseg's outputs was checked against mmseg itself (to 0 difference), outside the repository; the spot
+checks below pin the keys whose shapes alone cannot tell them apart.
 """
 from __future__ import annotations
 
-import json
-import os
-
 import pytest
-import torch
 
 from segkit.config import load_cfg
-from segkit.models import build_model
-from segkit.zoo.formats.base import FormatError
-from segkit.zoo.formats.mmseg import ASPP_POOL_INDEX, RECORDS
+from segkit.models.heads.aspp import ImagePooling
+from segkit.models.segmentors.base import output_align_corners
+from segkit.zoo.formats import FORMATS, PROTOCOLS, FormatError, detect_format, load_manifest
+from segkit.zoo.formats.mmseg import ASPP_POOL_INDEX
+from tests.zoo.formats_synthetic import load_through_detection, records, segkit_model, synthetic_state_dict
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MANIFESTS = os.path.join(ROOT, "segkit", "zoo", "manifests")
-RECORD = {r.variant: r for r in RECORDS}
-
-
-def _manifest(record) -> dict:
-    with open(os.path.join(MANIFESTS, record.manifest), encoding="utf-8") as f:
-        return json.load(f)
+VARIANTS = ["fcn_r50_d8", "pspnet_r50_d8", "deeplabv3plus_r50_d8"]
 
 
-def _checkpoint(record, num_classes: int = 19) -> dict:
-    """A checkpoint as mmseg saves it: {"meta": ..., "state_dict": ...}, shapes from the manifest."""
-    manifest = _manifest(record)
-    sd = {}
-    for key, shape in manifest["keys"].items():
-        if key in manifest["class_dim_keys"]:
-            shape = [num_classes] + shape[1:]
-        sd[key] = torch.empty(shape, device="meta", dtype=torch.long if key.endswith("num_batches_tracked") else None)
+def _published(variant: str, num_classes: int = 19) -> dict:
+    """A checkpoint as mmseg saves it: {"meta": ..., "state_dict": ...}."""
+    sd = synthetic_state_dict(FORMATS[f"mmseg:{variant}"], num_classes)
     return {"meta": {"mmseg_version": "0.5.0", "CLASSES": [str(i) for i in range(num_classes)]}, "state_dict": sd}
 
 
-def _model(record, num_classes: int = 19):
-    cfg = load_cfg(os.path.join(ROOT, "configs", record.config), ["MODEL.NUM_CLASSES", str(num_classes)])
-    with torch.device("meta"):
-        return build_model(cfg)
-
-
 def test_one_record_per_published_model():
-    assert sorted(RECORD) == ["deeplabv3plus_r50_d8", "fcn_r50_d8", "pspnet_r50_d8"]
-    for record in RECORDS:
-        assert record.name == "mmseg"
-        assert os.path.isfile(os.path.join(ROOT, "configs", record.config)), record.config
-        manifest = _manifest(record)
-        assert manifest["class_dim_keys"] == [
+    assert sorted(r.variant for r in records("mmseg")) == sorted(VARIANTS)
+    for variant in VARIANTS:
+        manifest = load_manifest(FORMATS[f"mmseg:{variant}"].manifest)
+        assert manifest.class_dim_keys == {
             "decode_head.conv_seg.weight", "decode_head.conv_seg.bias",
             "auxiliary_head.conv_seg.weight", "auxiliary_head.conv_seg.bias",
-        ]
-        assert manifest["keys"]["backbone.stem.0.weight"] == [32, 3, 3, 3]  # ResNetV1c's deep stem
+        }
+        assert manifest.keys["backbone.stem.0.weight"] == (32, 3, 3, 3)  # ResNetV1c's deep stem
 
 
-@pytest.mark.parametrize("variant", sorted(RECORD))
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("num_classes", [19, 11])
-def test_synthetic_checkpoint_loads_strictly(variant, num_classes):
-    record = RECORD[variant]
-    sd = _checkpoint(record, num_classes)["state_dict"]
-    converted = record.convert(sd)
-    model = _model(record, num_classes)
-    model.load_state_dict(converted, strict=True)  # every key, every shape
+def test_files_detect_convert_and_load(variant, num_classes):
+    published = _published(variant, num_classes)
+    converted = load_through_detection(published, FORMATS[f"mmseg:{variant}"], num_classes)
     # Renaming only: each official tensor lands once, untouched.
+    sd = published["state_dict"]
     assert len(converted) == len(sd) and {id(v) for v in converted.values()} == {id(v) for v in sd.values()}
-
-
-def _renamed(record, key: str) -> str:
-    sd = _checkpoint(record)["state_dict"]
-    converted = record.convert(sd)
-    return next(k for k, v in converted.items() if v is sd[key])
 
 
 @pytest.mark.parametrize("variant, official, segkit", [
@@ -92,59 +62,46 @@ def _renamed(record, key: str) -> str:
      "decoder.fuse.1.depthwise.conv.weight"),
 ])
 def test_layers_of_equal_shape_keep_their_place(variant, official, segkit):
-    assert _renamed(RECORD[variant], official) == segkit
+    record = FORMATS[f"mmseg:{variant}"]
+    sd = synthetic_state_dict(record)
+    assert record.convert(sd)[segkit] is sd[official]
 
 
 def test_the_image_pooling_branch_is_where_the_rules_put_it():
-    from segkit.models.heads.aspp import ImagePooling
-
-    model = _model(RECORD["deeplabv3plus_r50_d8"])
+    model = segkit_model(FORMATS["mmseg:deeplabv3plus_r50_d8"], 19)
     assert isinstance(model.aspp.branches[ASPP_POOL_INDEX], ImagePooling)
     # mmseg concatenates image pooling first: the 3x3 bottleneck's input channels must come in that order.
     assert model.aspp.pool_first
 
 
 def test_a_key_of_another_model_is_refused_by_name():
-    record = RECORD["fcn_r50_d8"]
-    sd = dict(_checkpoint(record)["state_dict"])
-    sd["decode_head.psp_modules.0.1.conv.weight"] = torch.empty(512, 2048, 1, 1, device="meta")
-    with pytest.raises(FormatError, match=r"1 keys fit no rule.*psp_modules\.0\.1\.conv\.weight"):
+    record = FORMATS["mmseg:fcn_r50_d8"]
+    sd = synthetic_state_dict(record)
+    sd["decode_head.psp_modules.0.1.conv.weight"] = sd.pop("decode_head.convs.1.conv.weight")
+    with pytest.raises(ValueError, match=r"no conversion rule for 1 official keys.*psp_modules\.0\.1\.conv\.weight"):
         record.convert(sd)
+    with pytest.raises(FormatError, match=r"closest: mmseg:fcn_r50_d8 .*missing \(1\): decode_head\.convs\.1\.conv"):
+        detect_format(sd)
 
 
-def test_a_partial_checkpoint_fails_the_strict_load_naming_the_keys():
-    record = RECORD["pspnet_r50_d8"]
-    sd = dict(_checkpoint(record)["state_dict"])
-    del sd["decode_head.bottleneck.bn.running_var"]
-    with pytest.raises(RuntimeError, match=r"decode_head\.bottleneck\.bn\.running_var"):
-        _model(record).load_state_dict(record.convert(sd), strict=True)
-
-
-# Through the package API (segkit.zoo.formats: unwrap, detect_format, convert_official), from the other branch
-# of the zoo work; skipped only while that API is not in this checkout.
-try:
-    from segkit.zoo.formats import convert_official, detect_format, unwrap
-except ImportError:  # pragma: no cover - the API lands with the formats package
-    detect_format = None
-
-needs_api = pytest.mark.skipif(detect_format is None, reason="segkit.zoo.formats has no detect_format yet")
-
-
-@needs_api
-@pytest.mark.parametrize("variant", sorted(RECORD))
-@pytest.mark.parametrize("num_classes", [19, 11])
-def test_detected_and_converted_through_the_api(variant, num_classes):
-    record = RECORD[variant]
-    sd = unwrap(_checkpoint(record, num_classes))
-    detection = detect_format(sd)
-    assert (detection.format.name, detection.format.variant, detection.num_classes) == ("mmseg", variant, num_classes)
-    _model(record, num_classes).load_state_dict(convert_official(sd, detection), strict=True)
-
-
-@needs_api
-def test_a_partial_checkpoint_is_refused_by_detection_naming_the_keys():
-    sd = unwrap(_checkpoint(RECORD["deeplabv3plus_r50_d8"]))
+def test_a_partial_checkpoint_is_refused_naming_the_keys():
+    sd = synthetic_state_dict(FORMATS["mmseg:deeplabv3plus_r50_d8"])
     for key in ("decode_head.c1_bottleneck.conv.weight", "auxiliary_head.conv_seg.bias"):
         del sd[key]
-    with pytest.raises(FormatError, match=r"c1_bottleneck\.conv\.weight"):
+    with pytest.raises(FormatError, match=r"closest: mmseg:deeplabv3plus_r50_d8 .*missing \(2\): "
+                                          r"decode_head\.c1_bottleneck\.conv\.weight, auxiliary_head\.conv_seg\.bias"):
         detect_format(sd)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_config_runs_mmseg_whole_image_protocol(variant):
+    protocol = PROTOCOLS[f"{variant}_cityscapes"]
+    assert protocol.config == FORMATS[f"mmseg:{variant}"].config
+    cfg = load_cfg(f"configs/{protocol.config}")
+    # mmseg normalises RGB 0..255 by mean 123.675/116.28/103.53, std 58.395/57.12/57.375: the same on 0..1.
+    assert [v * 255 for v in cfg.INPUT.MEAN] == pytest.approx([123.675, 116.28, 103.53])
+    assert [v * 255 for v in cfg.INPUT.STD] == pytest.approx([58.395, 57.12, 57.375])
+    assert tuple(cfg.INPUT.MEAN) == pytest.approx(protocol.mean) and tuple(cfg.INPUT.STD) == pytest.approx(protocol.std)
+    assert (cfg.TEST.SCALE, cfg.TEST.FLIP, cfg.TEST.MSC, cfg.TEST.SLIDE) == (protocol.scale, protocol.flip, False, False)
+    assert output_align_corners(cfg) is protocol.output_align_corners is cfg.MODEL.ALIGN_CORNERS is False
+    assert cfg.TEST.SIZE_DIVISOR == 1  # mmseg's whole-image inference pads nothing

@@ -20,14 +20,12 @@ in train mode (decode and auxiliary logits resized to the label size, as its los
 """
 from __future__ import annotations
 
-import re
-from typing import Callable
+from functools import partial
 
-import torch
-
-from ...models.convert import rename_keys
 from ...models.convert.resnet import COMMON_RULES, STRIDED_SHORTCUT_RULES
-from .base import FormatError, OfficialFormat, StateDict
+from .base import OfficialFormat
+from .protocol import IMAGENET_MEAN, IMAGENET_STD, Protocol
+from .rules import convert_with
 
 Rules = list[tuple[str, str]]
 
@@ -72,26 +70,11 @@ DEEPLABV3PLUS_RULES: Rules = [
 ]
 
 
-def _converter(head_rules: Rules) -> Callable[[StateDict], "dict[str, torch.Tensor]"]:
-    rules = BACKBONE_RULES + head_rules + AUX_RULES
-    compiled = [re.compile(pattern) for pattern, _ in rules]
-
-    def convert(state_dict: StateDict) -> "dict[str, torch.Tensor]":
-        # rename_keys keeps a key no rule matches; a strict load would then name only the segkit side.
-        stray = [k for k in state_dict if not any(c.fullmatch(k) for c in compiled)]
-        if stray:
-            more = f" (+{len(stray) - 10} more)" if len(stray) > 10 else ""
-            raise FormatError(f"mmseg checkpoint: {len(stray)} keys fit no rule of this model: "
-                              + ", ".join(stray[:10]) + more)
-        return dict(rename_keys(state_dict, rules))
-
-    return convert
-
-
 def _record(variant: str, head_rules: Rules) -> OfficialFormat:
     return OfficialFormat(
         name="mmseg", source=SOURCE, variant=variant, config=f"cityscapes/{variant}.yaml",
-        manifest=f"mmseg_{variant}.json", convert=_converter(head_rules),
+        manifest=f"mmseg_{variant}.json",
+        convert=partial(convert_with, rules=BACKBONE_RULES + head_rules + AUX_RULES),
     )
 
 
@@ -100,3 +83,15 @@ RECORDS: list[OfficialFormat] = [
     _record("pspnet_r50_d8", PSP_RULES),
     _record("deeplabv3plus_r50_d8", DEEPLABV3PLUS_RULES),
 ]
+
+# The published single-scale figures (mmseg's tools/test.py with the 512x1024 configs, as trained): the whole
+# frame, test_cfg mode="whole", no padding, no flip; the protocol record and its config say the same.
+PROTOCOLS = {
+    f"{record.variant}_cityscapes": Protocol(
+        record.config, IMAGENET_MEAN, IMAGENET_STD, 1.0, False, False,
+        "mmseg tools/test.py, test_cfg mode='whole': the 1024x2048 frame (Resize to 2048x1024 keeping the ratio: "
+        "scale 1), RGB (to_rgb) normalised by mean 123.675/116.28/103.53 and std 58.395/57.12/57.375, not padded, "
+        "no flip, logits resized with align_corners=False",
+    )
+    for record in RECORDS
+}
