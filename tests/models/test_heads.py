@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from segkit.models import heads
 from segkit.models.heads import (
@@ -59,9 +60,15 @@ def test_psphead_shapes_and_state_dict_names():
     assert {"ppm.stages.1.1.conv.weight", "bottleneck.bn.running_var", "classifier.bias"} <= set(head.state_dict())
 
 
-def test_image_pooling_broadcasts_the_pooled_features():
-    out = ImagePooling(6, 4).eval()(torch.randn(1, 6, 5, 7))
-    assert out.shape == (1, 4, 5, 7) and torch.equal(out, out[..., :1, :1].expand_as(out))
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_image_pooling_upsamples_the_pooled_features_bilinearly(align_corners):
+    pool = ImagePooling(6, 4, align_corners=align_corners).eval()
+    x = torch.randn(1, 6, 5, 7)
+    out = pool(x)
+    pooled = pool.conv(x.mean((2, 3), keepdim=True))
+    # Bit for bit what mmseg computes (its resize of the pooled map), a broadcast up to float rounding.
+    assert torch.equal(out, F.interpolate(pooled, size=(5, 7), mode="bilinear", align_corners=align_corners))
+    torch.testing.assert_close(out, pooled.expand_as(out))
 
 
 @pytest.mark.parametrize("separable", [True, False])

@@ -23,15 +23,18 @@ def _conv3x3(in_channels: int, out_channels: int, dilation: int, separable: bool
 
 
 class ImagePooling(nn.Module):
-    """Global average pool, 1x1 conv-norm-ReLU, broadcast back to the input size."""
+    """Global average pool, 1x1 conv-norm-ReLU, bilinear upsampling back to the input size."""
 
-    def __init__(self, in_channels: int, channels: int, norm: str = "BN") -> None:
+    def __init__(self, in_channels: int, channels: int, norm: str = "BN", align_corners: bool = False) -> None:
         super().__init__()
+        self.align_corners = align_corners
         self.conv = ConvBNAct(in_channels, channels, 1, norm=norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Upsampling a 1x1 map bilinearly is a broadcast; expand says so without the interpolation.
-        return self.conv(x.mean((2, 3), keepdim=True)).expand(-1, -1, *x.shape[-2:])
+        # In exact arithmetic a broadcast, but not in float32 with align_corners=False: PyTorch's two bilinear
+        # weights of a 1x1 map sum to 1 only up to rounding. mmseg upsamples, so segkit does too, bit for bit.
+        pooled = self.conv(x.mean((2, 3), keepdim=True))
+        return F.interpolate(pooled, size=x.shape[-2:], mode="bilinear", align_corners=self.align_corners)
 
 
 class ASPP(nn.Module):
@@ -39,6 +42,7 @@ class ASPP(nn.Module):
 
     `project_kernel` is 1 (TF) or 3 (mmseg's bottleneck). `pool_first` concatenates the pooling branch
     first, mmseg's channel order, so the projection's input channels line up with its checkpoints.
+    `align_corners` is that of the image pooling's upsampling (the model's MODEL.ALIGN_CORNERS).
     """
 
     def __init__(
@@ -51,13 +55,14 @@ class ASPP(nn.Module):
         norm: str = "BN",
         project_kernel: int = 1,
         pool_first: bool = False,
+        align_corners: bool = False,
     ) -> None:
         super().__init__()
         self.pool_first = pool_first
         self.branches = nn.ModuleList(
             [ConvBNAct(in_channels, channels, 1, norm=norm)]
             + [_conv3x3(in_channels, channels, r, separable, norm) for r in rates]
-            + [ImagePooling(in_channels, channels, norm)]
+            + [ImagePooling(in_channels, channels, norm, align_corners)]
         )
         self.project = ConvBNAct(channels * len(self.branches), channels, project_kernel, norm=norm)
         self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()

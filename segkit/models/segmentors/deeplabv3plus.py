@@ -85,7 +85,7 @@ def build_deeplabv3plus(cfg: CfgNode) -> DeepLabV3Plus:
     # TF drops out after the ASPP projection; mmseg before the classifier, its ASPP ending in a 3x3 bottleneck.
     aspp = ASPP(
         shapes["c5"].channels, m.ASPP_CHANNELS, rates, m.ASPP_SEPARABLE, 0.0 if mmseg else m.DROPOUT, m.NORM,
-        project_kernel=3 if mmseg else 1, pool_first=mmseg,
+        project_kernel=3 if mmseg else 1, pool_first=mmseg, align_corners=m.ALIGN_CORNERS,
     )
     decoder = Decoder(
         shapes["c2"].channels, m.ASPP_CHANNELS, m.NUM_CLASSES, m.DECODER_LOW_CHANNELS, m.ASPP_CHANNELS,
