@@ -9,6 +9,7 @@ checks below pin the keys whose shapes alone cannot tell them apart.
 from __future__ import annotations
 
 import pytest
+import torch
 
 from segkit.config import load_cfg
 from segkit.models.heads.aspp import ImagePooling
@@ -105,3 +106,17 @@ def test_config_runs_mmseg_whole_image_protocol(variant):
     assert (cfg.TEST.SCALE, cfg.TEST.FLIP, cfg.TEST.MSC, cfg.TEST.SLIDE) == (protocol.scale, protocol.flip, False, False)
     assert output_align_corners(cfg) is protocol.output_align_corners is cfg.MODEL.ALIGN_CORNERS is False
     assert cfg.TEST.SIZE_DIVISOR == 1  # mmseg's whole-image inference pads nothing
+
+
+def test_a_file_without_batch_counters_still_converts_and_loads():
+    """Files written before PyTorch 0.4.1 (and by some trainers) lack num_batches_tracked: they still fit."""
+    from segkit.zoo.formats import FORMATS, convert_official, detect_format, load_manifest
+
+    record = FORMATS["mmseg:fcn_r50_d8"]
+    manifest = load_manifest(record.manifest)
+    sd = {k: torch.zeros(shape) for k, shape in manifest.keys.items() if not k.endswith("num_batches_tracked")}
+    detection = detect_format(sd)
+    assert detection.format is record and detection.num_classes == 19
+    converted = convert_official(sd, detection)
+    assert sum(k.endswith("num_batches_tracked") for k in converted) == \
+        sum(k.endswith("num_batches_tracked") for k in manifest.keys) > 0

@@ -100,7 +100,9 @@ def unwrap(obj: Any) -> dict[str, torch.Tensor]:
 
 def _misfits(sd: StateDict, manifest: Manifest) -> tuple[list[str], list[str], list[str]]:
     """Keys the manifest has and `sd` lacks, keys `sd` has beyond it, and shape mismatches (class dims aside)."""
-    missing = [k for k in manifest.keys if k not in sd]
+    # BatchNorm's batch counter is absent from files written before PyTorch 0.4.1 and by some trainers; it
+    # matters only for momentum=None, so a file without it still fits (convert_official adds it as 0).
+    missing = [k for k in manifest.keys if k not in sd and not k.endswith(".num_batches_tracked")]
     unexpected = [k for k in sd if k not in manifest.keys]
     shapes = []
     for k, want in manifest.keys.items():
@@ -167,7 +169,9 @@ def convert_official(state_dict: StateDict, detection: Detection) -> dict[str, t
     misfit = _misfits(state_dict, load_manifest(record.manifest))
     if any(misfit):
         raise FormatError(f"the checkpoint does not fit {record.name}:{record.variant}: {_describe(*misfit)}")
-    return dict(record.convert(state_dict))
+    counters = {k: torch.zeros((), dtype=torch.long) for k in load_manifest(record.manifest).keys
+                if k.endswith(".num_batches_tracked") and k not in state_dict}
+    return dict(record.convert({**state_dict, **counters}))
 
 
 __all__ = [
