@@ -36,5 +36,5 @@ def test_v2_booster_heads_are_renamed_by_stride():
 def test_an_inference_only_file_is_refused_naming_the_heads():
     sd = {k: v for k, v in synthetic_state_dict(FORMATS["coincheung:bisenetv1"]).items()
           if not k.startswith(("conv_out16.", "conv_out32."))}
-    with pytest.raises(FormatError, match=r"closest: coincheung:bisenetv1 .*missing \(16\): conv_out16"):
+    with pytest.raises(FormatError, match=r"closest: coincheung:bisenetv1 .*missing \(14\): conv_out16"):
         detect_format(sd)
