@@ -51,15 +51,24 @@ class ZooEntry:
     note: str = ""  # what else a user must know (e.g. a moved download)
 
 
-def _coincheung(version: int, filename: str, config: str, miou: float, ms_flip: float) -> ZooEntry:
-    # The config normalises with CoinCheung's Cityscapes mean/std (lib/data/cityscapes_cv2.py), not ImageNet's.
+def _coincheung(version: int, filename: str, config: str, miou: float, ms_flip: float, dataset: str = "cityscapes",
+                protocol: str = "val, whole 1024x2048, single scale, Cityscapes mean/std", opts: tuple[str, ...] = (),
+                note: str = "") -> ZooEntry:
+    # Cityscapes: the config normalises with CoinCheung's Cityscapes mean/std (lib/data/cityscapes_cv2.py), not
+    # ImageNet's; the COCO-Stuff and ADE20K entries set that repository's mean/std of those sets through `opts`.
     return ZooEntry(
-        name=f"bisenetv{version}_cityscapes", config=f"cityscapes/{config}_coincheung.yaml",
-        format=f"coincheung:bisenetv{version}",
+        name=f"bisenetv{version}_{dataset}", config=config, format=f"coincheung:bisenetv{version}",
         url=f"https://github.com/CoinCheung/BiSeNet/releases/download/0.0.0/{filename}", filename=filename,
-        miou=miou, protocol=f"val, whole 1024x2048, single scale, Cityscapes mean/std ({ms_flip} with --msc --flip)",
-        licence=MIT_COINCHEUNG, page=COINCHEUNG_PAGE,
+        miou=miou, protocol=f"{protocol} ({ms_flip} with --msc --flip)", licence=MIT_COINCHEUNG, page=COINCHEUNG_PAGE,
+        opts=opts, note=note,
     )
+
+
+# CoinCheung/BiSeNet's per-dataset RGB mean/std (lib/data/coco.py, lib/data/ade20k.py).
+COCO_NORM = ("INPUT.MEAN", "[0.46962251, 0.4464104, 0.40718787]", "INPUT.STD", "[0.27469736, 0.27012361, 0.28515933]")
+ADE_NORM = ("INPUT.MEAN", "[0.4934323, 0.46819794, 0.43106043]", "INPUT.STD", "[0.25680755, 0.25506608, 0.27422913]")
+ADE_NOTE = ("CoinCheung's evaluator first resizes each image to a short side of {} px; segkit evaluates ADE20K "
+            "images at their stored size, so its figure can differ slightly from the published one")
 
 
 def _mmseg(model: str, stem: str, stamp: str, config: str, miou: float, ms_flip: float) -> ZooEntry:
@@ -108,8 +117,16 @@ PIDNET_CITYSCAPES = "val, whole 1024x2048, single scale"
 PIDNET_CAMVID = "test (SegNet split) at 960x720, single scale; trained on train+val"
 
 ENTRIES: dict[str, ZooEntry] = {e.name: e for e in (
-    _coincheung(1, "model_final_v1_city_new.pth", "bisenetv1_r18", 75.44, 77.45),
-    _coincheung(2, "model_final_v2_city.pth", "bisenetv2", 74.95, 76.53),
+    _coincheung(1, "model_final_v1_city_new.pth", "cityscapes/bisenetv1_r18_coincheung.yaml", 75.44, 77.45),
+    _coincheung(2, "model_final_v2_city.pth", "cityscapes/bisenetv2_coincheung.yaml", 74.95, 76.53),
+    _coincheung(1, "model_final_v1_coco_new.pth", "cocostuff164k/bisenetv1_r18.yaml", 31.49, 32.46, "cocostuff164k",
+                "val2017, whole image, single scale, COCO mean/std", COCO_NORM),
+    _coincheung(2, "model_final_v2_coco.pth", "cocostuff164k/bisenetv2.yaml", 30.49, 31.81, "cocostuff164k",
+                "val2017, whole image, single scale, COCO mean/std", COCO_NORM),
+    _coincheung(1, "model_final_v1_ade20k.pth", "ade20k/bisenetv1_r18.yaml", 36.15, 37.27, "ade20k",
+                "val, short side 512, single scale, ADE20K mean/std", ADE_NORM, ADE_NOTE.format(512)),
+    _coincheung(2, "model_final_v2_ade20k.pth", "ade20k/bisenetv2.yaml", 32.53, 33.23, "ade20k",
+                "val, short side 640, single scale, ADE20K mean/std", ADE_NORM, ADE_NOTE.format(640)),
     _pidnet("s", "cityscapes", "1JakgBam_GrzyUMp-NbEVVBPEIXLSCssH", "PIDNet_S_Cityscapes_val.pt", 78.8,
             PIDNET_CITYSCAPES),
     _pidnet("m", "cityscapes", "1q0i4fVWmO7tpBKq_eOyIXe-mRf_hIS7q", "PIDNet_M_Cityscapes_val.pt", 79.9,

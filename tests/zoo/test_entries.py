@@ -54,7 +54,7 @@ def test_protocols_follow_the_published_ones():
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(KeyError, match="no zoo entry 'pidnet_xl_cityscapes'; known: bisenetv1_cityscapes"):
+    with pytest.raises(KeyError, match="no zoo entry 'pidnet_xl_cityscapes'; known: bisenetv1_ade20k, bisenetv1_cityscapes"):
         get_entry("pidnet_xl_cityscapes")
 
 
