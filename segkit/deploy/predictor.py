@@ -21,7 +21,7 @@ from ..config import load_cfg
 from ..data import dataset_classes
 from ..data.seg_transforms import normalise, normalise_luts
 from ..evaluation import colorize, inference, resolve_mode
-from ..evaluation.export import OVERLAY_ALPHA, overlay
+from ..evaluation.prediction_files import OVERLAY_ALPHA, overlay
 from ..evaluation.inference import Model
 from ..models import load_model_for_inference
 from ..utils.amp import autocast_dtype

@@ -8,7 +8,7 @@ import torch
 from yacs.config import CfgNode
 
 from ..data import SegDataset
-from .export import PredictionWriter
+from .prediction_files import PredictionWriter
 from .inference import Model
 from .instance_metrics import InstanceSegMetrics
 from .loop import Consumer, inference_on_dataset, resolve_mode

@@ -12,7 +12,7 @@ from yacs.config import CfgNode
 
 from ..data import SegDataset
 from ..utils.plots import plot_class_iou, plot_confusion_matrix, plots_available
-from .export import colorize
+from .prediction_files import colorize
 from .inference import inference
 
 logger = logging.getLogger("segkit")

@@ -37,7 +37,7 @@ from ..utils.training import (FINAL_CHECKPOINT, NonFiniteError, begin_training, 
 from .data import build_cls_dataset, build_cls_train_loader, build_cls_val_loader
 from .demo import ensure_demo_cls_dataset
 from .evaluate import evaluate_classifier
-from .export import CHECKPOINT_KIND, export_backbone
+from .backbone_weights import CHECKPOINT_KIND, export_backbone
 from .losses import ClassificationLoss, DistillationLoss
 from .mix import Mixup
 

@@ -9,7 +9,7 @@ from segkit.config import load_cfg
 from segkit.data import build_dataset
 from segkit.evaluation import evaluate_dataset
 from segkit.models import build_model
-from tests.evaluation.test_export import make_cityscapes
+from tests.evaluation.test_prediction_files import make_cityscapes
 from tools.evaluate import main
 
 
