@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tabulate import tabulate  # noqa: E402
 
 from segkit.config.loader import load_cfg  # noqa: E402
-from segkit.data import build_dataset, ensure_demo_dataset  # noqa: E402
+from segkit.data import build_dataset  # noqa: E402
 from segkit.data.stats import scan_dataset  # noqa: E402
 from segkit.utils.cli import run_tool  # noqa: E402
 from segkit.utils.io import atomic_write_json  # noqa: E402
@@ -52,7 +52,6 @@ def check(args: argparse.Namespace) -> int:
     """Print the report (and write it as JSON); 0 when the split is consistent, else 1."""
     cfg = load_cfg(args.config_file, args.opts)
     split = args.split or cfg.DATASET.TRAIN_SPLIT
-    ensure_demo_dataset(cfg)  # a demo config can be checked before anything generated its set
     dataset = build_dataset(cfg, split, train=False, check_labels=False, strict=False)
     report = scan_dataset(dataset, image_stats=not args.no_image_stats, workers=max(1, cfg.DATALOADER.NUM_WORKERS))
     report["split"] = split

@@ -28,13 +28,13 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
 from segkit.config import load_cfg  # noqa: E402
-from segkit.data import build_dataset, ensure_demo_dataset  # noqa: E402
+from segkit.data import build_dataset  # noqa: E402
 from segkit.deploy import RUNTIMES, Predictor  # noqa: E402
 from segkit.deploy.files import is_video, predict_files  # noqa: E402
 from segkit.deploy.video import overlay_video  # noqa: E402
 from segkit.evaluation import predict_dataset  # noqa: E402
 from segkit.utils.cli import add_config_args, add_inference_args, parse_tool_args, run_tool  # noqa: E402
-from segkit.utils.comm import barrier, init_distributed, is_main_process  # noqa: E402
+from segkit.utils.comm import init_distributed, is_main_process, main_process_first  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 
 
@@ -63,17 +63,10 @@ def predict(args: argparse.Namespace) -> int:
     rank, _, device = init_distributed()
     logger = setup_logger(cfg.OUTPUT_DIR, rank)
     out = args.out or os.path.join(cfg.OUTPUT_DIR, "predictions")
-    if args.split and is_main_process():
-        ensure_demo_dataset(cfg)  # a demo config predicts without a prior training run; one writer
-    def make() -> Predictor:
-        return Predictor.from_config(args.config_file, args.weights, device=device.type, runtime=args.runtime,
-                                     opts=args.opts, threads=args.threads, slide=args.slide, msc=args.msc,
-                                     flip=args.flip, scales=args.scales)
-
     # The main process exports (and caches) an ONNX runtime first; the others then load the cached file.
-    predictor = make() if is_main_process() else None
-    barrier()
-    predictor = predictor or make()
+    predictor = main_process_first(lambda: Predictor.from_config(
+        args.config_file, args.weights, device=device.type, runtime=args.runtime, opts=args.opts,
+        threads=args.threads, slide=args.slide, msc=args.msc, flip=args.flip, scales=args.scales))
     if args.split:
         split = cfg.DATASET.VAL_SPLIT if args.split == "val" else cfg.DATASET.TEST_SPLIT
         predict_dataset(predictor.model, build_dataset(cfg, split, train=False), cfg, device, out,

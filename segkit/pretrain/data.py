@@ -20,6 +20,7 @@ from yacs.config import CfgNode
 
 from ..data.samplers import InferenceSampler
 from ..utils.comm import get_rank, get_world_size, per_process_batch
+from .demo import ensure_demo_cls_dataset
 from .transforms import build_cls_transforms
 
 try:  # torchvision 0.29 deprecates its decoders in favour of TorchCodec; PIL takes over once they are gone
@@ -171,6 +172,7 @@ class ImageFolder(Dataset):
 def build_cls_dataset(cfg: CfgNode, train: bool, classes: list[str] | None = None) -> ImageFolder:
     """The train or val ImageFolder of DATASET.ROOT with its transforms (val: indexed as `classes`)."""
     ds = cfg.DATASET
+    ensure_demo_cls_dataset(cfg)  # a demo config's set generates itself on first use
     folder = os.path.join(ds.ROOT, ds.TRAIN_DIR if train else ds.VAL_DIR)
     dataset = ImageFolder(folder, build_cls_transforms(cfg, train=train), ds.SKIP_UNREADABLE, classes=classes)
     if dataset.num_classes != cfg.MODEL.NUM_CLASSES:

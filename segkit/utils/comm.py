@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import os
+from typing import Callable, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+T = TypeVar("T")
 
 
 def is_distributed() -> bool:
@@ -43,6 +46,14 @@ def init_distributed(backend: str | None = None) -> tuple[int, int, torch.device
         backend = backend or ("nccl" if device.type == "cuda" else "gloo")
         dist.init_process_group(backend=backend)
     return get_rank(), get_world_size(), device
+
+
+def main_process_first(build: Callable[[], T]) -> T:
+    """`build()` on the main process, then on the others after a barrier: what the first one writes (an
+    exported and cached ONNX file, a generated folder) the others then only read."""
+    result = build() if is_main_process() else None
+    barrier()
+    return result if is_main_process() else build()  # type: ignore[return-value]
 
 
 def barrier() -> None:
