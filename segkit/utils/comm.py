@@ -1,6 +1,7 @@
 """Thin helpers over torch.distributed, valid in single-process runs too."""
 from __future__ import annotations
 
+import datetime
 import os
 from typing import Callable, TypeVar
 
@@ -44,8 +45,28 @@ def init_distributed(backend: str | None = None) -> tuple[int, int, torch.device
         device = torch.device("cpu")
     if not is_distributed():
         backend = backend or ("nccl" if device.type == "cuda" else "gloo")
-        dist.init_process_group(backend=backend)
+        store = _restart_store()
+        if store is None:
+            dist.init_process_group(backend=backend)
+        else:
+            dist.init_process_group(backend=backend, store=store, rank=int(os.environ["RANK"]),
+                                    world_size=int(os.environ["WORLD_SIZE"]))
     return get_rank(), get_world_size(), device
+
+
+def _restart_store() -> dist.Store | None:
+    """The process group's store under a torchrun restart, keyed apart from the failed group's, else None.
+
+    torchrun's agent hosts the store its workers share and keeps it across restarts; a restarted group
+    writes the same keys as the failed one (each process's address), and a process that reads before its
+    peer wrote would connect to a dead process. A prefix per restart keeps the groups apart.
+    """
+    restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    if restart in ("", "0") or os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), int(os.environ["WORLD_SIZE"]),
+                          is_master=False, timeout=datetime.timedelta(minutes=30))
+    return dist.PrefixStore(f"segkit/restart_{restart}", store)
 
 
 def main_process_first(build: Callable[[], T]) -> T:

@@ -11,7 +11,7 @@ from segkit.data.cityscapes import PALETTE
 from segkit.data.seg_transforms import normalise, normalise_luts
 from segkit.deploy import OnnxSegmentor, Predictor, open_video, overlay_video
 from segkit.deploy.fastpath import ChannelsLast
-from segkit.evaluation import inference
+from segkit.evaluation import InferenceMode, inference
 from tests.deploy.conftest import MEAN, STD
 
 
@@ -23,7 +23,7 @@ def image() -> np.ndarray:
 def _torch_labels(exported, image: np.ndarray, **mode) -> np.ndarray:
     """The evaluation path by hand: the config's normalisation, inference() with the plain model."""
     x = torch.from_numpy(normalise(image, normalise_luts(MEAN, STD)))
-    return inference(exported.model, x, num_classes=19, return_probs=False, **mode).numpy()
+    return inference(exported.model, x, InferenceMode(**mode), num_classes=19, return_probs=False).numpy()
 
 
 @pytest.mark.parametrize("runtime", ["torch", "fused", "onnx"])
