@@ -82,3 +82,17 @@ def test_scales_without_numbers_is_an_error(capsys):
     with pytest.raises(SystemExit):
         parse_tool_args(_parser(), ["--config-file", "c.yaml", "--scales", "OUTPUT_DIR", "x"])
     assert "--scales needs at least one number" in capsys.readouterr().err
+
+
+def test_a_deliberate_exit_keeps_its_code_and_logs_no_traceback(tmp_path):
+    from segkit.utils.logger import setup_logger
+
+    setup_logger(str(tmp_path))
+
+    def preempted():
+        raise SystemExit(75)  # what a training run stopped by a signal raises (segkit.engine.Preempted)
+
+    with pytest.raises(SystemExit) as stop:
+        run_tool(preempted)
+    assert stop.value.code == 75
+    assert "Traceback" not in (tmp_path / "log.txt").read_text()
