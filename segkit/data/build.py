@@ -70,9 +70,11 @@ def worker_init_fn(worker_id: int) -> None:
     np.random.seed(torch.initial_seed() % 2**32)
     # Parallelism comes from the workers; OpenCV's own thread pool in each would oversubscribe the cores.
     cv2.setNumThreads(1)
-    # Ctrl-C reaches the whole process group: the trainer saves the current iteration and stops (its
-    # workers must live until then), so the workers leave SIGINT to it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Ctrl-C, and a scheduler's SIGTERM / SIGUSR1, may reach the whole process group: the trainer then saves
+    # the current iteration and stops (segkit.engine.preemption), and its workers must live until then.
+    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGUSR1", None)):
+        if sig is not None:
+            signal.signal(sig, signal.SIG_IGN)
 
 
 def collate(batch: list[dict]) -> dict:
