@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tabulate import tabulate  # noqa: E402
 
 from segkit.config.loader import load_cfg  # noqa: E402
-from segkit.data import build_dataset  # noqa: E402
+from segkit.data import build_dataset, check_num_classes  # noqa: E402
 from segkit.data.stats import scan_dataset  # noqa: E402
 from segkit.utils.cli import run_tool  # noqa: E402
 from segkit.utils.io import atomic_write_json  # noqa: E402
@@ -57,9 +57,10 @@ def check(args: argparse.Namespace) -> int:
     report["split"] = split
     report["dataset"] = cfg.DATASET.NAME
     problems = []
-    if cfg.MODEL.NUM_CLASSES != dataset.num_classes:
-        problems.append(f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES} but the dataset declares "
-                        f"{dataset.num_classes} classes")
+    try:
+        check_num_classes(cfg, dataset)  # the check the trainer and evaluate.py make, reported here
+    except ValueError as e:
+        problems.append(str(e))
         report["ok"] = False
     report["problems"] = problems
 
