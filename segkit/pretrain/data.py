@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 from yacs.config import CfgNode
 
+from ..data import iteration_batches, worker_init_fn
 from ..data.samplers import InferenceSampler
 from ..utils.comm import get_rank, get_world_size, per_process_batch
 from .demo import ensure_demo_cls_dataset
@@ -181,13 +182,13 @@ def build_cls_dataset(cfg: CfgNode, train: bool, classes: list[str] | None = Non
     return dataset
 
 
-def build_cls_train_loader(cfg: CfgNode, dataset: ImageFolder, device: torch.device) -> DataLoader:
-    """Full per-process batches of SOLVER.IMS_PER_BATCH / world size, reshuffled by `loader.sampler.set_epoch`."""
-    sampler = DistributedSampler(dataset, num_replicas=get_world_size(), rank=get_rank(), shuffle=True,
-                                 seed=cfg.SEED, drop_last=True)
-    return DataLoader(dataset, batch_size=per_process_batch(cfg.SOLVER.IMS_PER_BATCH), sampler=sampler,
-                      drop_last=True, num_workers=cfg.DATALOADER.NUM_WORKERS,
-                      pin_memory=cfg.DATALOADER.PIN_MEMORY and device.type == "cuda")
+def build_cls_train_loader(cfg: CfgNode, dataset: ImageFolder, device: torch.device, start_iter: int = 0) -> Iterator:
+    """Endless batches of SOLVER.IMS_PER_BATCH / world size from iteration `start_iter` on: the training data
+    rule segmentation follows too (`segkit.data.iteration_batches`), so a resumed run draws what an
+    uninterrupted one would."""
+    return iteration_batches(dataset, cfg.SOLVER.IMS_PER_BATCH, cfg.SEED, start_iter,
+                             num_workers=cfg.DATALOADER.NUM_WORKERS, worker_init_fn=worker_init_fn,
+                             pin_memory=cfg.DATALOADER.PIN_MEMORY and device.type == "cuda")
 
 
 def build_cls_val_loader(cfg: CfgNode, dataset: ImageFolder, device: torch.device) -> DataLoader:

@@ -21,7 +21,6 @@ import torch
 from torch import nn
 from yacs.config import CfgNode
 
-from ..data import iteration_batches, worker_init_fn
 from ..engine.run import convert_sync_batchnorm
 from ..engine.trainer import TrainerBase
 from ..models.build import build_classifier
@@ -31,7 +30,7 @@ from ..utils.checkpoint import load_weights
 from ..utils.comm import is_main_process, reduce_mean_dict
 from ..utils.io import atomic_write_json
 from .backbone_weights import CHECKPOINT_KIND, export_backbone
-from .data import build_cls_dataset, build_cls_val_loader
+from .data import build_cls_dataset, build_cls_train_loader, build_cls_val_loader
 from .evaluate import evaluate_classifier
 from .losses import ClassificationLoss, DistillationLoss
 from .mix import Mixup
@@ -100,10 +99,7 @@ class ClsTrainer(TrainerBase):
     def next_batch(self, iteration: int) -> Any:
         if self._loader is None:  # built at the first iteration this process trains: a resume starts there
             self._epoch_start = time.perf_counter()
-            self._loader = iteration_batches(
-                self.train_set, self.cfg.SOLVER.IMS_PER_BATCH, self.cfg.SEED, iteration,
-                num_workers=self.cfg.DATALOADER.NUM_WORKERS, worker_init_fn=worker_init_fn,
-                pin_memory=self.cfg.DATALOADER.PIN_MEMORY and self.device.type == "cuda")
+            self._loader = build_cls_train_loader(self.cfg, self.train_set, self.device, start_iter=iteration)
         return next(self._loader)
 
     def compute_losses(self, batch: Any) -> dict[str, torch.Tensor]:
