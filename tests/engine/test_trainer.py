@@ -52,3 +52,18 @@ def test_a_frozen_teacher_is_neither_trained_nor_saved_and_must_match_on_resume(
     resumed = ClsTrainer(_distilling(data_root, tmp_path / "run", first), resume=True)
     assert resumed.start_iter == trainer.iters_per_epoch
     assert resumed.train()["epoch"] == 2
+
+
+def test_resume_refuses_a_checkpoint_of_another_model_or_no_training_state(data_root, tmp_path):  # noqa: F811
+    from segkit.utils.checkpoint import save_checkpoint
+
+    out = tmp_path / "run"
+    save_checkpoint(str(out / "model_0000007.pth"), {"model": {}, "optimizer": {}, "scheduler": {}, "scaler": {},
+                                                     "iteration": 7, "config": "", "kind": "segmentor",
+                                                     "model_name": "bisenetv1"})
+    with pytest.raises(CheckpointError, match="checkpoint of segmentor 'bisenetv1', this run trains classifier "
+                                              "'tiny_test'"):
+        ClsTrainer(tiny_cfg(data_root, out), resume=True)
+    save_checkpoint(str(out / "model_0000008.pth"), {"model": {}})
+    with pytest.raises(CheckpointError, match="not a training checkpoint"):
+        ClsTrainer(tiny_cfg(data_root, out), resume=True)
