@@ -18,10 +18,7 @@ import copy
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
-from typing import Callable
-
 import torch
 from tabulate import tabulate
 from torch import nn
@@ -30,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from segkit.models.classifier import create_classifier  # noqa: E402
 from segkit.models.convert import available_conversions, convert_state_dict  # noqa: E402
 from segkit.models.fuse import fuse_conv_bn  # noqa: E402
+from segkit.utils.analysis import time_interleaved  # noqa: E402
 
 DEFAULT_MODELS = ["resnet18", "resnet50", "resnet50d", "efficientnet_b0", "xception41"]
 TORCHVISION = {f"resnet{d}" for d in (18, 34, 50, 101, 152)} | {f"efficientnet_b{i}" for i in range(8)}
@@ -46,21 +44,6 @@ def reference(name: str) -> tuple[str, nn.Module]:
     if name not in timm.list_models(name):
         raise SystemExit(f"no torchvision or timm reference for '{name}'")
     return "timm", timm.create_model(name)
-
-
-def time_interleaved(fns: dict[str, Callable[[], object]], iters: int, sync: Callable[[], None]) -> dict[str, float]:
-    """Median seconds per call of each fn, calling them in turn `iters` times after one warm-up each."""
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for fn in fns.values():
-        fn()
-    sync()
-    for _ in range(iters):
-        for key, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            sync()
-            times[key].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def bench_model(name: str, device: torch.device, batch: int, size: tuple[int, int], iters: int) -> dict:
@@ -87,9 +70,8 @@ def bench_model(name: str, device: torch.device, batch: int, size: tuple[int, in
     }
     with torch.inference_mode():
         diff = (variants["ref"][0](x).float() - variants["segkit"][0](x).float()).abs().max().item() if converted else None
-        sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
         fns = {k: (lambda m=m, inp=inp: m(inp)) for k, (m, inp) in variants.items()}
-        t = time_interleaved(fns, iters, sync)
+        t = {k: statistics.median(v) for k, v in time_interleaved(fns, iters, 1, device).items()}
     ms = {k: v * 1000 for k, v in t.items()}
     return {
         "model": f"{name} ({source})",

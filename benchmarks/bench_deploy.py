@@ -3,7 +3,7 @@
 
 Per model and input size (batch 1, --threads for torch and onnxruntime alike):
     eager                  the model as trained
-    fused+channels_last    Conv+BN folded, channels_last
+    fused                  Conv+BN folded, channels_last (the runtime of that name)
     compile                the fused model through torch.compile (compilation happens in the warm-up)
     onnx_fp32              the ONNX export (parity-checked against the model) in onnxruntime
     onnx_int8              that file statically quantized (QDQ), calibrated on --calib-images rendered
@@ -46,7 +46,7 @@ CONFIGS = {
     "bisenetv1": os.path.join(ROOT, "configs", "cityscapes", "bisenetv1_r18.yaml"),
     "bisenetv2": os.path.join(ROOT, "configs", "cityscapes", "bisenetv2.yaml"),
 }
-VARIANTS = ("eager", "fused+channels_last", "compile", "onnx_fp32", "onnx_int8", "predictor", "predictor_int8")
+VARIANTS = ("eager", "fused", "compile", "onnx_fp32", "onnx_int8", "predictor", "predictor_int8")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -99,8 +99,8 @@ def bench_model(name: str, sizes: list[tuple[int, int]], args: argparse.Namespac
         print(tabulate(onnx_op_shares(fp32, sizes[0], args.profile_onnx, args.threads)[:8],
                        headers=["operator", "ms per run", "% of kernel time"]))
     runners = {"eager": model}
-    if "fused+channels_last" in args.variants:
-        runners["fused+channels_last"] = build_runtime(model, "fused")
+    if "fused" in args.variants:
+        runners["fused"] = build_runtime(model, "fused")
     if "compile" in args.variants:
         runners["compile"] = build_runtime(model, "compile")
     if "onnx_fp32" in args.variants:

@@ -32,7 +32,7 @@ from torch.nn import functional as F  # noqa: E402
 from segkit.config import get_cfg  # noqa: E402
 # The private helpers rebuild exactly the padded view batches the evaluator feeds the model.
 from segkit.evaluation.inference import (  # noqa: E402
-    _chunks, _pad_to, _scaled_size, default_stride, inference, window_starts,
+    InferenceMode, _chunks, _pad_to, _scaled_size, default_stride, inference, window_starts,
 )
 from segkit.evaluation.loop import SampleInfo  # noqa: E402
 from segkit.evaluation.metrics import SegMetrics  # noqa: E402
@@ -112,7 +112,7 @@ def overhead(args, device: torch.device) -> dict:
         info = SampleInfo("bench", "")
 
     def evaluator():
-        pred = inference(model, image, scales=scales, flip=True, batch_size=args.batch_size,
+        pred = inference(model, image, InferenceMode(scales=scales, flip=True, batch_size=args.batch_size),
                          out_size=(h, w), return_probs=False)
         metrics.process(pred, label, info)
 
@@ -163,18 +163,18 @@ def memory_child(args, device: torch.device) -> dict:
         sh, sw = _scaled_size(h, w, s)
         windows += 2 * len(window_starts(max(sh, crop[0]), crop[0], stride[0])) * len(
             window_starts(max(sw, crop[1]), crop[1], stride[1]))
-    kw = dict(scales=args.scales, flip=True, slide=True, crop_size=crop, stride=stride,
-              batch_size=args.batch_size, return_probs=False)
+    mode = InferenceMode(scales=args.scales, flip=True, slide=True, crop_size=crop, stride=stride,
+                         batch_size=args.batch_size)
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-        inference(model, image, **kw)
+        inference(model, image, mode, return_probs=False)
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated() - base
     else:
         base = _rss_kb("VmRSS") * 1024
-        inference(model, image, **kw)
+        inference(model, image, mode, return_probs=False)
         peak = _rss_kb("VmHWM") * 1024 - base
     kept = windows * NUM_CLASSES * crop[0] * crop[1] * 4
     return {"batch_size": args.batch_size, "stride": list(stride), "windows": windows,

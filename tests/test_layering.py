@@ -1,7 +1,8 @@
 """The package layering, checked from the source: every import between segkit's packages points down.
 
-utils at the bottom, then config; data and models; losses, solver and the zoo of published weights;
-evaluation; the deploy and pretraining packages; the segmentation engine on top. Packages of one layer do not import each other
+utils at the bottom, then config; data and models; losses, solver and the zoo of published weights; evaluation; deployment and the
+training engine (the trainer base and the segmentation trainer); pretraining, a subclass of the engine's
+trainer, on top. Packages of one layer do not import each other
 either, so each can be read (and tested) with only the layers below it.
 """
 from __future__ import annotations
@@ -23,8 +24,8 @@ LAYERS = {
     "zoo": 3,  # resolves weights for models it builds (models, data); deploy and engine load through it
     "evaluation": 4,
     "deploy": 5,
-    "pretrain": 5,
-    "engine": 6,
+    "engine": 5,
+    "pretrain": 6,
 }
 
 

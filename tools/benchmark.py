@@ -28,7 +28,8 @@ from segkit.utils.analysis import count_flops, count_params, measure_latency  # 
 from segkit.utils.cli import add_config_args, parse_tool_args, run_tool  # noqa: E402
 from segkit.utils.comm import check_device  # noqa: E402
 
-VARIANTS = ("eager", "channels_last", "fuse", "fuse+channels_last")
+# "fused" is the runtime of that name (segkit.deploy): Conv+BN folded, channels_last.
+VARIANTS = {"eager": (False, False), "channels_last": (True, False), "fused": (True, True)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -70,9 +71,10 @@ def benchmark(args: argparse.Namespace) -> None:
     result["gflops"] = count_flops(model, size) / 1e9
     if args.iters > 0:
         if args.compare:
-            variants = {v: prepare_for_inference(model, device, args.half, "channels_last" in v, "fuse" in v) for v in VARIANTS}
+            variants = {v: prepare_for_inference(model, device, args.half, cl, fuse) for v, (cl, fuse) in VARIANTS.items()}
         else:
-            name = "+".join([n for n, on in (("fuse", args.fuse), ("channels_last", args.channels_last)) if on]) or "eager"
+            name = {(False, False): "eager", (True, False): "channels_last", (True, True): "fused",
+                    (False, True): "bn_folded"}[(args.channels_last, args.fuse)]
             variants = {name: prepare_for_inference(model, device, args.half, args.channels_last, args.fuse)}
         if args.compile:
             variants = {f"{k}+compile": torch.compile(m) for k, m in variants.items()}

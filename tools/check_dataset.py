@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tabulate import tabulate  # noqa: E402
 
 from segkit.config.loader import load_cfg  # noqa: E402
-from segkit.data import DATASETS, build_dataset, dataset_classes, ensure_demo_dataset  # noqa: E402
+from segkit.data import DATASETS, build_dataset, check_num_classes, dataset_classes  # noqa: E402
 from segkit.data.build import dataset_title  # noqa: E402
 from segkit.data.stats import scan_dataset  # noqa: E402
 from segkit.utils.cli import run_tool  # noqa: E402
@@ -75,15 +75,15 @@ def check(args: argparse.Namespace) -> int:
     if args.json:
         check_writable(args.json, "--json")  # before the scan, which reads every file
     split = args.split or cfg.DATASET.TRAIN_SPLIT
-    ensure_demo_dataset(cfg)  # a demo config can be checked before anything generated its set
     dataset = build_dataset(cfg, split, train=False, check_labels=False, strict=False)
     report = scan_dataset(dataset, image_stats=not args.no_image_stats, workers=max(1, cfg.DATALOADER.NUM_WORKERS))
     report["split"] = split
     report["dataset"] = cfg.DATASET.NAME
     problems = []
-    if cfg.MODEL.NUM_CLASSES != dataset.num_classes:
-        problems.append(f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES} but the dataset declares "
-                        f"{dataset.num_classes} classes")
+    try:
+        check_num_classes(cfg, dataset)  # the check the trainer and evaluate.py make, reported here
+    except ValueError as e:
+        problems.append(str(e))
         report["ok"] = False
     if report["labels_expected"] and report["num_labelled"] == 0:
         problems.append(f"no image of split '{split}' has a label: is its label folder missing? (only "

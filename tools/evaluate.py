@@ -4,9 +4,9 @@
     python tools/evaluate.py [--config-file X] (--weights W [--runtime R] | --onnx F) [--slide] [--msc] [--flip]
         [--scales 0.5 0.75 ...] [--split val|test] [--out metrics.json] [--save-pred DIR] [KEY VALUE ...]
 
---weights runs on the fastest correct runtime by default (onnxruntime on a CPU when installed, exported once
-and checked against PyTorch; fused + channels_last on CUDA); `--runtime torch` runs the PyTorch model exactly
-as the trainer evaluates it. --onnx evaluates an exported file (tools/export_onnx.py, INT8 too) with the same
+--weights runs the PyTorch model exactly as the trainer evaluates it (`--runtime torch`, the default), so the
+metrics equal the trainer's for the same weights; `--runtime auto` takes the fastest correct runtime
+(onnxruntime on a CPU when installed, exported once and checked against PyTorch; the fused model on CUDA). --onnx evaluates an exported file (tools/export_onnx.py, INT8 too) with the same
 data, modes and metrics; a file whose inputs, outputs or class count do not fit the config is an error.
 W may be zoo:NAME (a published checkpoint, fetched into the segkit cache: python tools/zoo.py list) or an
 official checkpoint file; without --config-file the config is the one W carries (a segkit checkpoint's, a
@@ -33,14 +33,14 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
-from segkit.data import build_dataset, ensure_demo_dataset  # noqa: E402
+from segkit.data import build_dataset  # noqa: E402
 from segkit.evaluation import evaluate_dataset, format_metrics_table, save_metrics  # noqa: E402
 from segkit.evaluation.cross_dataset import adapt_to_dataset, checkpoint_config  # noqa: E402
 from segkit.evaluation.report import write_report_plots  # noqa: E402
 from segkit.deploy import RUNTIMES, build_runtime  # noqa: E402
 from segkit.utils.cli import (WEIGHTS_HELP, add_config_args, add_inference_args, check_threads_flag,  # noqa: E402
                               parse_tool_args, run_tool)
-from segkit.utils.comm import barrier, init_distributed, is_main_process  # noqa: E402
+from segkit.utils.comm import init_distributed, is_main_process, main_process_first  # noqa: E402
 from segkit.utils.io import check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 from segkit.zoo import load_model_for_inference, resolve_config  # noqa: E402
@@ -52,9 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     weights = p.add_mutually_exclusive_group(required=True)
     weights.add_argument("--weights", help=WEIGHTS_HELP)
     weights.add_argument("--onnx", metavar="FILE", help="evaluate an exported file (tools/export_onnx.py) instead")
-    p.add_argument("--runtime", default="auto", choices=("auto", *RUNTIMES),
-                   help="runtime of --weights: auto is the fastest correct one (onnxruntime on a CPU when installed); "
-                        "torch runs the model exactly as the trainer evaluates it")
+    p.add_argument("--runtime", default=None, choices=("auto", *RUNTIMES),
+                   help="runtime of --weights: torch (default) runs the model exactly as the trainer evaluates it; "
+                        "auto is the fastest correct one (onnxruntime on a CPU when installed)")
     p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
     add_inference_args(p)
     p.add_argument("--split", choices=("val", "test"), default="val",
@@ -62,9 +62,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=None, help="metrics JSON path (default OUTPUT_DIR/metrics_eval.json)")
     p.add_argument("--save-pred", default=None, metavar="DIR", help="write label-id, colour and overlay PNGs here")
     args = parse_tool_args(p, argv)
-    check_threads_flag(p, args)
-    if args.onnx and args.runtime not in ("auto", "onnx"):
+    if args.onnx and args.runtime not in (None, "auto", "onnx"):
         p.error(f"--runtime {args.runtime} applies to --weights; --onnx {args.onnx} always runs in onnxruntime")
+    args.runtime = "onnx" if args.onnx else args.runtime or "torch"  # the model's own number by default
+    check_threads_flag(p, args)
     return args
 
 
@@ -85,7 +86,7 @@ def evaluate(args: argparse.Namespace) -> None:
     logger = setup_logger(cfg.OUTPUT_DIR, rank)
     split = cfg.DATASET.VAL_SPLIT if args.split == "val" else cfg.DATASET.TEST_SPLIT
     model = None if args.onnx else load_model_for_inference(cfg, args.weights)
-    runtime = "onnx" if args.onnx else args.runtime
+    runtime = args.runtime
 
     def runner():
         return build_runtime(model, runtime, device=device, onnx_path=args.onnx, num_classes=cfg.MODEL.NUM_CLASSES,
@@ -94,15 +95,10 @@ def evaluate(args: argparse.Namespace) -> None:
     # Cheap checks first: the weights or the ONNX file against the config, then the split; the export of
     # --weights to ONNX (runtime auto on a CPU) comes last.
     model_runner = runner() if args.onnx else None
-    if is_main_process():
-        ensure_demo_dataset(cfg)  # a demo config evaluates without a prior training run; one writer
-    barrier()
-    dataset = build_dataset(cfg, split, train=False)
+    dataset = build_dataset(cfg, split, train=False)  # a demo config's set generates itself here
     if model_runner is None:
         # The main process exports (and caches) an ONNX runtime first; the others then load the cached file.
-        model_runner = runner() if is_main_process() else None
-        barrier()
-        model_runner = model_runner or runner()
+        model_runner = main_process_first(runner)
     # The model's classes against the dataset's: the same, mapped (either way), or an error naming both.
     model_runner, datasets = adapt_to_dataset(cfg, model_runner, dataset, checkpoint_config(args.weights))
     metrics = evaluate_dataset(model_runner, dataset, cfg, device, slide=args.slide, msc=args.msc, flip=args.flip,

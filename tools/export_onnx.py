@@ -23,7 +23,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
-from segkit.data import build_dataset, ensure_demo_dataset  # noqa: E402
+from segkit.data import build_dataset  # noqa: E402
 from segkit.deploy import (DEFAULT_OPSET, ExportError, ParityError, calibration_inputs, export_onnx,  # noqa: E402
                            quantize_int8)
 from segkit.utils.cli import WEIGHTS_HELP, run_tool  # noqa: E402
@@ -67,7 +67,6 @@ def export(args: argparse.Namespace) -> None:
     dataset = None
     if args.int8:
         check_writable(int8_out, "--int8-out")
-        ensure_demo_dataset(cfg)
         dataset = build_dataset(cfg, cfg.DATASET.TRAIN_SPLIT, train=False)
     model = load_model_for_inference(cfg, args.weights).eval()
     export_onnx(model, args.out, opset=args.opset, num_classes=cfg.MODEL.NUM_CLASSES)  # logs the parity per size

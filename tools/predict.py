@@ -29,14 +29,14 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
-from segkit.data import build_dataset, ensure_demo_dataset  # noqa: E402
+from segkit.data import build_dataset  # noqa: E402
 from segkit.deploy import RUNTIMES, Predictor  # noqa: E402
 from segkit.deploy.files import is_video, predict_files  # noqa: E402
 from segkit.deploy.video import overlay_video  # noqa: E402
 from segkit.evaluation import predict_dataset  # noqa: E402
 from segkit.utils.cli import (WEIGHTS_HELP, add_config_args, add_inference_args, check_threads_flag,  # noqa: E402
                               parse_tool_args, run_tool)
-from segkit.utils.comm import barrier, init_distributed, is_main_process  # noqa: E402
+from segkit.utils.comm import init_distributed, is_main_process, main_process_first  # noqa: E402
 from segkit.utils.io import check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 from segkit.zoo import resolve_config  # noqa: E402
@@ -74,9 +74,6 @@ def predict(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"--input not found: {args.input}")
     dataset = None
     if args.split:
-        if is_main_process():
-            ensure_demo_dataset(cfg)  # a demo config predicts without a prior training run; one writer
-        barrier()
         split = cfg.DATASET.VAL_SPLIT if args.split == "val" else cfg.DATASET.TEST_SPLIT
         dataset = build_dataset(cfg, split, train=False)  # before the model: a missing split fails at once
 
@@ -86,9 +83,7 @@ def predict(args: argparse.Namespace) -> int:
                                      flip=args.flip, scales=args.scales)
 
     # The main process exports (and caches) an ONNX runtime first; the others then load the cached file.
-    predictor = make() if is_main_process() else None
-    barrier()
-    predictor = predictor or make()
+    predictor = main_process_first(make)
     if dataset is not None:
         predict_dataset(predictor.model, dataset, cfg, device, out,
                         slide=args.slide, msc=args.msc, flip=args.flip, scales=args.scales)

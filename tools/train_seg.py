@@ -9,6 +9,9 @@ Multi-GPU (or multi-process CPU with gloo): `torchrun --nproc_per_node=N tools/t
 Everything is written under OUTPUT_DIR: log.txt, config.yaml, model_XXXXXXX.pth, model_final.pth, metrics.json,
 events.jsonl (and tb/ with LOG.TENSORBOARD). An OUTPUT_DIR that holds a run is continued with --resume or
 replaced with --overwrite; without either the start is refused and nothing is touched.
+
+SIGTERM, SIGUSR1 or Ctrl-C save the current iteration and exit with code 75 (continue with --resume); under
+`torchrun --max-restarts N` a restarted worker group resumes by itself.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Datasets, transforms, samplers and loaders (see `build_dataset`, `build_train_loader`, `build_test_loader`)."""
-from .build import (DATASETS, build_dataset, build_test_loader, build_train_loader, collate,
-                    dataset_classes, worker_init_fn)
+from .build import (DATASETS, build_dataset, check_num_classes, build_test_loader, build_train_loader, collate,
+                    dataset_classes, iteration_batches, worker_init_fn)
 from .base import Sample, SegDataset
 from .camvid import CamVidDataset
 from .cityscapes import CityscapesDataset
@@ -12,8 +12,8 @@ from .subset import split_samples, write_subset_lists
 from .unlabeled import UnlabeledDataset, build_unlabeled_dataset, build_unlabeled_loader
 
 __all__ = [
-    "DATASETS", "build_dataset", "dataset_classes", "build_train_loader", "build_test_loader",
-    "collate", "worker_init_fn",
+    "DATASETS", "build_dataset", "check_num_classes", "dataset_classes", "build_train_loader", "build_test_loader",
+    "collate", "iteration_batches", "worker_init_fn",
     "CityscapesDataset", "FolderDataset", "CamVidDataset", "SegDataset", "Sample",
     "ensure_demo_dataset", "generate_demo_dataset", "render_scene",
     "InferenceSampler", "TrainingSampler", "SegTrainTransform", "SegEvalTransform",

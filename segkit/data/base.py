@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .categories import InstanceSpec
-from .labels import LabelReader, check_files, check_label_values, label_histograms
+from .labels import LabelReader, check_files, label_histograms
 
 
 @dataclass(frozen=True)
@@ -195,3 +195,19 @@ class SegDataset(Dataset):
             image = np.ascontiguousarray(image[..., ::-1].transpose(2, 0, 1)).astype(np.float32) / 255.0
         return {"image": torch.from_numpy(image), "label": torch.from_numpy(label.astype(np.int64)),
                 "name": sample.name, "path": sample.image}
+
+
+def check_label_values(dataset: "SegDataset", hists: Sequence[dict[int, int]]) -> None:
+    """Raise naming every file (first 10) whose values are neither a class nor ignored."""
+    bad = []
+    for sample, hist in zip(dataset.samples, hists):
+        values = np.array(sorted(hist), dtype=np.int64)
+        wrong = values[~dataset.is_valid_value(values)] if len(values) else values
+        if len(wrong):
+            bad.append(f"{sample.label}: {wrong.tolist()}")
+    if bad:
+        more = f"\n... and {len(bad) - 10} more files" if len(bad) > 10 else ""
+        raise ValueError(
+            f"{len(bad)} label file(s) hold values outside the {dataset.num_classes} classes and not the ignore "
+            f"index {dataset.ignore_index} (fix DATASET.CLASS_NAMES / LABEL_MAPPING / IGNORE_INDEX):\n"
+            + "\n".join(bad[:10]) + more)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import signal
 from typing import Iterator
 
 import cv2
@@ -20,6 +21,7 @@ from .camvid import CamVidDataset
 from .cityscapes import CityscapesDataset
 from .cocostuff import CocoStuff10kDataset, CocoStuff164kDataset
 from .dark_zurich import DarkZurichDataset
+from .demo import ensure_demo_dataset
 from .folder import FolderDataset
 from .kitti import KITTIDataset
 from .mapillary import MapillaryV12Dataset, MapillaryV20Dataset
@@ -63,11 +65,12 @@ def build_dataset(cfg, split: str, train: bool | None = None, check_labels: bool
 
     `check_labels` overrides DATASET.CHECK_LABELS; `strict=False` (tools/check_dataset.py) keeps images
     without a label (label None) and skips the value check, so that a scan can report every problem.
-    Reads files only: a caller that wants the demo set generated asks for it (`ensure_demo_dataset`).
+    A config with DATASET.GENERATE_DEMO generates its demo set here on first use (once across processes).
     The training split built for training keeps only DATASET.TRAIN_SUBSET of its samples when that is set
     (segkit/data/subset.py).
     """
     dataset_class = _dataset_class(cfg)
+    ensure_demo_dataset(cfg)
     if train is None:
         train = split == cfg.DATASET.TRAIN_SPLIT
     transform = (SegTrainTransform.from_config(cfg) if train else SegEvalTransform.from_config(cfg))
@@ -82,6 +85,14 @@ def dataset_title(name: str) -> str:
     return getattr(DATASETS.get(name), "title", "") or name
 
 
+def check_num_classes(cfg, dataset: SegDataset) -> None:
+    """MODEL.NUM_CLASSES must be the dataset's class count: an error naming both, and the value to set."""
+    if cfg.MODEL.NUM_CLASSES != dataset.num_classes:
+        raise ValueError(f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES} but dataset '{cfg.DATASET.NAME}' at "
+                         f"{cfg.DATASET.ROOT} has {dataset.num_classes} classes; set MODEL.NUM_CLASSES "
+                         f"{dataset.num_classes}")
+
+
 def dataset_classes(cfg) -> tuple[list[str], list[tuple[int, int, int]]]:
     """(class names, export palette) of DATASET.NAME from the config alone: the dataset's files are not needed."""
     names, palette = _dataset_class(cfg).declared_classes(cfg)
@@ -93,6 +104,11 @@ def worker_init_fn(worker_id: int) -> None:
     np.random.seed(torch.initial_seed() % 2**32)
     # Parallelism comes from the workers; OpenCV's own thread pool in each would oversubscribe the cores.
     cv2.setNumThreads(1)
+    # Ctrl-C, and a scheduler's SIGTERM / SIGUSR1, may reach the whole process group: the trainer then saves
+    # the current iteration and stops (segkit.engine.preemption), and its workers must live until then.
+    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGUSR1", None)):
+        if sig is not None:
+            signal.signal(sig, signal.SIG_IGN)
 
 
 def collate(batch: list[dict]) -> dict:
@@ -136,18 +152,27 @@ def build_train_loader(cfg, dataset: Dataset | None = None, start_iter: int = 0,
 
     The batches are a function of (seed, world size, iteration) only: `start_iter` (iterations already
     done) starts the stream where a resumed run left it, augmentation included, whatever NUM_WORKERS."""
-    world, rank = get_world_size(), get_rank()
-    ims_per_batch = ims_per_batch or cfg.SOLVER.IMS_PER_BATCH
-    seed = cfg.SEED if seed is None else int(seed)
-    batch = per_process_batch(ims_per_batch, batch_key)  # an uneven split is an error naming the key
     dataset = dataset if dataset is not None else build_dataset(cfg, cfg.DATASET.TRAIN_SPLIT, train=True)
+    return iteration_batches(dataset, ims_per_batch or cfg.SOLVER.IMS_PER_BATCH, cfg.SEED if seed is None else int(seed),
+                             start_iter, batch_key=batch_key, **_loader_kwargs(cfg))
+
+
+def iteration_batches(dataset: Dataset, global_batch: int, seed: int, start_iter: int = 0,
+                      batch_key: str = "SOLVER.IMS_PER_BATCH", **loader_kwargs) -> Iterator:
+    """The training data rule of both pipelines: an endless stream of this rank's batches of
+    `global_batch // world size`, iteration k the same whether or not a run was interrupted before it.
+
+    One shuffled stream of indices shared by all ranks (rank r takes every world-th), started at
+    `start_iter x global_batch`; every item's augmentation is seeded from its stream position
+    (`SeededItems`), so neither the worker that loads it nor what was drawn before changes it."""
+    world, rank = get_world_size(), get_rank()
+    batch = per_process_batch(global_batch, batch_key)  # an uneven split is an error naming the key
     sampler = TrainingSampler(len(dataset), shuffle=True, seed=seed, rank=rank, world_size=world,
-                              start=start_iter * ims_per_batch, with_seeds=True)
-    dataset = SeededItems(dataset)
+                              start=start_iter * global_batch, with_seeds=True)
     generator = torch.Generator()
     generator.manual_seed(seed + rank)  # distinct, reproducible worker seeds per rank
-    loader = DataLoader(dataset, batch_size=batch, sampler=sampler, drop_last=True,
-                        generator=generator, **_loader_kwargs(cfg))
+    loader = DataLoader(SeededItems(dataset), batch_size=batch, sampler=sampler, drop_last=True,
+                        generator=generator, **loader_kwargs)
     return iter(loader)
 
 

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
+from ..utils.io import file_lock
 from ..utils.progress import progress
 from .cityscapes import label_id_to_train_id
 
@@ -202,10 +203,13 @@ def generate_demo_dataset(root: str, size: tuple[int, int] = (256, 512), num_tra
 def ensure_demo_dataset(cfg) -> None:
     """Generate the demo dataset at DATASET.ROOT when DATASET.GENERATE_DEMO is on and ROOT is missing.
 
-    Called explicitly by whoever wants the set (the trainer, the tools): building a dataset never writes.
-    Concurrent callers are safe (see `generate_demo_dataset`); a distributed run lets its main process
-    call it and the other ranks wait at a barrier, so the set is generated once.
+    `build_dataset` calls it, so a demo config's dataset generates itself on first use. Processes that
+    build it together (torchrun ranks, tools started side by side) take a file lock beside ROOT: one
+    generates, the others wait and then find the finished folder.
     """
     d = cfg.DATASET
-    if d.GENERATE_DEMO and not os.path.exists(d.ROOT):
-        generate_demo_dataset(d.ROOT, tuple(d.DEMO_SIZE), d.DEMO_NUM_TRAIN, d.DEMO_NUM_VAL, seed=cfg.SEED)
+    if not d.GENERATE_DEMO or os.path.exists(d.ROOT):
+        return
+    with file_lock(os.path.abspath(d.ROOT) + ".lock"):
+        if not os.path.exists(d.ROOT):  # another process may have finished it while this one waited
+            generate_demo_dataset(d.ROOT, tuple(d.DEMO_SIZE), d.DEMO_NUM_TRAIN, d.DEMO_NUM_VAL, seed=cfg.SEED)

@@ -11,16 +11,13 @@ import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
 
 from ..utils.io import atomic_write_json, cache_dir
 from ..utils.progress import progress
-
-if TYPE_CHECKING:
-    from .base import SegDataset
 
 
 def is_palette_png(path: str) -> bool:
@@ -195,19 +192,3 @@ def check_files(samples: Sequence[Any], workers: int = 4, errors: list[str] | No
         more = f"\n... and {len(found) - 5} more" if len(found) > 5 else ""
         raise ValueError(f"{len(found)} problem(s) with the dataset's files (tools/check_dataset.py lists them all):\n"
                          + "\n".join(found[:5]) + more)
-
-
-def check_label_values(dataset: SegDataset, hists: Sequence[dict[int, int]]) -> None:
-    """Raise naming every file (first 10) whose values are neither a class nor ignored."""
-    bad = []
-    for sample, hist in zip(dataset.samples, hists):
-        values = np.array(sorted(hist), dtype=np.int64)
-        wrong = values[~dataset.is_valid_value(values)] if len(values) else values
-        if len(wrong):
-            bad.append(f"{sample.label}: {wrong.tolist()}")
-    if bad:
-        more = f"\n... and {len(bad) - 10} more files" if len(bad) > 10 else ""
-        raise ValueError(
-            f"{len(bad)} label file(s) hold values outside the {dataset.num_classes} classes and not the ignore "
-            f"index {dataset.ignore_index} (fix DATASET.CLASS_NAMES / LABEL_MAPPING / IGNORE_INDEX):\n"
-            + "\n".join(bad[:10]) + more)

@@ -51,7 +51,7 @@ class TrainingSampler(Sampler[int]):
 
 
 class SeededItems(Dataset):
-    """Takes (index, seed) keys: seeds python's and numpy's global RNGs, which the transforms draw from,
+    """Takes (index, seed) keys: seeds python's, numpy's and torch's global RNGs, which the transforms draw from,
     then returns `dataset[index]`. Augmentation then depends on the stream position alone, not on
     which worker drew the item or what it drew before, so a resumed run repeats it exactly."""
 
@@ -65,6 +65,7 @@ class SeededItems(Dataset):
         index, seed = key
         random.seed(seed)
         np.random.seed(seed)
+        torch.manual_seed(seed)  # torchvision's transforms draw from torch
         return self.dataset[index]
 
 

@@ -14,7 +14,7 @@ import cv2
 
 from ..data.folder import image_samples
 from ..data.labels import read_header
-from ..evaluation.export import save_prediction
+from ..evaluation.prediction_files import save_prediction
 from ..utils.progress import progress
 from .predictor import Predictor
 

@@ -21,10 +21,9 @@ from yacs.config import CfgNode
 
 from ..data import dataset_classes
 from ..data.seg_transforms import normalise, normalise_luts
-from ..evaluation import colorize, inference, resolve_mode
-from ..evaluation.export import OVERLAY_ALPHA, overlay
+from ..evaluation import InferenceMode, colorize, inference
+from ..evaluation.prediction_files import OVERLAY_ALPHA, overlay
 from ..evaluation.inference import Model
-from ..utils.amp import autocast_dtype
 from ..zoo import load_model_for_inference, resolve_config
 from ..utils.comm import check_device
 from .fastpath import build_runtime
@@ -34,20 +33,19 @@ class Predictor:
     """BGR uint8 [H,W,3] -> train ids [H,W] (uint8; int32 beyond 256 classes) at the input size.
 
     model: any runtime of `build_runtime` (or an eval-mode segmentor); device: where inputs go for a
-    PyTorch runtime (an ONNX runtime takes them on the CPU). mode: a `resolve_mode` dict (default: the
-    config's TEST settings). Class names and palette come from DATASET.NAME; its files are not needed.
+    PyTorch runtime (an ONNX runtime takes them on the CPU). mode: an `InferenceMode` (default: the
+    config's TEST settings on `device`). Class names and palette come from DATASET.NAME; its files are not needed.
     """
 
     def __init__(self, cfg: CfgNode, model: Model, *, device: str | torch.device = "cpu",
-                 mode: dict | None = None) -> None:
+                 mode: InferenceMode | None = None) -> None:
         self.cfg = cfg
         self.model = model
         self.device = check_device(device)
-        self.mode = mode or resolve_mode(cfg)
+        self.mode = mode or InferenceMode.from_config(cfg, device=self.device)
         self.num_classes = int(cfg.MODEL.NUM_CLASSES)
         self.class_names, self.palette = dataset_classes(cfg)
         self._luts = normalise_luts(cfg.INPUT.MEAN, cfg.INPUT.STD)
-        self._amp = autocast_dtype(cfg.TEST.AMP, cfg.SOLVER.AMP.DTYPE, self.device, key="TEST.AMP")
 
     @classmethod
     def from_config(
@@ -79,7 +77,7 @@ class Predictor:
             model, onnx_path = load_model_for_inference(cfg, weights), None
         runner = build_runtime(model, runtime, device=device, onnx_path=onnx_path,
                                num_classes=int(cfg.MODEL.NUM_CLASSES), threads=threads)
-        mode = resolve_mode(cfg, slide=slide, msc=msc, flip=flip, scales=scales)
+        mode = InferenceMode.from_config(cfg, slide=slide, msc=msc, flip=flip, scales=scales, device=device)
         return cls(cfg, runner, device=device, mode=mode)
 
     @classmethod
@@ -101,13 +99,8 @@ class Predictor:
             got = f"{image.dtype} {list(image.shape)}" if isinstance(image, np.ndarray) else type(image).__name__
             raise ValueError(f"Predictor expects a BGR uint8 image [H,W,3] (as cv2.imread gives it), got {got}")
         x = torch.from_numpy(normalise(np.ascontiguousarray(image), self._luts)).to(self.device)
-        m = self.mode
-        labels = inference(
-            self.model, x, num_classes=self.num_classes, scales=m["scales"], flip=m["flip"], slide=m["slide"],
-            crop_size=m["crop_size"], stride=m["stride"], batch_size=m["batch_size"], return_probs=False,
-            align_corners=bool(self.cfg.MODEL.ALIGN_CORNERS), size_divisor=int(self.cfg.TEST.SIZE_DIVISOR),
-            autocast_dtype=self._amp, label_dtype=torch.uint8 if self.num_classes <= 256 else torch.int32,
-        )
+        labels = inference(self.model, x, self.mode, num_classes=self.num_classes, return_probs=False,
+                           label_dtype=torch.uint8 if self.num_classes <= 256 else torch.int32)
         return labels.cpu().numpy()  # made narrow on the device: no int64 map crosses to the host
 
     def colorize(self, labels: np.ndarray) -> np.ndarray:

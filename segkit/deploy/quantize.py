@@ -21,7 +21,7 @@ import torch
 from yacs.config import CfgNode
 
 from ..data.seg_transforms import normalise, normalise_luts
-from ..evaluation import inference, resolve_mode
+from ..evaluation import InferenceMode, inference
 from ..utils.io import atomic_path
 from .runtime import INPUT_NAME, create_session
 
@@ -63,21 +63,18 @@ def calibration_indices(length: int, num_images: int) -> list[int]:
 
 
 def calibration_inputs(dataset: Sequence[dict], cfg: CfgNode, num_images: int,
-                       mode: dict[str, Any] | None = None) -> Iterator[np.ndarray]:
+                       mode: InferenceMode | None = None) -> Iterator[np.ndarray]:
     """Model inputs [N,3,H,W] of `num_images` images of `dataset`, one image at a time (memory stays flat).
 
     `dataset[i]["image"]` is the eval transform's normalised float [3,H,W] (`build_dataset(..., train=False)`)
-    or a BGR uint8 [H,W,3] image, normalised here with INPUT.MEAN/STD. `mode`: a `resolve_mode` dict,
-    by default the config's TEST settings.
+    or a BGR uint8 [H,W,3] image, normalised here with INPUT.MEAN/STD. `mode`: the views to
+    calibrate on, by default the config's TEST settings.
     """
-    mode = mode or resolve_mode(cfg)
+    mode = mode or InferenceMode.from_config(cfg)
     luts = normalise_luts(cfg.INPUT.MEAN, cfg.INPUT.STD)
     for index in calibration_indices(len(dataset), num_images):
         recorder = _InputRecorder(int(cfg.MODEL.NUM_CLASSES))
-        inference(recorder, _model_input(dataset[index]["image"], luts), scales=mode["scales"], flip=mode["flip"],
-                  slide=mode["slide"], crop_size=mode["crop_size"], stride=mode["stride"],
-                  batch_size=mode["batch_size"], return_probs=False, align_corners=bool(cfg.MODEL.ALIGN_CORNERS),
-                  size_divisor=int(cfg.TEST.SIZE_DIVISOR))
+        inference(recorder, _model_input(dataset[index]["image"], luts), mode, return_probs=False)
         yield from recorder.batches
 
 

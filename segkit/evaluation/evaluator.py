@@ -8,10 +8,11 @@ import torch
 from yacs.config import CfgNode
 
 from ..data import SegDataset
-from .export import PredictionWriter
+from .prediction_files import PredictionWriter
 from .inference import Model
 from .instance_metrics import InstanceSegMetrics
-from .loop import Consumer, inference_on_dataset, resolve_mode
+from .inference import InferenceMode
+from .loop import Consumer, inference_on_dataset
 from .metrics import GroupSegMetrics, SegMetrics
 
 logger = logging.getLogger("segkit")
@@ -51,7 +52,7 @@ def evaluate_dataset(
         logger.warning("the dataset has no labels and no prediction folder is given: nothing to evaluate or save")
     if save_pred_dir:
         consumers.append(PredictionWriter.from_dataset(dataset, save_pred_dir))
-    mode = resolve_mode(cfg, slide=slide, msc=msc, flip=flip, scales=scales)
+    mode = InferenceMode.from_config(cfg, slide=slide, msc=msc, flip=flip, scales=scales, device=device)
     result = inference_on_dataset(model, dataset, cfg, device, consumers, mode, desc="evaluate")
     if save_pred_dir:
         logger.info("predictions written to %s", save_pred_dir)
@@ -74,7 +75,7 @@ def predict_dataset(
 ) -> dict[str, Any]:
     """Write the prediction files of every image of `dataset` under `out_dir` (see `save_prediction`); no
     metrics, labels or not. Returns {"mode", "num_images"}."""
-    mode = resolve_mode(cfg, slide=slide, msc=msc, flip=flip, scales=scales)
+    mode = InferenceMode.from_config(cfg, slide=slide, msc=msc, flip=flip, scales=scales, device=device)
     result = inference_on_dataset(model, dataset, cfg, device, [PredictionWriter.from_dataset(dataset, out_dir)],
                                   mode, desc="predict")
     logger.info("predictions written to %s", out_dir)

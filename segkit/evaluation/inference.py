@@ -9,13 +9,15 @@ and the image size, never on the number of windows.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from ..utils.amp import autocast
+from ..utils.amp import autocast_dtype as amp_dtype_for
 
 # A segmentor in eval mode, or any callable mapping a normalised [N,3,H,W] batch to logits [N,C,H,W].
 Model = Callable[[torch.Tensor], torch.Tensor]
@@ -136,36 +138,89 @@ def _scaled_size(h: int, w: int, scale: float) -> tuple[int, int]:
     return max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5))
 
 
+@dataclass(frozen=True)
+class InferenceMode:
+    """How one image is predicted: the views (scales, each also mirrored with `flip`), whole image or
+    sliding windows of `crop_size` every `stride` (default 2/3 of the crop), `batch_size` views or windows
+    per forward pass, padding to a multiple of `size_divisor`, `align_corners` of the resizes, and the
+    autocast dtype (None: float32). Built from the config (`from_config`) or from arguments; frozen, so one
+    value describes a whole evaluation and can be logged and saved (`describe`)."""
+
+    scales: tuple[float, ...] = (1.0,)
+    flip: bool = False
+    slide: bool = False
+    crop_size: tuple[int, int] | None = None
+    stride: tuple[int, int] | None = None
+    batch_size: int = 4
+    size_divisor: int = 32
+    align_corners: bool = False
+    autocast_dtype: torch.dtype | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: normalise the fields once, here
+        set_(self, "scales", tuple(float(s) for s in self.scales))
+        set_(self, "crop_size", _pair(self.crop_size, "crop_size"))
+        set_(self, "stride", _pair(self.stride, "stride"))
+        if not self.scales:
+            raise ValueError("scales must not be empty")
+        if any(s <= 0 for s in self.scales):
+            raise ValueError(f"scales must be positive, got {list(self.scales)}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.slide:
+            if self.crop_size is None:
+                raise ValueError("slide inference needs crop_size")
+            if self.stride is None:
+                set_(self, "stride", default_stride(self.crop_size))
+
+    @classmethod
+    def from_config(cls, cfg: Any, *, slide: bool | None = None, msc: bool | None = None,
+                    flip: bool | None = None, scales: Sequence[float] | None = None,
+                    device: torch.device | str | None = None) -> "InferenceMode":
+        """The config's TEST settings; explicit arguments win (`scales` implies msc). `device`: where the model
+        runs, for TEST.AMP (autocast on CUDA only)."""
+        t = cfg.TEST
+        slide = t.SLIDE if slide is None else slide
+        if scales:
+            msc = True if msc is None else msc
+        msc = t.MSC if msc is None else msc
+        used = [float(s) for s in (scales or t.SCALES)] if msc else [float(t.SCALE)]
+        amp = amp_dtype_for(t.AMP, cfg.SOLVER.AMP.DTYPE, torch.device(device), key="TEST.AMP") if device is not None else None
+        return cls(scales=tuple(used), flip=bool(t.FLIP if flip is None else flip), slide=bool(slide),
+                   crop_size=tuple(t.CROP_SIZE) if slide else None,
+                   stride=tuple(t.STRIDE) if slide and t.STRIDE else None, batch_size=int(t.BATCH_SIZE),
+                   size_divisor=int(t.SIZE_DIVISOR), align_corners=bool(cfg.MODEL.ALIGN_CORNERS), autocast_dtype=amp)
+
+    def describe(self) -> dict[str, Any]:
+        """The views as plain JSON values (what metrics files record as "mode")."""
+        return {"scales": list(self.scales), "flip": self.flip, "slide": self.slide,
+                "crop_size": list(self.crop_size) if self.slide and self.crop_size else None,
+                "stride": list(self.stride) if self.slide and self.stride else None, "batch_size": self.batch_size}
+
+
 @torch.inference_mode()
 def inference(
     model: Model,
     image: torch.Tensor,
+    mode: InferenceMode = InferenceMode(),
     *,
     num_classes: int | None = None,
-    scales: Sequence[float] = (1.0,),
-    flip: bool = False,
-    slide: bool = False,
-    crop_size: int | Sequence[int] | None = None,
-    stride: int | Sequence[int] | None = None,
-    batch_size: int = 4,
     out_size: Sequence[int] | None = None,
     return_probs: bool = True,
-    align_corners: bool = False,
-    size_divisor: int = 32,
-    autocast_dtype: torch.dtype | None = None,
     label_dtype: torch.dtype = torch.int64,
 ) -> torch.Tensor:
     """Class probabilities [C,H',W'] (or labels [H',W'] with return_probs=False) of one normalised image.
 
-    image: [3,H,W] or [1,3,H,W], moved to the model's device. out_size: (H', W') of the output,
-    default the input size (pass the label's size). Views: every scale in `scales` (image resized
-    bilinearly), each also mirrored when `flip`; with `slide`, each view is covered by windows of
-    `crop_size` (H, W) every `stride` (default 2/3 of the crop). Inputs are padded with zeros to a
-    multiple of `size_divisor` and the logits cropped back, so any size works. An nn.Module must be in
-    eval mode and gets the image on its device; any other callable (an exported runtime) gets it where
-    it is. `autocast_dtype` (e.g. torch.float16 on CUDA) runs the forward passes under autocast.
+    image: [3,H,W] or [1,3,H,W], moved to the model's device. `mode`: the views and how they run (see
+    `InferenceMode`). out_size: (H', W') of the output, default the input size (pass the label's size).
+    Inputs are padded with zeros to a multiple of the mode's `size_divisor` and the logits cropped back, so
+    any size works. An nn.Module must be in eval mode and gets the image on its device; any other callable
+    (an exported runtime) gets it where it is. `num_classes`: checked against the model's output.
     `label_dtype`: the dtype of the labels (uint8 saves a conversion when the caller narrows anyway).
     """
+    scales, flip, slide, batch_size = mode.scales, mode.flip, mode.slide, mode.batch_size
+    crop, step, divisor = mode.crop_size, mode.stride, mode.size_divisor
+    align_corners, autocast_dtype = mode.align_corners, mode.autocast_dtype
     if image.dim() == 3:
         image = image.unsqueeze(0)
     if image.dim() != 4 or image.shape[0] != 1:
@@ -173,15 +228,6 @@ def inference(
     is_module = isinstance(model, nn.Module)
     if is_module and model.training:
         raise ValueError("inference() needs the model in eval mode (call model.eval())")
-    if not scales:
-        raise ValueError("scales must not be empty")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    crop = _pair(crop_size, "crop_size")
-    if slide:
-        if crop is None:
-            raise ValueError("slide inference needs crop_size")
-        step = _pair(stride, "stride") or default_stride(crop)
     param = next(model.parameters(), None) if is_module else None
     if param is not None:
         image = image.to(param.device)
@@ -206,18 +252,16 @@ def inference(
         sums[flipped] = sums[flipped].add_(p) if flipped in sums else p
 
     for scale in scales:
-        if scale <= 0:
-            raise ValueError(f"scales must be positive, got {scale}")
         size = _scaled_size(h, w, scale)
         x = image if size == (h, w) else F.interpolate(image, size=size, mode="bilinear", align_corners=align_corners)
         views = [(x, False)] + ([(x.flip(-1), True)] if flip else [])
         if slide:
             for v, flipped in views:
-                add_view(_slide_logits(model, v, crop, step, batch_size, size_divisor, autocast_dtype), flipped)
+                add_view(_slide_logits(model, v, crop, step, batch_size, divisor, autocast_dtype), flipped)
         else:
             # Views of one scale share a size, so they share a batch.
             for idx in _chunks(len(views), batch_size):
-                logits = _forward(model, torch.cat([views[i][0] for i in idx]), size_divisor, autocast_dtype)
+                logits = _forward(model, torch.cat([views[i][0] for i in idx]), divisor, autocast_dtype)
                 for j, i in enumerate(idx):
                     add_view(logits[j:j + 1], views[i][1])
 

@@ -16,10 +16,9 @@ from torch import nn
 from yacs.config import CfgNode
 
 from ..data import SegDataset, build_test_loader
-from ..utils.amp import autocast_dtype
 from ..utils.comm import all_reduce_sum
 from ..utils.progress import progress
-from .inference import Model, default_stride, inference
+from .inference import InferenceMode, Model, inference
 
 logger = logging.getLogger("segkit")
 
@@ -43,28 +42,6 @@ class Consumer(Protocol):
 
     def finish(self) -> dict[str, Any]:
         """Summaries over all ranks, e.g. {"mIoU": ...}; {} when there is nothing to report."""
-
-
-def resolve_mode(
-    cfg: CfgNode, *, slide: bool | None = None, msc: bool | None = None, flip: bool | None = None,
-    scales: Sequence[float] | None = None,
-) -> dict[str, Any]:
-    """The inference mode: explicit arguments win, None falls back to TEST.* (`scales` implies msc)."""
-    slide = cfg.TEST.SLIDE if slide is None else slide
-    flip = cfg.TEST.FLIP if flip is None else flip
-    if scales:
-        msc = True if msc is None else msc
-    msc = cfg.TEST.MSC if msc is None else msc
-    if msc:
-        used = [float(s) for s in (scales or cfg.TEST.SCALES)]
-    else:
-        used = [float(cfg.TEST.SCALE)]
-    crop = [int(c) for c in cfg.TEST.CROP_SIZE] if slide else None
-    stride = None
-    if slide:
-        stride = [int(s) for s in cfg.TEST.STRIDE] if cfg.TEST.STRIDE else list(default_stride(crop))
-    return {"scales": used, "flip": bool(flip), "slide": bool(slide), "crop_size": crop, "stride": stride,
-            "batch_size": int(cfg.TEST.BATCH_SIZE)}
 
 
 @contextlib.contextmanager
@@ -95,18 +72,17 @@ def inference_on_dataset(
     cfg: CfgNode,
     device: torch.device | str,
     consumers: Sequence[Consumer],
-    mode: dict[str, Any] | None = None,
+    mode: InferenceMode | None = None,
     desc: str = "inference",
 ) -> dict[str, Any]:
     """Run `model` over this rank's shard of `dataset` and feed every prediction to `consumers`.
 
-    `mode` is a `resolve_mode` dict (default: the config's). Each image is predicted at its label's size
+    `mode`: how each image is predicted (default: the config's TEST settings on `device`). Each image is predicted at its label's size
     and handed on at once, so memory does not grow with the dataset. Returns the consumers' entries plus
     "mode" and "num_images" (over all ranks, checked against the dataset's length).
     """
     device = torch.device(device)
-    mode = mode or resolve_mode(cfg)
-    amp_dtype = autocast_dtype(cfg.TEST.AMP, cfg.SOLVER.AMP.DTYPE, device, key="TEST.AMP")
+    mode = mode or InferenceMode.from_config(cfg, device=device)
     # Batch 1 over this rank's shard (indices rank::world, no padding: each image counted once).
     loader = build_test_loader(cfg, dataset=dataset)
     count = torch.zeros((), dtype=torch.int64, device=device)
@@ -114,13 +90,8 @@ def inference_on_dataset(
     with _eval_mode(model) as net:
         for item in progress(loader, f"{desc} {getattr(dataset, 'split', '')}".strip(), total=len(loader), unit="img"):
             image, label, info = _unbatch(item)
-            pred = inference(
-                net, image.to(device, non_blocking=True), num_classes=dataset.num_classes, scales=mode["scales"],
-                flip=mode["flip"], slide=mode["slide"], crop_size=mode["crop_size"], stride=mode["stride"],
-                batch_size=mode["batch_size"], out_size=tuple(label.shape[-2:]), return_probs=False,
-                align_corners=bool(cfg.MODEL.ALIGN_CORNERS), size_divisor=int(cfg.TEST.SIZE_DIVISOR),
-                autocast_dtype=amp_dtype,
-            )
+            pred = inference(net, image.to(device, non_blocking=True), mode, num_classes=dataset.num_classes,
+                             out_size=tuple(label.shape[-2:]), return_probs=False)
             for consumer in consumers:
                 consumer.process(pred, label, info)
             count += 1
@@ -128,9 +99,10 @@ def inference_on_dataset(
     num_images = int(count.item())
     if num_images != len(dataset):
         raise RuntimeError(f"evaluated {num_images} images, the dataset has {len(dataset)}")
-    logger.info("ran inference on %d images in %.1f s (mode %s)", num_images, time.perf_counter() - start, mode)
+    logger.info("ran inference on %d images in %.1f s (mode %s)", num_images, time.perf_counter() - start,
+                mode.describe())
     result: dict[str, Any] = {}
     for consumer in consumers:
         result.update(consumer.finish())
-    result.update(mode=mode, num_images=num_images)
+    result.update(mode=mode.describe(), num_images=num_images)
     return result

@@ -1,7 +1,7 @@
 """Confusion-matrix metrics of semantic segmentation: IoU, accuracy, their means, and a printable table.
 
 Conventions (the same as the official Cityscapes pixel-level evaluator, whose class-level IoU
-segkit reproduces exactly, see tests/evaluation/test_export.py):
+segkit reproduces exactly, see tests/evaluation/test_prediction_files.py):
 - rows of the confusion matrix are ground truth, columns predictions; pixels whose label is the
   ignore index are not counted at all, so predictions on them are neither TP nor FP;
 - IoU_c = TP / (TP + FP + FN), no smoothing term; NaN when TP + FP + FN == 0, i.e. the class has

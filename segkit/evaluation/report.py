@@ -12,8 +12,8 @@ from yacs.config import CfgNode
 
 from ..data import SegDataset
 from ..utils.plots import plot_class_iou, plot_confusion_matrix, plots_available
-from .export import colorize
-from .inference import inference
+from .inference import InferenceMode, inference
+from .prediction_files import colorize
 
 logger = logging.getLogger("segkit")
 
@@ -52,13 +52,13 @@ def val_pictures(model: torch.nn.Module, dataset: SegDataset, cfg: CfgNode, devi
     was_training = model.training
     model.eval()
     pictures = []
+    mode = InferenceMode.from_config(cfg, slide=False, msc=False, flip=False)  # one view at TEST.SCALE
     try:
         for i in range(min(count, len(dataset))):
             item = dataset[i]
             label = item["label"].numpy()
-            pred = inference(model, item["image"], num_classes=dataset.num_classes, scales=(float(cfg.TEST.SCALE),),
-                             out_size=label.shape, return_probs=False, align_corners=bool(cfg.MODEL.ALIGN_CORNERS),
-                             size_divisor=int(cfg.TEST.SIZE_DIVISOR)).cpu().numpy()
+            pred = inference(model, item["image"], mode, num_classes=dataset.num_classes, out_size=label.shape,
+                             return_probs=False).cpu().numpy()
             gt = colorize(label, dataset.palette)  # the ignore index lies past the palette: black
             pictures.append(np.concatenate([gt, colorize(pred, dataset.palette)], axis=1))
     finally:

@@ -6,7 +6,7 @@ It shares models, solver (the one SOLVER schema) and utils with segmentation; no
 from .data import ImageFolder, UnreadableImageError, build_cls_dataset, build_cls_train_loader, build_cls_val_loader
 from .demo import ensure_demo_cls_dataset, make_demo_cls_dataset
 from .evaluate import evaluate_classifier, evaluate_weights, topk_correct
-from .export import CHECKPOINT_KIND, classifier_backbone_state, export_backbone
+from .backbone_weights import CHECKPOINT_KIND, classifier_backbone_state, export_backbone
 from .losses import ClassificationLoss, DistillationLoss, SoftTargetCrossEntropy, smooth_one_hot
 from .mix import Mixup
 from .trainer import ClsTrainer

@@ -11,17 +11,19 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 from yacs.config import CfgNode
 
 from ..data.build import usable_workers
 from ..data.labels import cached_per_file, read_header
+from ..data import iteration_batches, worker_init_fn
 from ..data.samplers import InferenceSampler
 from ..utils.comm import get_rank, get_world_size, per_process_batch
+from .demo import ensure_demo_cls_dataset
 from .transforms import build_cls_transforms
 
 try:  # torchvision 0.29 deprecates its decoders in favour of TorchCodec; PIL takes over once they are gone
@@ -223,6 +225,7 @@ class ImageFolder(Dataset):
 def build_cls_dataset(cfg: CfgNode, train: bool, classes: list[str] | None = None) -> ImageFolder:
     """The train or val ImageFolder of DATASET.ROOT with its transforms (val: indexed as `classes`)."""
     ds = cfg.DATASET
+    ensure_demo_cls_dataset(cfg)  # a demo config's set generates itself on first use
     folder = os.path.join(ds.ROOT, ds.TRAIN_DIR if train else ds.VAL_DIR)
     dataset = ImageFolder(folder, build_cls_transforms(cfg, train=train), ds.SKIP_UNREADABLE, classes=classes)
     if dataset.num_classes != cfg.MODEL.NUM_CLASSES:
@@ -231,13 +234,13 @@ def build_cls_dataset(cfg: CfgNode, train: bool, classes: list[str] | None = Non
     return dataset
 
 
-def build_cls_train_loader(cfg: CfgNode, dataset: ImageFolder, device: torch.device) -> DataLoader:
-    """Full per-process batches of SOLVER.IMS_PER_BATCH / world size, reshuffled by `loader.sampler.set_epoch`."""
-    sampler = DistributedSampler(dataset, num_replicas=get_world_size(), rank=get_rank(), shuffle=True,
-                                 seed=cfg.SEED, drop_last=True)
-    return DataLoader(dataset, batch_size=per_process_batch(cfg.SOLVER.IMS_PER_BATCH), sampler=sampler,
-                      drop_last=True, num_workers=usable_workers(cfg.DATALOADER.NUM_WORKERS),
-                      pin_memory=cfg.DATALOADER.PIN_MEMORY and device.type == "cuda")
+def build_cls_train_loader(cfg: CfgNode, dataset: ImageFolder, device: torch.device, start_iter: int = 0) -> Iterator:
+    """Endless batches of SOLVER.IMS_PER_BATCH / world size from iteration `start_iter` on: the training data
+    rule segmentation follows too (`segkit.data.iteration_batches`), so a resumed run draws what an
+    uninterrupted one would."""
+    return iteration_batches(dataset, cfg.SOLVER.IMS_PER_BATCH, cfg.SEED, start_iter,
+                             num_workers=usable_workers(cfg.DATALOADER.NUM_WORKERS), worker_init_fn=worker_init_fn,
+                             pin_memory=cfg.DATALOADER.PIN_MEMORY and device.type == "cuda")
 
 
 def build_cls_val_loader(cfg: CfgNode, dataset: ImageFolder, device: torch.device) -> DataLoader:

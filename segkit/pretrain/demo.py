@@ -6,13 +6,16 @@ in minutes while chance stays at 1 / num_classes.
 """
 from __future__ import annotations
 
-import os
 import logging
+import os
+import shutil
 from typing import Sequence
 
 import cv2
 import numpy as np
 from yacs.config import CfgNode
+
+from ..utils.io import file_lock
 
 DEMO_CLASSES = (
     "circle", "square", "triangle", "cross", "ring",
@@ -120,9 +123,24 @@ def demo_cls_exists(root: str) -> bool:
 
 
 def ensure_demo_cls_dataset(cfg: CfgNode) -> None:
-    """Generate the demo set at DATASET.ROOT when DATASET.GENERATE_DEMO asks and it is missing (call on one rank)."""
+    """Generate the demo set at DATASET.ROOT when DATASET.GENERATE_DEMO asks and it is missing.
+
+    `build_cls_dataset` calls it, so the demo set generates itself on first use; processes building it
+    together take a file lock beside ROOT, so one writes and the others find the finished folder.
+    """
     ds = cfg.DATASET
-    if ds.GENERATE_DEMO and not demo_cls_exists(ds.ROOT):
-        logging.getLogger("segkit").info("generating the demo classification set at %s", ds.ROOT)
-        make_demo_cls_dataset(ds.ROOT, ds.DEMO_NUM_CLASSES, ds.DEMO_TRAIN_PER_CLASS, ds.DEMO_VAL_PER_CLASS,
-                              ds.DEMO_SIZE, seed=cfg.SEED)
+    if not ds.GENERATE_DEMO or demo_cls_exists(ds.ROOT):
+        return
+    with file_lock(os.path.abspath(ds.ROOT).rstrip(os.sep) + ".lock"):
+        if not demo_cls_exists(ds.ROOT):
+            logging.getLogger("segkit").info("generating the demo classification set at %s", ds.ROOT)
+            partial = os.path.abspath(ds.ROOT).rstrip(os.sep) + ".partial"  # renamed when complete
+            shutil.rmtree(partial, ignore_errors=True)
+            make_demo_cls_dataset(partial, ds.DEMO_NUM_CLASSES, ds.DEMO_TRAIN_PER_CLASS, ds.DEMO_VAL_PER_CLASS,
+                                  ds.DEMO_SIZE, seed=cfg.SEED)
+            if os.path.isdir(ds.ROOT):  # an empty or incomplete folder the user made: fill it
+                for name in os.listdir(partial):
+                    os.rename(os.path.join(partial, name), os.path.join(ds.ROOT, name))
+                os.rmdir(partial)
+            else:
+                os.rename(partial, ds.ROOT)

@@ -10,7 +10,7 @@ from ..models.build import build_classifier
 from ..utils.amp import autocast, autocast_dtype
 from ..utils.checkpoint import load_weights
 from ..utils.comm import all_reduce_sum
-from ..utils.training import start_run
+from ..engine.run import start_run
 from .data import build_cls_dataset, build_cls_val_loader
 
 

@@ -33,18 +33,28 @@ def count_flops(model: nn.Module, size: tuple[int, int]) -> int:
     return int(counter.get_total_flops())
 
 
-def _timer(model: Callable[[torch.Tensor], object], x: torch.Tensor, device: torch.device) -> Callable[[], float]:
-    def run() -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        with torch.inference_mode():
-            model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return (time.perf_counter() - start) * 1000.0
+def time_interleaved(fns: dict[str, Callable[[], object]], iters: int, warmup: int = 1,
+                     device: torch.device | None = None) -> dict[str, list[float]]:
+    """Seconds of each call of each fn: `warmup` untimed calls each first, then `iters` rounds calling them
+    in turn. Interleaving makes the load of a shared machine hit every fn alike, so the ratios stay
+    meaningful. On a CUDA `device` the GPU is synchronised around every timed call."""
 
-    return run
+    def sync() -> None:
+        if device is not None and device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    sync()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(iters):
+        for key, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            sync()
+            times[key].append(time.perf_counter() - start)
+    return times
 
 
 def measure_latency(
@@ -56,29 +66,29 @@ def measure_latency(
     iters: int = 10,
     batch: int = 1,
 ) -> dict[str, dict[str, float]]:
-    """Median / min latency (ms) and FPS of each model, warm-ups first, timed runs interleaved.
-
-    Interleaving iteration by iteration makes the load of a shared machine hit every variant alike, so
-    the ratios stay meaningful. A name containing "channels_last" gets a channels_last input.
-    """
+    """Median / min latency (ms) and FPS of each model (`time_interleaved`). A name containing
+    "channels_last" or "fused" gets a channels_last input."""
     dtype = torch.float16 if half else torch.float32
-    timers = {}
+    calls = {}
     for name, m in models.items():
         x = torch.randn(batch, 3, *size, device=device, dtype=dtype)
-        if "channels_last" in name:
+        if "channels_last" in name or "fused" in name:
             x = x.contiguous(memory_format=torch.channels_last)
-        timers[name] = _timer(m, x, device)
-    for run in timers.values():
-        for _ in range(warmup):
-            run()
-    times: dict[str, list[float]] = {name: [] for name in timers}
-    for _ in range(iters):
-        for name, run in timers.items():
-            times[name].append(run())
+        calls[name] = _forward_call(m, x)
+    times = time_interleaved(calls, iters, warmup, device)
     return {
-        name: {"median_ms": statistics.median(t), "min_ms": min(t), "fps": 1000.0 * batch / statistics.median(t)}
+        name: {"median_ms": 1000.0 * statistics.median(t), "min_ms": 1000.0 * min(t),
+               "fps": batch / statistics.median(t)}
         for name, t in times.items()
     }
+
+
+def _forward_call(model: Callable[[torch.Tensor], object], x: torch.Tensor) -> Callable[[], None]:
+    def run() -> None:
+        with torch.inference_mode():
+            model(x)
+
+    return run
 
 
 def min_batch_per_process(model: nn.Module, size: tuple[int, int]) -> int:

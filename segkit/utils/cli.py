@@ -18,7 +18,8 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFou
 def run_tool(body: Callable[[], int | None], extra_errors: tuple[type[BaseException], ...] = ()) -> int:
     """Run `body`; print `error: ...` and return 1 on a user error; always leave the process group.
 
-    The exit code is what `body` returns when it returns an int (a checker reporting problems), else 0.
+    The exit code is what `body` returns when it returns an int (a checker reporting problems), else 0;
+    a SystemExit raised by `body` (a training run stopped by a signal: segkit.engine.EXIT_PREEMPTED) keeps its code.
     """
     try:
         result = body()
@@ -29,6 +30,8 @@ def run_tool(body: Callable[[], int | None], extra_errors: tuple[type[BaseExcept
         print(f"error: {message}", file=sys.stderr)
         log_to_files(f"error: {message}")
         return 1
+    except SystemExit:  # a deliberate exit with its own code (a preempted training run), logged by its raiser
+        raise
     except BaseException:
         log_to_files("run ended by an unexpected error:\n" + traceback.format_exc().rstrip())
         raise

@@ -1,11 +1,15 @@
 """Thin helpers over torch.distributed, valid in single-process runs too."""
 from __future__ import annotations
 
+import datetime
 import os
+from typing import Callable, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+T = TypeVar("T")
 
 
 def is_distributed() -> bool:
@@ -41,7 +45,12 @@ def init_distributed(backend: str | None = None) -> tuple[int, int, torch.device
         device = torch.device("cpu")
     if not is_distributed():
         backend = backend or ("nccl" if device.type == "cuda" else "gloo")
-        dist.init_process_group(backend=backend)
+        store = _restart_store()
+        if store is None:
+            dist.init_process_group(backend=backend)
+        else:
+            dist.init_process_group(backend=backend, store=store, rank=int(os.environ["RANK"]),
+                                    world_size=int(os.environ["WORLD_SIZE"]))
     return get_rank(), get_world_size(), device
 
 
@@ -61,6 +70,27 @@ def check_device(device: str | torch.device) -> torch.device:
             raise ValueError(f"device {str(device)!r} asked for, but this machine has "
                              f"{torch.cuda.device_count()} CUDA device(s)")
     return device
+def _restart_store() -> dist.Store | None:
+    """The process group's store under a torchrun restart, keyed apart from the failed group's, else None.
+
+    torchrun's agent hosts the store its workers share and keeps it across restarts; a restarted group
+    writes the same keys as the failed one (each process's address), and a process that reads before its
+    peer wrote would connect to a dead process. A prefix per restart keeps the groups apart.
+    """
+    restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    if restart in ("", "0") or os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), int(os.environ["WORLD_SIZE"]),
+                          is_master=False, timeout=datetime.timedelta(minutes=30))
+    return dist.PrefixStore(f"segkit/restart_{restart}", store)
+
+
+def main_process_first(build: Callable[[], T]) -> T:
+    """`build()` on the main process, then on the others after a barrier: what the first one writes (an
+    exported and cached ONNX file, a generated folder) the others then only read."""
+    result = build() if is_main_process() else None
+    barrier()
+    return result if is_main_process() else build()  # type: ignore[return-value]
 
 
 def barrier() -> None:

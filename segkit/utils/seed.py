@@ -14,3 +14,9 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+
+
+def iteration_seed(seed: int, rank: int, iteration: int) -> int:
+    """The seed of one process at one training iteration: a function of (seed, rank, iteration) only, so a
+    resumed or restarted run draws exactly what an uninterrupted one would, whatever happened before."""
+    return int(np.random.SeedSequence([seed, rank, iteration]).generate_state(1)[0])

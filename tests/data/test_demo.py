@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from segkit.config import get_cfg
-from segkit.data import build_dataset, ensure_demo_dataset, generate_demo_dataset
+from segkit.data import build_dataset, generate_demo_dataset
 from segkit.data.cityscapes import label_id_to_train_id
 
 
@@ -21,31 +21,52 @@ def demo_cfg(tmp_path_factory):
     return cfg
 
 
-def test_ensure_writes_the_set_that_build_dataset_reads(demo_cfg):
-    with pytest.raises(FileNotFoundError, match="Cityscapes root not found"):
-        build_dataset(demo_cfg, "val")  # building never generates: the caller asks for it
+def test_a_demo_config_generates_its_set_on_first_use(demo_cfg):
     assert not os.path.exists(demo_cfg.DATASET.ROOT)
-    ensure_demo_dataset(demo_cfg)
-    train, val = build_dataset(demo_cfg, "train"), build_dataset(demo_cfg, "val")
+    val = build_dataset(demo_cfg, "val")  # the first build generates the set
+    train = build_dataset(demo_cfg, "train")
     assert len(train) == 6 and len(val) == 3
     # The demo shows the big street classes: road, sidewalk, building, sky, car.
     present = set(np.unique(np.concatenate([val[i]["label"].numpy().ravel() for i in range(3)])).tolist())
     assert {0, 1, 2, 10, 13} <= present
     assert train[0]["image"].shape == (3, 48, 48)
     mtime = os.stat(demo_cfg.DATASET.ROOT).st_mtime_ns
-    ensure_demo_dataset(demo_cfg)  # present: left alone
+    build_dataset(demo_cfg, "val")  # present: left alone
     assert os.stat(demo_cfg.DATASET.ROOT).st_mtime_ns == mtime
 
 
-def test_ensure_does_nothing_unless_asked_in_the_config(tmp_path):
+def test_a_dataset_that_is_no_demo_is_never_generated(tmp_path):
     cfg = get_cfg()
     cfg.DATASET.ROOT = str(tmp_path / "absent")
-    ensure_demo_dataset(cfg)  # GENERATE_DEMO is off by default
+    with pytest.raises(FileNotFoundError, match="Cityscapes root not found"):
+        build_dataset(cfg, "val")
     assert not os.path.exists(cfg.DATASET.ROOT)
 
 
+def _build_in_a_process(cfg, queue) -> None:
+    queue.put(len(build_dataset(cfg, "val", train=False)))
+
+
+def test_processes_building_the_demo_together_generate_it_once(tmp_path):
+    import multiprocessing as mp
+
+    cfg = get_cfg()
+    cfg.DATASET.ROOT, cfg.DATASET.GENERATE_DEMO = str(tmp_path / "demo"), True
+    cfg.DATASET.DEMO_SIZE, cfg.DATASET.DEMO_NUM_TRAIN, cfg.DATASET.DEMO_NUM_VAL = [32, 64], 1, 2
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_build_in_a_process, args=(cfg, queue)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [queue.get(timeout=5) for _ in procs] == [2, 2]
+    # One generator wrote the set (no leftover temporary folder of a second one); the lock file stays.
+    assert sorted(os.listdir(tmp_path)) == ["demo", "demo.lock"]
+
+
 def test_demo_train_ids_file_matches_label_ids(demo_cfg):
-    ensure_demo_dataset(demo_cfg)
+    build_dataset(demo_cfg, "val")
     ldir = os.path.join(demo_cfg.DATASET.ROOT, "gtFine", "val")
     city = sorted(os.listdir(ldir))[0]
     f = sorted(x for x in os.listdir(os.path.join(ldir, city)) if x.endswith("_labelIds.png"))[0]

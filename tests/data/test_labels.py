@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from segkit.data.base import Sample
-from segkit.data.labels import LabelReader, check_label_values, label_histograms
+from segkit.data.base import check_label_values
+from segkit.data.labels import LabelReader, label_histograms
 from segkit.data.folder import FolderDataset
 from tests.data.test_folder import folder_cfg, write_pair
 

@@ -11,7 +11,7 @@ from segkit.config import load_cfg
 from segkit.data import build_dataset, generate_demo_dataset
 from segkit.deploy import OnnxSegmentor, calibration_inputs, quantize_int8
 from segkit.deploy.quantize import calibration_indices
-from segkit.evaluation import inference, resolve_mode
+from segkit.evaluation import InferenceMode, inference
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_calibration_indices_spread_over_the_dataset():
 
 def test_calibration_sees_what_evaluation_feeds_the_model(demo):
     cfg, dataset = demo
-    mode = resolve_mode(cfg, scales=[0.75], flip=True)
+    mode = InferenceMode.from_config(cfg, scales=[0.75], flip=True)
     batches = list(calibration_inputs(dataset, cfg, 2, mode))
     # One batch per image: the scaled view (48x96) and its mirror, padded to a multiple of 32.
     assert [b.shape for b in batches] == [(2, 3, 64, 96)] * 2
@@ -42,7 +42,7 @@ def test_calibration_sees_what_evaluation_feeds_the_model(demo):
 def test_uint8_images_are_normalised_with_the_config(demo):
     cfg, dataset = demo
     raw = [{"image": cv2.imread(sample.image)} for sample in dataset.samples]  # BGR uint8, not normalised
-    mode = resolve_mode(cfg)
+    mode = InferenceMode.from_config(cfg)
     for a, b in zip(calibration_inputs(raw, cfg, 3, mode), calibration_inputs(dataset, cfg, 3, mode)):
         np.testing.assert_allclose(a, b, atol=1e-6)
     with pytest.raises(ValueError, match="float32 \\[5, 5\\]"):
@@ -58,8 +58,8 @@ def test_int8_end_to_end_on_the_demo_set(exported, demo, tmp_path):
     assert {p.key for p in model.metadata_props} >= {"segkit.min_input_size"}  # the size range carries over
     int8, fp32 = OnnxSegmentor(out, num_classes=19), OnnxSegmentor(exported.onnx, num_classes=19)
     image = dataset[0]["image"]
-    a = inference(int8, image, num_classes=19, flip=True)
-    b = inference(fp32, image, num_classes=19, flip=True)
+    a = inference(int8, image, InferenceMode(flip=True), num_classes=19)
+    b = inference(fp32, image, InferenceMode(flip=True), num_classes=19)
     assert a.shape == b.shape == (19, 64, 128)
     # Random weights, so no mIoU to compare; the probabilities must still follow the fp32 ones.
     assert np.corrcoef(a.flatten().numpy(), b.flatten().numpy())[0, 1] > 0.9

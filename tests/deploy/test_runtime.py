@@ -8,7 +8,7 @@ import torch
 from onnx import TensorProto, helper
 
 from segkit.deploy import OnnxSegmentor, build_runtime
-from segkit.evaluation import inference
+from segkit.evaluation import InferenceMode, inference
 
 
 @pytest.mark.parametrize("mode", [
@@ -20,12 +20,12 @@ def test_runner_through_inference_equals_the_model(exported, mode):
     runner = OnnxSegmentor(exported.onnx, num_classes=19, threads=1)
     assert isinstance(runner, torch.nn.Module) and not runner.training and not list(runner.parameters())
     image = torch.randn(3, 90, 130)
-    kwargs = dict(num_classes=19, batch_size=2, **mode)
-    expected = inference(exported.model, image, **kwargs)
-    probs = inference(runner.eval().to("cpu"), image, **kwargs)
+    views = InferenceMode(batch_size=2, **mode)
+    expected = inference(exported.model, image, views, num_classes=19)
+    probs = inference(runner.eval().to("cpu"), image, views, num_classes=19)
     assert probs.shape == (19, 90, 130)
     assert (probs - expected).abs().max() < 1e-4
-    labels = inference(runner, image, return_probs=False, **kwargs)
+    labels = inference(runner, image, views, num_classes=19, return_probs=False)
     assert (labels == expected.argmax(0)).float().mean() > 0.9999
 
 

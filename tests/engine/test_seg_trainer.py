@@ -8,7 +8,7 @@ from segkit.config import load_cfg
 from segkit.data import build_train_loader, generate_demo_dataset
 from segkit.utils.checkpoint import find_last_checkpoint, load_checkpoint
 from segkit.engine.seg_trainer import NonFiniteError, SegTrainer
-from segkit.utils.training import TRAINING_KEYS
+from segkit.engine import TRAINING_KEYS
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from torch.utils.data import Dataset
 
 from segkit.config import get_cfg
 from segkit.data import build_dataset
-from segkit.evaluation import (compute_metrics, confusion_matrix, evaluate_dataset, inference, metrics_to_json,
-                               predict_dataset)
+from segkit.evaluation import (InferenceMode, compute_metrics, confusion_matrix, evaluate_dataset, inference,
+                               metrics_to_json, predict_dataset)
 from tests.evaluation.test_inference import PointwiseNet
 
 NAMES = ["road", "car", "sky", "bus", "tree"]
@@ -68,7 +68,7 @@ def test_metrics_equal_direct_computation():
     result = evaluate_dataset(model, ds, cfg, "cpu", msc=True, flip=True)
     cm = torch.zeros(5, 5, dtype=torch.int64)
     for item in ds.items:
-        pred = inference(model, item["image"], scales=[0.75, 1.0, 1.25], flip=True, return_probs=False)
+        pred = inference(model, item["image"], InferenceMode(scales=[0.75, 1.0, 1.25], flip=True), return_probs=False)
         cm += confusion_matrix(pred, item["label"], 5)
     want = compute_metrics(cm, NAMES)
     assert result["mIoU"] == pytest.approx(want["mIoU"], abs=0)

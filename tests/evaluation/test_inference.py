@@ -3,7 +3,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from segkit.evaluation.inference import default_stride, inference, window_starts
+from segkit.evaluation.inference import InferenceMode, default_stride, inference, window_starts
 
 C = 5
 
@@ -82,8 +82,8 @@ def test_slide_averages_to_whole_for_pointwise_model(size, crop, stride):
     # Any pixel left uncovered or counted wrongly would break the equality (odd sizes, crop > image).
     model = PointwiseNet().eval()
     image = torch.randn(1, 3, *size)
-    whole = inference(model, image, size_divisor=1)
-    slid = inference(model, image, slide=True, crop_size=crop, stride=stride, batch_size=3, size_divisor=1)
+    whole = inference(model, image, InferenceMode(size_divisor=1))
+    slid = inference(model, image, InferenceMode(slide=True, crop_size=crop, stride=stride, batch_size=3, size_divisor=1))
     torch.testing.assert_close(slid, whole, rtol=1e-5, atol=1e-6)
 
 
@@ -91,12 +91,12 @@ def test_slide_with_one_window_equals_whole_image():
     model = StrideNet().eval()
     image = torch.randn(3, 64, 96)
     whole = inference(model, image)
-    slid = inference(model, image, slide=True, crop_size=(64, 96), stride=(40, 40))
+    slid = inference(model, image, InferenceMode(slide=True, crop_size=(64, 96), stride=(40, 40)))
     torch.testing.assert_close(slid, whole)
     # An image smaller than the crop is one window of the image's size (padded to the divisor only).
     small = torch.randn(3, 50, 70)
     torch.testing.assert_close(
-        inference(model, small, slide=True, crop_size=(64, 96)), inference(model, small), rtol=0, atol=0
+        inference(model, small, InferenceMode(slide=True, crop_size=(64, 96))), inference(model, small), rtol=0, atol=0
     )
 
 
@@ -104,31 +104,32 @@ def test_flip_of_symmetric_model_changes_nothing():
     model = StrideNet(symmetric=True).eval()
     image = torch.randn(1, 3, 64, 128)
     plain = inference(model, image)
-    torch.testing.assert_close(inference(model, image, flip=True), plain, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(inference(model, image, InferenceMode(flip=True)), plain, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(inference(model, image.flip(-1)), plain.flip(-1), rtol=1e-5, atol=1e-6)
     # The net is not symmetric without the constraint, so the test can fail.
     other = StrideNet().eval()
-    assert not torch.allclose(inference(other, image, flip=True), inference(other, image))
+    assert not torch.allclose(inference(other, image, InferenceMode(flip=True)), inference(other, image))
 
 
 def test_msc_at_scale_one_equals_single_scale():
     model = StrideNet().eval()
     image = torch.randn(1, 3, 70, 90)
     single = inference(model, image)
-    torch.testing.assert_close(inference(model, image, scales=[1.0]), single, rtol=0, atol=0)
-    assert not torch.allclose(inference(model, image, scales=[0.5, 1.0]), single)
+    torch.testing.assert_close(inference(model, image, InferenceMode(scales=[1.0])), single, rtol=0, atol=0)
+    assert not torch.allclose(inference(model, image, InferenceMode(scales=[0.5, 1.0])), single)
 
 
 def test_msc_flip_matches_direct_average():
     model = PointwiseNet().eval()
     image = torch.randn(1, 3, 40, 56)
     scales = [0.5, 0.75, 1.25]
-    got = inference(model, image, scales=scales, flip=True, out_size=(30, 44), size_divisor=1)
+    got = inference(model, image, InferenceMode(scales=scales, flip=True, size_divisor=1), out_size=(30, 44))
     want = _reference(model, image, scales, True, (30, 44))
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     assert got.shape == (C, 30, 44)
     torch.testing.assert_close(got.sum(0), torch.ones(30, 44))
-    labels = inference(model, image, scales=scales, flip=True, out_size=(30, 44), return_probs=False, size_divisor=1)
+    labels = inference(model, image, InferenceMode(scales=scales, flip=True, size_divisor=1), out_size=(30, 44),
+                       return_probs=False)
     assert torch.equal(labels, want.argmax(0))
 
 
@@ -137,7 +138,7 @@ def test_sizes_not_multiple_of_stride(kw):
     # 1000x600 and odd sizes go through a stride-32 net in every mode (StrideNet asserts the padding).
     model = StrideNet().eval()
     image = torch.randn(3, 600, 1000) if not kw else torch.randn(3, 301, 517)
-    out = inference(model, image, num_classes=C, return_probs=False, **kw)
+    out = inference(model, image, InferenceMode(**kw), num_classes=C, return_probs=False)
     assert out.shape == image.shape[-2:]
 
 
@@ -145,10 +146,10 @@ def test_batches_are_bounded_and_do_not_change_the_result():
     model = PointwiseNet().eval()
     image = torch.randn(1, 3, 45, 70)
     kw = dict(slide=True, crop_size=(16, 16), scales=[1.0, 1.5], flip=True, size_divisor=1)
-    ref = inference(model, image, batch_size=1, **kw)
+    ref = inference(model, image, InferenceMode(batch_size=1, **kw))
     n_windows = len(model.calls)
     model.calls.clear()
-    got = inference(model, image, batch_size=4, **kw)
+    got = inference(model, image, InferenceMode(batch_size=4, **kw))
     assert max(c[0] for c in model.calls) == 4
     assert sum(c[0] for c in model.calls) == n_windows
     torch.testing.assert_close(got, ref)
@@ -157,7 +158,7 @@ def test_batches_are_bounded_and_do_not_change_the_result():
 def test_bad_arguments_are_named():
     model = PointwiseNet().eval()
     with pytest.raises(ValueError, match="crop_size"):
-        inference(model, torch.randn(3, 8, 8), slide=True)
+        inference(model, torch.randn(3, 8, 8), InferenceMode(slide=True))
     with pytest.raises(ValueError, match="num_classes"):
         inference(model, torch.randn(3, 8, 8), num_classes=19)
     with pytest.raises(ValueError, match="eval mode"):
@@ -176,8 +177,8 @@ def test_a_plain_callable_is_run_where_the_image_is():
         with torch.no_grad():
             return net(x)
 
-    kw = dict(scales=[1.0, 0.5], flip=True, slide=True, crop_size=16, stride=11, return_probs=False)
-    assert torch.equal(inference(runtime, image, **kw), inference(net, image, **kw))
+    mode = InferenceMode(scales=[1.0, 0.5], flip=True, slide=True, crop_size=16, stride=11)
+    assert torch.equal(inference(runtime, image, mode, return_probs=False), inference(net, image, mode, return_probs=False))
     assert set(seen) == {image.device}
 
 

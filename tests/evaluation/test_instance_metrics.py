@@ -17,7 +17,7 @@ from segkit.data.cityscapes import CLASS_NAMES, train_id_to_label_id
 from segkit.evaluation import evaluate_dataset, format_metrics_table
 from segkit.evaluation.instance_metrics import InstanceStats, category_metrics
 from segkit.evaluation.metrics import confusion_matrix
-from tests.evaluation.test_export import STEP, RedDecoder
+from tests.evaluation.test_prediction_files import STEP, RedDecoder
 
 LABEL_OF_TRAIN = train_id_to_label_id()[:19]
 # Stuff label ids (road, sidewalk, building, vegetation, sky), unlabeled, and instance classes

@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from segkit.evaluation import SampleInfo, evaluate_dataset, inference, inference_on_dataset, resolve_mode
+from segkit.evaluation import InferenceMode, SampleInfo, evaluate_dataset, inference, inference_on_dataset
 from tests.evaluation.test_evaluator import TinySet, _cfg, _model
 
 
@@ -29,7 +30,7 @@ class WithInstances(TinySet):
 def test_every_consumer_sees_every_image_with_its_info_and_extras():
     ds, recorder = WithInstances(3), Recorder()
     result = inference_on_dataset(_model(), ds, _cfg(), "cpu", [recorder])
-    assert result == {"recorded": 3, "mode": resolve_mode(_cfg()), "num_images": 3}
+    assert result == {"recorded": 3, "mode": InferenceMode.from_config(_cfg()).describe(), "num_images": 3}
     for i, (pred, label, info) in enumerate(recorder.seen):
         item = ds.items[i]
         assert pred.dtype == torch.int64 and pred.shape == label.shape == item["label"].shape
@@ -50,12 +51,13 @@ def test_a_callable_is_a_model_too():
     assert evaluate_dataset(runtime, ds, _cfg(), "cpu", flip=True) == expected
 
 
-def test_resolve_mode():
+def test_the_inference_mode_of_a_config_and_its_overrides():
     cfg = _cfg()
-    assert resolve_mode(cfg) == {"scales": [1.0], "flip": False, "slide": False, "crop_size": None, "stride": None,
-                                 "batch_size": 4}
+    assert InferenceMode.from_config(cfg).describe() == {"scales": [1.0], "flip": False, "slide": False,
+                                                         "crop_size": None, "stride": None, "batch_size": 4}
     cfg.TEST.MSC, cfg.TEST.SLIDE = True, True
-    mode = resolve_mode(cfg, flip=True)
-    assert mode["scales"] == [0.75, 1.0, 1.25] and mode["flip"] and mode["stride"] == [11, 16]  # 2/3 of [16, 24]
-    assert resolve_mode(cfg, msc=False, scales=[2.0])["scales"] == [1.0]  # msc off wins over scales
-
+    mode = InferenceMode.from_config(cfg, flip=True)
+    assert mode.scales == (0.75, 1.0, 1.25) and mode.flip and mode.stride == (11, 16)  # 2/3 of [16, 24]
+    assert InferenceMode.from_config(cfg, msc=False, scales=[2.0]).scales == (1.0,)  # msc off wins over scales
+    with pytest.raises(ValueError, match="scales must be positive"):
+        InferenceMode(scales=(1.0, 0.0))

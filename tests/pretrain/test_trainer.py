@@ -11,7 +11,7 @@ from segkit.models.backbones import BACKBONES, Backbone, ShapeSpec, build_backbo
 from segkit.pretrain import (ClsTrainer, build_cls_dataset, classifier_backbone_state, export_backbone,
                              make_demo_cls_dataset, topk_correct)
 from segkit.utils.checkpoint import find_last_checkpoint, load_checkpoint
-from segkit.utils.training import TRAINING_KEYS
+from segkit.engine import TRAINING_KEYS
 
 # Stripe orientations: learnable in a few dozen steps by a tiny net at 32 px on one core.
 CLASSES = ("hstripes", "vstripes", "diagonal")
@@ -89,7 +89,7 @@ def test_training_beats_chance_and_exports_a_loadable_backbone(data_root, tmp_pa
     assert sorted(f for f in os.listdir(tmp_path) if f.startswith("model_0")) == [periodic]
     assert find_last_checkpoint(str(tmp_path)) == str(tmp_path / "model_final.pth")
     ckpt = load_checkpoint(str(tmp_path / "model_final.pth"))
-    assert set(ckpt) == set(TRAINING_KEYS) | {"epoch", "ema", "best_top1", "best_epoch", "history"}
+    assert set(ckpt) == set(TRAINING_KEYS) | {"epoch", "best_top1", "best_epoch", "history", "epoch_loss"}
     assert (ckpt["kind"], ckpt["model_name"], ckpt["epoch"]) == ("classifier", "tiny_test", 5)
     assert ckpt["iteration"] == 5 * trainer.iters_per_epoch and "IMS_PER_BATCH: 16" in ckpt["config"]
     export = torch.load(tmp_path / "backbone_final.pth", weights_only=True)
@@ -113,17 +113,17 @@ def test_resume_continues_the_same_curve(data_root, tmp_path, monkeypatch):
     straight = run(tmp_path / "a")
     straight.train()
 
-    real_epoch = ClsTrainer.train_one_epoch
+    crashed = run(tmp_path / "b")
+    step = crashed.run_step
 
-    def crash_in_second_epoch(self, epoch, *a):
-        if epoch == 1:
+    def crash_in_second_epoch(batch, it):
+        if it == crashed.iters_per_epoch + 1:  # mid-epoch: the epoch-1 checkpoint is the resume point
             raise KeyboardInterrupt("simulated crash")
-        return real_epoch(self, epoch, *a)
+        return step(batch, it)
 
-    monkeypatch.setattr(ClsTrainer, "train_one_epoch", crash_in_second_epoch)
+    crashed.run_step = crash_in_second_epoch
     with pytest.raises(KeyboardInterrupt):
-        run(tmp_path / "b").train()
-    monkeypatch.setattr(ClsTrainer, "train_one_epoch", real_epoch)
+        crashed.train()
     assert find_last_checkpoint(str(tmp_path / "b")).endswith(f"model_{straight.iters_per_epoch:07d}.pth")
     resumed = run(tmp_path / "b", resume=True)
     assert resumed.start_epoch == 1
@@ -132,7 +132,7 @@ def test_resume_continues_the_same_curve(data_root, tmp_path, monkeypatch):
     for a, b in zip(straight.history, resumed.history):
         for key in ("train_loss", "val_loss", "top1", "ema_top1"):
             assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), (a["epoch"], key)
-    sa, sb = straight.net.state_dict(), resumed.net.state_dict()
+    sa, sb = straight.model.state_dict(), resumed.model.state_dict()
     assert all(torch.allclose(sa[k].float(), sb[k].float(), atol=1e-5) for k in sa)
 
 

@@ -27,8 +27,8 @@ def test_cli_reports_params_flops_and_latency(capsys):
     assert (r["params"], r["params_no_aux"]) == (5_231_487, 3_358_627)
     # FLOPs of a convolutional network scale with the pixels: 1024x2048 is 341.33x 64x96.
     assert r["gflops"] * (1024 * 2048) / (64 * 96) == pytest.approx(196.8, rel=0.01)
-    assert list(r["latency"]) == ["fuse+channels_last"]
-    lat = r["latency"]["fuse+channels_last"]
+    assert list(r["latency"]) == ["fused"]
+    lat = r["latency"]["fused"]
     assert lat["min_ms"] <= lat["median_ms"] and lat["fps"] == pytest.approx(1000 / lat["median_ms"])
 
 

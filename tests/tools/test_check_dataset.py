@@ -52,9 +52,10 @@ def test_inconsistencies_exit_non_zero(dataset, tmp_path):
     assert os.path.basename(next(iter(r["files_with_unknown_values"]))) == "f0.png"
 
 
-def test_class_count_mismatch_with_model(dataset):
+def test_class_count_mismatch_with_model(dataset, capsys):
     _, cfg = dataset
     assert check_dataset.main(["--config-file", str(cfg), "--no-image-stats", "MODEL.NUM_CLASSES", "19"]) == 1
+    assert "MODEL.NUM_CLASSES is 19 but dataset 'camvid'" in capsys.readouterr().out
 
 
 def test_demo_config_generates_its_set_first(tmp_path, monkeypatch, capsys):

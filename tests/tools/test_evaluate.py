@@ -9,7 +9,7 @@ from segkit.config import load_cfg
 from segkit.data import build_dataset
 from segkit.evaluation import evaluate_dataset
 from segkit.models import build_model
-from tests.evaluation.test_export import make_cityscapes
+from tests.evaluation.test_prediction_files import make_cityscapes
 from tools.evaluate import main
 
 
@@ -55,15 +55,15 @@ def test_evaluate_tool_end_to_end(setup, capsys):
 
 
 def test_tool_equals_library(setup):
-    # The tool is a thin wrapper: the library on the same model gives the same figures.
+    # The tool is a thin wrapper: by default (the PyTorch model, as the trainer evaluates it) the library on
+    # the same model gives the same figures.
     tmp, cfg_file, cfg, model, weights = setup
     out = tmp / "whole.json"
-    assert main(["--config-file", str(cfg_file), "--weights", str(weights), "--out", str(out),
-                 "--runtime", "torch"]) == 0
+    assert main(["--config-file", str(cfg_file), "--weights", str(weights), "--out", str(out)]) == 0
     direct = evaluate_dataset(model, build_dataset(cfg, "val", train=False), cfg, "cpu")
     data = json.loads(out.read_text())
     assert data["mIoU"] == pytest.approx(direct["mIoU"], abs=1e-9)
-    assert data["mode"]["slide"] is False and data["mode"]["scales"] == [1.0]
+    assert data["mode"]["slide"] is False and data["mode"]["scales"] == [1.0] and data["runtime"] == "torch"
 
 
 def test_test_split_saves_predictions_and_default_json(setup):
@@ -138,7 +138,7 @@ def test_runtime_other_than_onnx_with_an_onnx_file_is_refused(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--config-file", "c.yaml", "--onnx", "m.onnx", "--runtime", "torch"])
     assert "--runtime torch applies to --weights" in capsys.readouterr().err
-    assert parse_args(["--config-file", "c.yaml", "--onnx", "m.onnx"]).runtime == "auto"
+    assert parse_args(["--config-file", "c.yaml", "--onnx", "m.onnx", "--runtime", "auto"]).onnx == "m.onnx"
 
 
 def test_cityscapes_model_on_another_dataset(setup, tmp_path, monkeypatch, capsys):
@@ -159,6 +159,8 @@ def test_cityscapes_model_on_another_dataset(setup, tmp_path, monkeypatch, capsy
     assert main([*common, "DATASET.NAME", "ade20k"]) == 1
     err = capsys.readouterr().err
     assert "trained on Cityscapes (19 classes: road," in err and "on ADE20K (150 classes: wall," in err
+
+
 def test_unwritable_outputs_fail_before_the_evaluation(setup, capsys, monkeypatch):
     import tools.evaluate as tool
 

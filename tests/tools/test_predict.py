@@ -11,7 +11,7 @@ from segkit.data.cityscapes import PALETTE
 from segkit.data.seg_transforms import normalise, normalise_luts
 from segkit.evaluation import inference
 from segkit.models import build_model
-from tests.evaluation.test_export import make_cityscapes
+from tests.evaluation.test_prediction_files import make_cityscapes
 from tools.predict import main
 
 MEAN, STD = [0.3, 0.4, 0.5], [0.2, 0.25, 0.3]  # not the defaults: the tool must take the config's

@@ -8,7 +8,6 @@ from torch import nn
 
 from segkit.config import get_cfg
 from segkit.utils.checkpoint import load_checkpoint, load_weights, save_checkpoint
-from segkit.utils.training import training_state
 from tools.strip_checkpoint import main
 
 
@@ -20,8 +19,10 @@ def _training_checkpoint(path, with_ema=False):
     optimizer.step()
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 1.0)
     extra = {"ema": {"module": {k: v + 1 for k, v in model.state_dict().items()}, "num_updates": 1}} if with_ema else {}
-    state = training_state("segmentor", "toy", get_cfg().dump(), model, optimizer, scheduler,
-                           torch.amp.GradScaler("cpu", enabled=False), 7, **extra)
+    # The keys a training checkpoint of segkit.engine holds (TrainerBase.checkpoint_state).
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+             "scaler": torch.amp.GradScaler("cpu", enabled=False).state_dict(), "iteration": 7,
+             "config": get_cfg().dump(), "kind": "segmentor", "model_name": "toy", "ema": None, "frozen": {}, **extra}
     save_checkpoint(str(path), state)
     return model, state
 

@@ -47,17 +47,28 @@ def test_train_seg_end_to_end_on_a_generated_cityscapes_set(tmp_path, capsys):
     assert final["iteration"] == 3
     assert all(torch.isfinite(v).all() for v in final["model"].values() if v.is_floating_point())
 
-    # --resume (after the overrides, too) on a finished run: nothing is retrained or rewritten.
+    # --resume (after the overrides, too) on a finished run: nothing is retrained or rewritten. A changed
+    # optimizer key keeps the checkpoint's value, and config.yaml says so: it describes what runs.
     before = os.path.getmtime(out / "model_final.pth")
-    assert main(tiny_demo_argv(tmp_path, "--resume")) == 0
+    assert main(tiny_demo_argv(tmp_path, "--resume", "SOLVER.BASE_LR", "0.5")) == 0
     assert os.path.getmtime(out / "model_final.pth") == before
-    assert "already at iteration 3 of 3" in (out / "log.txt").read_text()
+    log = (out / "log.txt").read_text()
+    assert "already at iteration 3 of 3" in log
+    assert "SOLVER.BASE_LR: 0.02 -> 0.5 (the checkpoint's value is kept)" in log
+    assert load_cfg(str(out / "config.yaml")).SOLVER.BASE_LR == 0.02
 
 
-def test_train_seg_rejects_a_class_count_the_dataset_does_not_have(tmp_path, capsys):
+def test_a_start_that_fails_before_its_first_iteration_does_not_block_the_retry(tmp_path, capsys):
     assert main(tiny_demo_argv(tmp_path, "MODEL.NUM_CLASSES", "7")) == 1
     err = capsys.readouterr().err
     assert "MODEL.NUM_CLASSES is 7" in err and "19 classes" in err
+    out = tmp_path / "out"
+    assert sorted(os.listdir(out)) == ["log.txt"]  # the error, and nothing that claims a run
+    # The corrected command starts without --overwrite, and the log keeps the failed start's error.
+    assert main(tiny_demo_argv(tmp_path, "SOLVER.MAX_ITER", "1", "SOLVER.CHECKPOINT_PERIOD", "0")) == 0
+    assert (out / "model_final.pth").is_file()
+    log = (out / "log.txt").read_text()
+    assert log.index("error: MODEL.NUM_CLASSES is 7") < log.index("training from iteration 0 to 1")
 
 
 def test_unwritable_output_dir_fails_before_the_data_is_built(tmp_path, capsys):

@@ -113,4 +113,20 @@ def test_threads_with_a_pytorch_runtime_is_refused_not_ignored(capsys):
         predict_args(["--config-file", "c.yaml", "--weights", "w.pth", "--input", "x", "--runtime", "fused",
                       "--threads", "1"])
     assert "--runtime fused runs PyTorch" in capsys.readouterr().err
-    assert evaluate_args(["--config-file", "c.yaml", "--weights", "w.pth", "--threads", "2"]).threads == 2  # auto
+    with pytest.raises(SystemExit):  # evaluate.py's default runtime is torch
+        evaluate_args(["--config-file", "c.yaml", "--weights", "w.pth", "--threads", "2"])
+    capsys.readouterr()
+    assert evaluate_args(["--config-file", "c.yaml", "--weights", "w.pth", "--runtime", "auto", "--threads", "2"]
+                         ).threads == 2
+def test_a_deliberate_exit_keeps_its_code_and_logs_no_traceback(tmp_path):
+    from segkit.utils.logger import setup_logger
+
+    setup_logger(str(tmp_path))
+
+    def preempted():
+        raise SystemExit(75)  # what a training run stopped by a signal raises (segkit.engine.Preempted)
+
+    with pytest.raises(SystemExit) as stop:
+        run_tool(preempted)
+    assert stop.value.code == 75
+    assert "Traceback" not in (tmp_path / "log.txt").read_text()

@@ -1,8 +1,8 @@
 """The backbone zoo: one record per family, a plain dictionary from name to constructor, and the builders.
 
 Adding a family: write `backbones/<family>.py` with its `MODELS` (name -> constructor(output_stride=32,
-norm="BN", **kwargs)) and add its record to FAMILIES below; BACKBONES, the classifiers' default dropout
-and the weight converters (`segkit.models.convert`) all read the record.
+norm="BN", **kwargs)) and add its record to FAMILIES below; BACKBONES and the classifiers' default dropout read the record.
+Weight converters from other libraries live in `segkit.models.convert`, which imports its modules.
 """
 from __future__ import annotations
 
@@ -14,11 +14,9 @@ from . import bisenetv2, efficientnet, resnet, stdc, xception
 from .base import FEATURE_NAMES, Backbone, BackboneFamily, ShapeSpec
 
 FAMILIES: dict[str, BackboneFamily] = {
-    "resnet": BackboneFamily(resnet.MODELS, converters="segkit.models.convert.resnet"),
-    "efficientnet": BackboneFamily(
-        efficientnet.MODELS, drop_rates=efficientnet.DROP_RATES, converters="segkit.models.convert.efficientnet"
-    ),
-    "xception": BackboneFamily(xception.MODELS, converters="segkit.models.convert.xception"),
+    "resnet": BackboneFamily(resnet.MODELS),
+    "efficientnet": BackboneFamily(efficientnet.MODELS, drop_rates=efficientnet.DROP_RATES),
+    "xception": BackboneFamily(xception.MODELS),
     "stdc": BackboneFamily(stdc.MODELS, drop_rates=stdc.DROP_RATES),
     "bisenetv2": BackboneFamily(bisenetv2.MODELS, output_strides=(32,), only_for="bisenetv2"),
 }

@@ -111,14 +111,11 @@ class BackboneFamily:
 
     models: registry name -> constructor(output_stride=32, norm="BN", **kwargs) returning a Backbone.
     drop_rates: the classifier's default dropout by model name, where the family publishes one (else 0).
-    converters: dotted path of the module whose `CONVERTERS` dict maps (source library, model name) to a
-        state_dict converter (see segkit.models.convert); imported only when weights are converted.
     output_strides: the output strides the family's constructors accept.
     only_for: the one segmentor (MODEL.NAME) the family is part of, if any; other models refuse it.
     """
 
     models: Mapping[str, Callable[..., Backbone]]
     drop_rates: Mapping[str, float] = field(default_factory=dict)
-    converters: str | None = None
     output_strides: tuple[int, ...] = (8, 16, 32)
     only_for: str | None = None

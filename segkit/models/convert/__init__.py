@@ -8,21 +8,17 @@ Adding a family's converters: write `segkit/models/convert/<family>.py` exportin
     CONVERTERS: dict[tuple[str, str], Callable[[Mapping[str, Tensor]], dict[str, Tensor]]]
 
 keyed by (source library, model name), e.g. ("timm", "efficientnet_b0"), where the model name is
-the segkit registry name the result loads into, and name that module in the family's record
-(`converters=` of its BackboneFamily in segkit.models.backbones.FAMILIES). Each function only
+the segkit registry name the result loads into, and import it in `_converters` below. Each function only
 renames/reshapes; `convert_state_dict` then checks the result against `create_classifier(name)` and
 raises on any mismatch. `rename_keys` is the shared helper for rule-based renaming.
 """
 from __future__ import annotations
 
-import importlib
 import re
 from collections import OrderedDict
 from typing import Callable, Iterable, Mapping
 
 import torch
-
-from ..backbones import FAMILIES
 
 Converter = Callable[[Mapping[str, torch.Tensor]], "dict[str, torch.Tensor]"]
 
@@ -30,12 +26,11 @@ SOURCES = ("torchvision", "timm")
 
 
 def _converters() -> dict[tuple[str, str], Converter]:
-    """The conversion table of every family record that names a converter module."""
-    table: dict[tuple[str, str], Converter] = {}
-    for family in FAMILIES.values():
-        if family.converters:
-            table.update(importlib.import_module(family.converters).CONVERTERS)
-    return table
+    """The conversion table of every converter module."""
+    # Imported here: the modules use rename_keys from this package.
+    from . import efficientnet, resnet, xception
+
+    return {**resnet.CONVERTERS, **efficientnet.CONVERTERS, **xception.CONVERTERS}
 
 
 def available_conversions() -> list[tuple[str, str]]:

@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from segkit.utils.checkpoint import CheckpointError, find_last_checkpoint, save_checkpoint, save_state
+from segkit.utils.checkpoint import find_last_checkpoint, save_checkpoint, save_state
 from segkit.utils.comm import per_process_batch, unwrap_model
-from segkit.utils.training import (TRAINING_KEYS, convert_sync_batchnorm, periodic_checkpoint_name, resume_training,
-                                   start_run, training_state)
+from segkit.engine.run import (claim_output_dir, convert_sync_batchnorm, existing_run, reconcile_resumed_config,
+                               start_run)
 
 
 def _cfg(**solver):
@@ -22,30 +22,6 @@ def _parts(seed=0):
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     sched = torch.optim.lr_scheduler.StepLR(opt, 1)
     return model, opt, sched, torch.amp.GradScaler("cpu", enabled=False)
-
-
-def test_state_round_trip_and_kind_check(tmp_path):
-    model, opt, sched, scaler = _parts(0)
-    model(torch.randn(4, 2)).sum().backward()
-    opt.step(), sched.step()
-    state = training_state("segmentor", "bisenetv1", _cfg().dump(), model, opt, sched, scaler, 7, extra=1)
-    assert set(state) == set(TRAINING_KEYS) | {"extra"} and state["iteration"] == 7
-    run = start_run(None, seed=0)
-    assert resume_training(run, str(tmp_path), "segmentor", "bisenetv1", *_parts(1), _cfg()) is None  # nothing yet
-    path = str(tmp_path / periodic_checkpoint_name(7))
-    save_checkpoint(path, state)
-    assert os.path.basename(path) == "model_0000007.pth"
-
-    model2, opt2, sched2, scaler2 = _parts(1)
-    found, ckpt = resume_training(run, str(tmp_path), "segmentor", "bisenetv1", model2, opt2, sched2, scaler2,
-                                  _cfg())
-    assert found == path and ckpt["extra"] == 1 and sched2.last_epoch == 1
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), model2.state_dict().values()))
-    with pytest.raises(ValueError, match="checkpoint of segmentor 'bisenetv1', this run trains classifier 'resnet18'"):
-        resume_training(run, str(tmp_path), "classifier", "resnet18", *_parts(2), _cfg())
-    save_checkpoint(str(tmp_path / "bare.pth"), {"model": model.state_dict()})
-    with pytest.raises(CheckpointError, match="not a training checkpoint"):
-        resume_training(run, str(tmp_path), "segmentor", "bisenetv1", *_parts(3), _cfg())
 
 
 def test_newest_checkpoint_without_the_marker(tmp_path):
@@ -75,21 +51,17 @@ def test_per_process_batch_and_unwrap():
     assert unwrap_model(nn.DataParallel(nn.DataParallel(m))) is m
 
 
-def test_resume_names_config_changes_and_which_value_wins(tmp_path, capsys):
-    model, opt, sched, scaler = _parts(0)
-    save_checkpoint(str(tmp_path / "model_0000005.pth"),
-                    training_state("segmentor", "bisenetv1", _cfg().dump(), model, opt, sched, scaler, 5))
-    run = start_run(None, seed=0)
-    resume_training(run, str(tmp_path), "segmentor", "bisenetv1", *_parts(1), _cfg(BASE_LR=0.02, MAX_ITER=100))
-    text = capsys.readouterr().out  # the segkit logger writes to stdout
-    assert "SOLVER.BASE_LR: 0.01 -> 0.02 (the checkpoint's value is kept)" in text
-    assert "SOLVER.MAX_ITER: 80000 -> 100 (the new value is used)" in text
+def test_a_resumed_config_names_changes_and_holds_the_values_that_run():
+    saved = _cfg().dump()
+    cfg, lines = reconcile_resumed_config(saved, _cfg(BASE_LR=0.02, MAX_ITER=100))
+    assert "SOLVER.BASE_LR: 0.01 -> 0.02 (the checkpoint's value is kept)" in lines
+    assert "SOLVER.MAX_ITER: 80000 -> 100 (the new value is used)" in lines
+    # What config.yaml and later checkpoints hold is what runs: the optimizer's LR, the new length.
+    assert cfg.SOLVER.BASE_LR == 0.01 and cfg.SOLVER.MAX_ITER == 100
 
 
 def test_a_new_run_over_an_old_one_is_refused_and_changes_nothing(tmp_path):
     import hashlib
-
-    from segkit.utils.training import claim_output_dir, existing_run
 
     out = tmp_path / "run"
     out.mkdir()
@@ -106,3 +78,16 @@ def test_a_new_run_over_an_old_one_is_refused_and_changes_nothing(tmp_path):
         claim_output_dir(str(out), resume=True, overwrite=True)
     claim_output_dir(str(out), resume=False, overwrite=True)
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"] and existing_run(str(out)) == []
+
+
+def test_a_start_that_failed_before_its_first_iteration_is_no_run_to_protect(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "log.txt").write_text("error: MODEL.NUM_CLASSES is 3 but ...\n")
+    (out / "config.yaml").write_text("SEED: 1\n")
+    assert existing_run(str(out)) == []
+    claim_output_dir(str(out), resume=False, overwrite=False)  # the retry starts without --overwrite
+    assert (out / "log.txt").read_text().startswith("error:")  # and keeps the earlier log
+    (out / "events.jsonl").write_text('{"iteration": 1, "loss": 1.0}\n')
+    with pytest.raises(ValueError, match="holds a run"):
+        claim_output_dir(str(out), resume=False, overwrite=False)
