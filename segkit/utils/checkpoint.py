@@ -206,7 +206,8 @@ def prune_checkpoints(output_dir: str, keep: int) -> list[str]:
 
 
 # Entries only a resumed training run reads; weights for sharing leave them out.
-TRAINING_ONLY_KEYS = ("optimizer", "scheduler", "scaler", "ema", "history")
+# Training state (the engine's, a distillation projection and a mean teacher included) that inference never reads.
+TRAINING_ONLY_KEYS = ("optimizer", "scheduler", "scaler", "ema", "history", "epoch_loss", "frozen", "distill", "semi")
 
 
 def strip_checkpoint(src: str, dst: str, use_ema: bool = False) -> dict[str, Any]:

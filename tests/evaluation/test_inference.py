@@ -209,12 +209,12 @@ def test_windows_larger_than_the_image_are_clamped_to_it_as_mmseg_does():
     # shifted the image mean and every logit; a clamped window sees exactly the image.
     model = GlobalContextNet().eval()
     image = torch.randn(1, 3, 40, 60)
-    whole = inference(model, image, size_divisor=1)
+    whole = inference(model, image, InferenceMode(size_divisor=1))
     model.calls.clear()
-    slid = inference(model, image, slide=True, crop_size=(64, 96), stride=(32, 48), size_divisor=1)
+    slid = inference(model, image, InferenceMode(slide=True, crop_size=(64, 96), stride=(32, 48), size_divisor=1))
     assert model.calls == [(1, 3, 40, 60)]
     torch.testing.assert_close(slid, whole, rtol=0, atol=0)
     # Taller than the image only: windows slide along the width at the image's full height.
     model.calls.clear()
-    inference(model, image, slide=True, crop_size=(64, 32), stride=(64, 20), size_divisor=1, batch_size=1)
+    inference(model, image, InferenceMode(slide=True, crop_size=(64, 32), stride=(64, 20), size_divisor=1, batch_size=1))
     assert model.calls == [(1, 3, 40, 32)] * 3
