@@ -22,8 +22,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
 from segkit.config import load_cfg  # noqa: E402
-from segkit.data import build_dataset, ensure_demo_dataset  # noqa: E402
-from segkit.deploy import (DEFAULT_OPSET, ExportError, ParityError, calibration_inputs, export_onnx,  # noqa: E402
+from segkit.deploy import (DEFAULT_OPSET, ExportError, ParityError, dataset_calibration, export_onnx,  # noqa: E402
                            quantize_int8)
 from segkit.models import load_model_for_inference  # noqa: E402
 from segkit.utils.cli import run_tool  # noqa: E402
@@ -57,10 +56,8 @@ def export(args: argparse.Namespace) -> None:
     logger.info("wrote %s (opset %d), checked against PyTorch:\n  %s", args.out, args.opset,
                 "\n  ".join(r.describe() for r in results))
     if args.int8:
-        ensure_demo_dataset(cfg)
-        dataset = build_dataset(cfg, cfg.DATASET.TRAIN_SPLIT, train=False)
         out = args.int8_out or f"{os.path.splitext(args.out)[0]}_int8.onnx"
-        quantize_int8(args.out, out, calibration_inputs(dataset, cfg, args.calib_images))
+        quantize_int8(args.out, out, dataset_calibration(cfg, args.calib_images).inputs())
 
 
 if __name__ == "__main__":

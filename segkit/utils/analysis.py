@@ -56,7 +56,7 @@ def measure_latency(
     iters: int = 10,
     batch: int = 1,
 ) -> dict[str, dict[str, float]]:
-    """Median / min latency (ms) and FPS of each model, warm-ups first, timed runs interleaved.
+    """Median / min latency (ms), FPS and every timed run of each model, warm-ups first, timed runs interleaved.
 
     Interleaving iteration by iteration makes the load of a shared machine hit every variant alike, so
     the ratios stay meaningful. A name containing "channels_last" gets a channels_last input.
@@ -76,7 +76,8 @@ def measure_latency(
         for name, run in timers.items():
             times[name].append(run())
     return {
-        name: {"median_ms": statistics.median(t), "min_ms": min(t), "fps": 1000.0 * batch / statistics.median(t)}
+        name: {"median_ms": statistics.median(t), "min_ms": min(t), "fps": 1000.0 * batch / statistics.median(t),
+               "runs_ms": [round(v, 3) for v in t]}
         for name, t in times.items()
     }
 

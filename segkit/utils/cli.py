@@ -52,6 +52,19 @@ def add_inference_args(parser: argparse.ArgumentParser) -> None:
                         help="scales of multi-scale inference (implies --msc)")
 
 
+def add_runtime_args(parser: argparse.ArgumentParser, runtimes: tuple[str, ...], precisions: tuple[str, ...]) -> None:
+    """The runtime flags of tools/evaluate.py and tools/predict.py (choices from segkit.deploy)."""
+    parser.add_argument("--runtime", default="auto", choices=("auto", *runtimes),
+                        help="auto: the fastest exact runtime (onnxruntime on a CPU when installed); torch runs the "
+                             "model exactly as the trainer evaluates it")
+    parser.add_argument("--precision", default=precisions[0], choices=precisions,
+                        help=f"{precisions[0]} is exact; the others are lossy and run only when asked for "
+                             "(bf16, int8+bf16: OpenVINO; int8: OpenVINO or onnxruntime)")
+    parser.add_argument("--calib-images", type=int, default=100,
+                        help="DATASET.TRAIN_SPLIT images that calibrate --precision int8 from a checkpoint")
+    parser.add_argument("--threads", type=int, default=None, help="onnxruntime / OpenVINO threads")
+
+
 LIST_FLAGS = ("--scales",)
 
 
