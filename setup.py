@@ -1,7 +1,7 @@
 from setuptools import find_packages, setup
 
 VIS = ["matplotlib", "tensorboard"]
-DEPLOY = ["torch>=2.6", "onnx", "onnxscript", "onnxruntime"]
+DEPLOY = ["torch>=2.6", "onnx", "onnxscript", "onnxruntime", "openvino"]
 
 setup(
     name="segkit",
@@ -25,8 +25,9 @@ setup(
     ],
     # torchvision and timm models are imported only by tests and by tools/convert_weights.py.
     # deploy (segkit.deploy): the torch.export-based ONNX exporter (Dim.DYNAMIC, ExportedProgram input: torch
-    # 2.6 or newer) writes through onnxscript; onnxruntime runs, checks and quantizes the file. The tests check
-    # every model's export, so the test extra includes it.
+    # 2.6 or newer) writes through onnxscript; onnxruntime runs, checks and quantizes the file; openvino runs the
+    # same file (fp32, bf16, INT8) as `--runtime openvino`. The tests check every model's export, so the test
+    # extra includes it.
     # vis: matplotlib draws the evaluation pictures and training curves, tensorboard takes LOG.TENSORBOARD.
     extras_require={
         "deploy": DEPLOY,

@@ -139,3 +139,20 @@ def test_runtime_other_than_onnx_with_an_onnx_file_is_refused(capsys):
         parse_args(["--config-file", "c.yaml", "--onnx", "m.onnx", "--runtime", "torch"])
     assert "--runtime torch applies to --weights" in capsys.readouterr().err
     assert parse_args(["--config-file", "c.yaml", "--onnx", "m.onnx"]).runtime == "auto"
+
+
+def test_lossy_precision_runs_only_when_asked_and_the_json_says_what_ran(setup, capsys):
+    pytest.importorskip("openvino")
+    tmp, cfg_file, cfg, model, weights = setup
+    exact, lossy = tmp / "exact.json", tmp / "int8.json"
+    common = ["--config-file", str(cfg_file), "--weights", str(weights), "--split", "val"]
+    assert main([*common, "--out", str(exact)]) == 0
+    # Calibration reads DATASET.TRAIN_SPLIT; this tiny set has val (and test) only.
+    assert main([*common, "--runtime", "openvino", "--precision", "int8", "--calib-images", "2",
+                 "--out", str(lossy), "DATASET.TRAIN_SPLIT", "val"]) == 0
+    a, b = json.loads(exact.read_text()), json.loads(lossy.read_text())
+    assert (a["runtime"], a["precision"]) in (("onnx", "fp32"), ("fused", "fp32"))  # auto: exact
+    assert (b["runtime"], b["precision"]) == ("openvino", "int8") and b["num_images"] == a["num_images"]
+    capsys.readouterr()
+    assert main([*common, "--runtime", "torch", "--precision", "bf16"]) == 1
+    assert "runtime torch has no precision bf16" in capsys.readouterr().err
