@@ -5,6 +5,7 @@
     python benchmarks/bench_models.py --configs bisenetv1_r18 bisenetv2 pidnet_s --page RESULTS.md
     python benchmarks/bench_models.py --configs bisenetv2 --sizes 128x256 --quick        # smoke run (2 reps)
     python benchmarks/bench_models.py --from-json benchmarks/results/<machine>.json --page RESULTS.md  # no timing
+    python benchmarks/bench_models.py --facts-only --page RESULTS.md   # parameters, GFLOPs, published mIoU only
 
 For each config (batch 1, random seeded weights) and size it times every runtime this machine offers
 (segkit.deploy.speed: eager, fused+channels_last, torch.compile, ONNX Runtime fp32/INT8, OpenVINO
@@ -37,9 +38,9 @@ import torch  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 from segkit.config import load_cfg  # noqa: E402
-from segkit.deploy.speed import CPU_VARIANTS, CUDA_VARIANTS, time_model, variants  # noqa: E402
+from segkit.deploy.speed import CPU_VARIANTS, CUDA_VARIANTS, model_facts, time_model, variants  # noqa: E402
 from segkit.models import build_model  # noqa: E402
-from segkit.utils.machine import compute_limits, library_versions, machine_name, read_cpu_info  # noqa: E402
+from segkit.utils.machine import compute_limits, library_versions, limit_ms, machine_name, read_cpu_info  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -107,6 +108,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--page", default=None, help="markdown page whose generated block to rewrite (RESULTS.md)")
     p.add_argument("--plot-size", type=parse_size, default=None, help="size the picture shows (default: the first)")
     p.add_argument("--from-json", default=None, metavar="FILE", help="print, plot and write the page from FILE only")
+    p.add_argument("--facts-only", action="store_true",
+                   help="count parameters and GFLOPs only (no timing, nothing written but --page)")
     args = p.parse_args(argv)
     if args.quick:
         args.warmup, args.iters = 1, 2
@@ -150,21 +153,28 @@ def measure(args: argparse.Namespace) -> dict:
         with open(out) as f:
             results["models"] = json.load(f).get("models", {})
     paths = [config_path(c) for c in args.configs] if args.configs else sorted(glob.glob(os.path.join(CONFIG_DIR, "*.yaml")))
-    print_protocol(results)
+    if args.facts_only:
+        results["protocol"]["runtimes"] = {}
+    else:
+        print_protocol(results)
     for path in paths:
         name = os.path.basename(path)[:-5]
         start = time.perf_counter()
         cfg = load_cfg(path, ["MODEL.SYNC_BN", "False"])
         torch.manual_seed(0)
         model = build_model(cfg).eval()
-        entry = time_model(cfg, model, list(args.sizes), chosen, info["limits"], device=args.device,
-                           threads=args.threads, warmup=args.warmup, iters=args.iters,
-                           calib_images=args.calib_images, predictor=not args.no_predictor)
+        if args.facts_only:
+            entry = model_facts(model, list(args.sizes))
+        else:
+            entry = time_model(cfg, model, list(args.sizes), chosen, info["limits"], device=args.device,
+                               threads=args.threads, warmup=args.warmup, iters=args.iters,
+                               calib_images=args.calib_images, predictor=not args.no_predictor)
         entry.update(config=os.path.relpath(path, ROOT), model=cfg.MODEL.NAME, published=published_miou(path),
                      wall_s=round(time.perf_counter() - start, 1))
         results["models"][name] = entry
-        save(results, out)
-        print(f"{name}: {entry['wall_s']} s (written to {out})", flush=True)
+        if not args.facts_only:
+            save(results, out)
+            print(f"{name}: {entry['wall_s']} s (written to {out})", flush=True)
     results["out"] = out
     return results
 
@@ -230,10 +240,7 @@ def fact_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     for model, entry in results["models"].items():
         pub = entry.get("published")
         row = [model, f"{entry['params_no_aux'] / 1e6:.2f} M", *[f"{entry['gflops'][s]:.1f}" for s in sizes]]
-        for p in limits:
-            lat = entry.get("latency", {}).get(sizes[0], {})
-            lim = next((r["limit_ms"] for r in lat.values() if r.get("limit") == p and r.get("limit_ms")), None)
-            row.append(_ms(lim))
+        row += [_ms(limit_ms(entry["gflops"][sizes[0]], limits[p])) for p in limits]
         row.append(f"{pub['miou']:.2f} ({pub['zoo']})" if pub else "(zoo figure: filled at merge)")
         rows.append(row)
     return headers, rows
@@ -281,9 +288,11 @@ def report(results: dict, out: str, args: argparse.Namespace) -> None:
     for model, errs in errors.items():
         for what, text in errs.items():
             print(f"{model} {what}: {text.splitlines()[0][:200]}")
-    size = args.plot_size and f"{args.plot_size[0]}x{args.plot_size[1]}"
-    picture = plot_results(results, os.path.splitext(out)[0] + ".png", size=size)
-    print(f"\nresults: {out}" + (f"\npicture: {picture}" if picture else "\npicture: none (no model has a published mIoU)"))
+    picture = None
+    if not args.facts_only:
+        size = args.plot_size and f"{args.plot_size[0]}x{args.plot_size[1]}"
+        picture = plot_results(results, os.path.splitext(out)[0] + ".png", size=size)
+        print(f"\nresults: {out}" + (f"\npicture: {picture}" if picture else "\npicture: none (no model has a published mIoU)"))
     if args.page:
         rel = picture and os.path.relpath(picture, os.path.dirname(os.path.abspath(args.page)))
         write_page(args.page, markdown(results, rel))
