@@ -83,3 +83,15 @@ def test_bad_arguments_are_named(exported, tmp_path):
     runner.min_size = (65, 65)
     with pytest.raises(ValueError, match="input 64x64 is outside the sizes"):
         runner(torch.zeros(1, 3, 64, 64))
+
+
+def test_predictor_runs_openvino_and_refuses_a_lossy_precision_on_torch(exported):
+    from segkit.deploy import Predictor
+
+    predictor = Predictor.from_config(exported.cfg_file, exported.weights, runtime="openvino")
+    assert runtime_label(predictor.model) == "openvino fp32"
+    image = np.random.default_rng(0).integers(0, 255, (70, 100, 3), dtype=np.uint8)
+    exact = Predictor.from_config(exported.cfg_file, exported.weights, runtime="torch")
+    assert (predictor(image) == exact(image)).mean() > 0.999
+    with pytest.raises(ValueError, match="runtime fused has no precision bf16"):
+        Predictor.from_config(exported.cfg_file, exported.weights, runtime="fused", precision="bf16")
