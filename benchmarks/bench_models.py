@@ -151,7 +151,12 @@ def measure(args: argparse.Namespace) -> dict:
                "skipped_runtimes": skipped, "models": {}}
     if args.merge and os.path.isfile(out):
         with open(out) as f:
-            results["models"] = json.load(f).get("models", {})
+            old = json.load(f)
+        results["models"] = old.get("models", {})
+        # The tables cover every size and runtime of the file: the earlier run's first, then this run's.
+        proto, before = results["protocol"], old.get("protocol", {})
+        proto["sizes"] = list(dict.fromkeys(before.get("sizes", []) + proto["sizes"]))
+        proto["runtimes"] = {**before.get("runtimes", {}), **proto["runtimes"]}
     paths = [config_path(c) for c in args.configs] if args.configs else sorted(glob.glob(os.path.join(CONFIG_DIR, "*.yaml")))
     if args.facts_only:
         results["protocol"]["runtimes"] = {}
@@ -239,8 +244,9 @@ def fact_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     rows = []
     for model, entry in results["models"].items():
         pub = entry.get("published")
-        row = [model, f"{entry['params_no_aux'] / 1e6:.2f} M", *[f"{entry['gflops'][s]:.1f}" for s in sizes]]
-        row += [_ms(limit_ms(entry["gflops"][sizes[0]], limits[p])) for p in limits]
+        gflops = entry["gflops"]  # a merged file may hold a model at some of the sizes only
+        row = [model, f"{entry['params_no_aux'] / 1e6:.2f} M", *[f"{gflops[s]:.1f}" if s in gflops else "" for s in sizes]]
+        row += [_ms(limit_ms(gflops[sizes[0]], limits[p])) if sizes[0] in gflops else "" for p in limits]
         row.append(f"{pub['miou']:.2f} ({pub['zoo']})" if pub else "(zoo figure: filled at merge)")
         rows.append(row)
     return headers, rows

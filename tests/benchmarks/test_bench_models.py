@@ -93,3 +93,16 @@ def test_plot_script_refuses_results_without_figures(run, capsys):
     bare.write_text(json.dumps(r))
     assert plot.main([str(bare), "--out", str(tmp / "none.png")]) == 1
     assert "no model" in capsys.readouterr().err and not (tmp / "none.png").exists()
+
+
+def test_merge_keeps_the_other_configs_and_sizes(run):
+    tmp, out, page = run
+    merged = tmp / "merged.json"
+    merged.write_text(out.read_text())
+    argv = ["--configs", "ddrnet_23_slim", "--sizes", "64x96", "--quick", "--runtimes", "fused", "--no-predictor",
+            "--out", str(merged), "--merge"]
+    assert bench.main(argv) == 0
+    r = json.loads(merged.read_text())
+    assert set(r["models"]) == {"bisenetv2", "ddrnet_23_slim"} and r["protocol"]["sizes"] == ["64x128", "64x96"]
+    assert list(r["protocol"]["runtimes"]) == ["eager", "fused"]
+    assert r["models"]["ddrnet_23_slim"]["latency"]["64x96"]["fused"]["predictor"] is None
