@@ -17,7 +17,7 @@ import importlib.metadata
 import os
 import platform
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 # The instruction-set extensions that decide which kernels a runtime can use (names as /proc/cpuinfo spells them).
 FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
@@ -133,6 +133,3 @@ def machine_name(cpu: CpuInfo) -> str:
     unit = next((u for u, flag in (("amx", "amx_tile"), ("avx512", "avx512f"), ("avx2", "avx2")) if flag in cpu.flags), "")
     return "-".join(part for part in (slug, unit, f"{cpu.cores}c") if part)
 
-
-def describe(cpu: CpuInfo) -> dict:
-    return asdict(cpu)
