@@ -1,7 +1,7 @@
 from setuptools import find_packages, setup
 
 VIS = ["matplotlib", "tensorboard"]
-DEPLOY = ["torch>=2.6", "onnx", "onnxscript", "onnxruntime"]
+DEPLOY = ["torch>=2.6", "onnx", "onnxscript", "onnxruntime", "openvino"]
 HUB = ["timm", "huggingface_hub"]
 
 setup(
@@ -28,8 +28,9 @@ setup(
     ],
     # torchvision and timm models are imported only by tests and by tools/convert_weights.py.
     # deploy (segkit.deploy): the torch.export-based ONNX exporter (Dim.DYNAMIC, ExportedProgram input: torch
-    # 2.6 or newer) writes through onnxscript; onnxruntime runs, checks and quantizes the file. The tests check
-    # every model's export, so the test extra includes it.
+    # 2.6 or newer) writes through onnxscript; onnxruntime runs, checks and quantizes the file; openvino runs the
+    # same file (fp32, bf16, INT8) as `--runtime openvino`. The tests check every model's export, so the test
+    # extra includes it.
     # hub: MODEL.BACKBONE.WEIGHTS timm:<model> downloads through timm (from the Hugging Face Hub); torchvision:<enum>
     # needs nothing more. Both are imported only when such a name is used (segkit/zoo/hub.py).
     # vis: matplotlib draws the evaluation pictures and training curves, tensorboard takes LOG.TENSORBOARD.

@@ -1,13 +1,17 @@
 #!/usr/bin/env python
 """Evaluate segmentation weights on a dataset split and print the per-class table.
 
-    python tools/evaluate.py [--config-file X] (--weights W [--runtime R] | --onnx F) [--slide] [--msc] [--flip]
-        [--scales 0.5 0.75 ...] [--split val|test] [--out metrics.json] [--save-pred DIR] [KEY VALUE ...]
+    python tools/evaluate.py [--config-file X] (--weights W [--runtime R] | --onnx F) [--precision P] [--slide]
+        [--msc] [--flip] [--scales 0.5 0.75 ...] [--split val|test] [--out metrics.json] [--save-pred DIR] [KEY VALUE ...]
 
 --weights runs the PyTorch model exactly as the trainer evaluates it (`--runtime torch`, the default), so the
 metrics equal the trainer's for the same weights; `--runtime auto` takes the fastest correct runtime
-(onnxruntime on a CPU when installed, exported once and checked against PyTorch; the fused model on CUDA). --onnx evaluates an exported file (tools/export_onnx.py, INT8 too) with the same
-data, modes and metrics; a file whose inputs, outputs or class count do not fit the config is an error.
+(onnxruntime on a CPU when installed, exported once and checked against PyTorch; the fused model on CUDA);
+`--runtime openvino` the checked export in OpenVINO. A lossy precision runs only when asked for: `--precision
+int8` (the QDQ model, calibrated on --calib-images images of DATASET.TRAIN_SPLIT, cached), `bf16` or `int8+bf16`
+(OpenVINO). --onnx evaluates an exported file (tools/export_onnx.py, INT8 too) with the same data, modes and
+metrics; a file whose inputs, outputs or class count do not fit the config is an error. The metrics JSON
+records the runtime and precision that ran.
 W may be zoo:NAME (a published checkpoint, fetched into the segkit cache: python tools/zoo.py list) or an
 official checkpoint file; without --config-file the config is the one W carries (a segkit checkpoint's, a
 zoo entry's with its published protocol), and a --config-file that builds another model than W is refused.
@@ -37,9 +41,9 @@ from segkit.data import build_dataset  # noqa: E402
 from segkit.evaluation import evaluate_dataset, format_metrics_table, save_metrics  # noqa: E402
 from segkit.evaluation.cross_dataset import adapt_to_dataset, checkpoint_config  # noqa: E402
 from segkit.evaluation.report import write_report_plots  # noqa: E402
-from segkit.deploy import RUNTIMES, build_runtime  # noqa: E402
-from segkit.utils.cli import (WEIGHTS_HELP, add_config_args, add_inference_args, check_threads_flag,  # noqa: E402
-                              parse_tool_args, run_tool)
+from segkit.deploy import PRECISIONS, RUNTIMES, build_runtime, dataset_calibration, runtime_label  # noqa: E402
+from segkit.utils.cli import (WEIGHTS_HELP, add_config_args, add_inference_args, add_runtime_args,  # noqa: E402
+                              check_threads_flag, parse_tool_args, run_tool)
 from segkit.utils.comm import init_distributed, is_main_process, main_process_first  # noqa: E402
 from segkit.utils.io import check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
@@ -52,19 +56,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     weights = p.add_mutually_exclusive_group(required=True)
     weights.add_argument("--weights", help=WEIGHTS_HELP)
     weights.add_argument("--onnx", metavar="FILE", help="evaluate an exported file (tools/export_onnx.py) instead")
-    p.add_argument("--runtime", default=None, choices=("auto", *RUNTIMES),
-                   help="runtime of --weights: torch (default) runs the model exactly as the trainer evaluates it; "
-                        "auto is the fastest correct one (onnxruntime on a CPU when installed)")
-    p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    add_runtime_args(p, RUNTIMES, PRECISIONS, default=None)
     add_inference_args(p)
     p.add_argument("--split", choices=("val", "test"), default="val",
                    help="DATASET.VAL_SPLIT or DATASET.TEST_SPLIT (no labels: predictions only)")
     p.add_argument("--out", default=None, help="metrics JSON path (default OUTPUT_DIR/metrics_eval.json)")
     p.add_argument("--save-pred", default=None, metavar="DIR", help="write label-id, colour and overlay PNGs here")
     args = parse_tool_args(p, argv)
-    if args.onnx and args.runtime not in (None, "auto", "onnx"):
-        p.error(f"--runtime {args.runtime} applies to --weights; --onnx {args.onnx} always runs in onnxruntime")
-    args.runtime = "onnx" if args.onnx else args.runtime or "torch"  # the model's own number by default
+    if args.onnx and args.runtime not in (None, "auto", "onnx", "openvino"):
+        p.error(f"--runtime {args.runtime} applies to --weights; --onnx {args.onnx} runs in onnxruntime or openvino")
+    args.runtime = args.runtime or ("auto" if args.onnx else "torch")  # --weights: the model's own number
     check_threads_flag(p, args)
     return args
 
@@ -86,11 +87,11 @@ def evaluate(args: argparse.Namespace) -> None:
     logger = setup_logger(cfg.OUTPUT_DIR, rank)
     split = cfg.DATASET.VAL_SPLIT if args.split == "val" else cfg.DATASET.TEST_SPLIT
     model = None if args.onnx else load_model_for_inference(cfg, args.weights)
-    runtime = args.runtime
 
     def runner():
-        return build_runtime(model, runtime, device=device, onnx_path=args.onnx, num_classes=cfg.MODEL.NUM_CLASSES,
-                             threads=args.threads)
+        return build_runtime(model, args.runtime, device=device, onnx_path=args.onnx, precision=args.precision,
+                             num_classes=cfg.MODEL.NUM_CLASSES, threads=args.threads,
+                             calibration=dataset_calibration(cfg, args.calib_images))
 
     # Cheap checks first: the weights or the ONNX file against the config, then the split; the export of
     # --weights to ONNX (runtime auto on a CPU) comes last.
@@ -99,6 +100,8 @@ def evaluate(args: argparse.Namespace) -> None:
     if model_runner is None:
         # The main process exports (and caches) an ONNX runtime first; the others then load the cached file.
         model_runner = main_process_first(runner)
+    # The runtime and precision that actually ran ("onnx fp32", "openvino int8+bf16"), not the flag.
+    runtime, precision = runtime_label(model_runner).split(" ")
     # The model's classes against the dataset's: the same, mapped (either way), or an error naming both.
     model_runner, datasets = adapt_to_dataset(cfg, model_runner, dataset, checkpoint_config(args.weights))
     metrics = evaluate_dataset(model_runner, dataset, cfg, device, slide=args.slide, msc=args.msc, flip=args.flip,
@@ -106,7 +109,7 @@ def evaluate(args: argparse.Namespace) -> None:
     if is_main_process():
         weights = args.onnx or args.weights
         metrics.update(weights=weights if weights.startswith("zoo:") else os.path.abspath(weights), split=split,
-                       runtime=runtime, **datasets)
+                       runtime=runtime, precision=precision, **datasets)
         if "mIoU" in metrics:
             logger.info("model trained on %s, evaluated on %s %s (%d images, mode %s):\n%s", datasets["trained_on"],
                         cfg.DATASET.NAME, split, metrics["num_images"], metrics["mode"], format_metrics_table(metrics))

@@ -2,7 +2,8 @@
 """Predict segmentation maps for images, folders, videos, a camera or a dataset split.
 
     python tools/predict.py [--config-file X] --weights W (--input PATH | --split val|test) [--out DIR]
-        [--runtime auto|torch|fused|compile|onnx] [--threads N] [--slide] [--msc] [--flip] [--scales ...] [KEY VALUE ...]
+        [--runtime auto|torch|fused|compile|onnx|openvino] [--precision fp32|bf16|int8|int8+bf16] [--threads N]
+        [--slide] [--msc] [--flip] [--scales ...] [KEY VALUE ...]
 
 --input is an image, a folder of images (not recursive), a video file (.mp4, .avi, ...) or a camera index
 ("0"). Images are written under --out (default OUTPUT_DIR/predictions) as trainIds/<stem>.png,
@@ -17,8 +18,8 @@ weights carry (an ONNX file carries none).
 
 --split runs on DATASET.VAL_SPLIT / TEST_SPLIT of any dataset and writes what `tools/evaluate.py
 --save-pred` writes (Cityscapes: labelIds/ for the benchmark server); with torchrun the images are split
-across processes. Inference flags as in tools/evaluate.py; --runtime auto is the fastest correct runtime
-(onnxruntime on a CPU when it is installed).
+across processes. Inference flags as in tools/evaluate.py; --runtime auto is the fastest exact runtime
+(onnxruntime on a CPU when it is installed); a lossy --precision runs only when asked for.
 """
 from __future__ import annotations
 
@@ -30,12 +31,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
 from segkit.data import build_dataset  # noqa: E402
-from segkit.deploy import RUNTIMES, Predictor  # noqa: E402
+from segkit.deploy import PRECISIONS, RUNTIMES, Predictor  # noqa: E402
 from segkit.deploy.files import is_video, predict_files  # noqa: E402
 from segkit.deploy.video import overlay_video  # noqa: E402
 from segkit.evaluation import predict_dataset  # noqa: E402
-from segkit.utils.cli import (WEIGHTS_HELP, add_config_args, add_inference_args, check_threads_flag,  # noqa: E402
-                              parse_tool_args, run_tool)
+from segkit.utils.cli import (WEIGHTS_HELP, add_config_args, add_inference_args, add_runtime_args,  # noqa: E402
+                              check_threads_flag, parse_tool_args, run_tool)
 from segkit.utils.comm import init_distributed, is_main_process, main_process_first  # noqa: E402
 from segkit.utils.io import check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
@@ -50,8 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     source.add_argument("--input", help="an image, a folder of images, a video file or a camera index")
     source.add_argument("--split", choices=("val", "test"), help="DATASET.VAL_SPLIT or DATASET.TEST_SPLIT")
     p.add_argument("--out", default=None, help="output folder (default OUTPUT_DIR/predictions)")
-    p.add_argument("--runtime", default="auto", choices=("auto", *RUNTIMES), help="inference runtime")
-    p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    add_runtime_args(p, RUNTIMES, PRECISIONS)
     add_inference_args(p)
     args = parse_tool_args(p, argv)
     check_threads_flag(p, args)
@@ -79,7 +79,8 @@ def predict(args: argparse.Namespace) -> int:
 
     def make() -> Predictor:
         return Predictor.from_config(args.config_file, args.weights, device=device.type, runtime=args.runtime,
-                                     opts=args.opts, threads=args.threads, slide=args.slide, msc=args.msc,
+                                     opts=args.opts, precision=args.precision, calib_images=args.calib_images,
+                                     threads=args.threads, slide=args.slide, msc=args.msc,
                                      flip=args.flip, scales=args.scales)
 
     # The main process exports (and caches) an ONNX runtime first; the others then load the cached file.

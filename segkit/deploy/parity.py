@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -78,14 +78,15 @@ class ParityError(RuntimeError):
 @torch.inference_mode()
 def check_parity(
     model: nn.Module, onnx_path: str, sizes: Sequence[Sequence[int]], num_classes: int | None = None,
-    seed: int = 0,
+    seed: int = 0, runner: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> list[ParityResult]:
     """Compare the eval-mode `model` (on the CPU) with the ONNX file at each (height, width) of `sizes`.
 
     The first size runs a batch of 2 and the others a batch of 1, so the dynamic batch is checked too.
-    Inputs are seeded standard normal, the scale of normalised images.
+    Inputs are seeded standard normal, the scale of normalised images. runner: what runs the file
+    (default: onnxruntime; an `OpenVinoSegmentor` checks OpenVINO's fp32 the same way).
     """
-    runner = OnnxSegmentor(onnx_path, num_classes=num_classes)
+    runner = runner or OnnxSegmentor(onnx_path, num_classes=num_classes)
     generator = torch.Generator().manual_seed(seed)
     exact: nn.Module | None = None
     results = []

@@ -9,7 +9,7 @@
 The image is normalised with INPUT.MEAN/STD and predicted by `segkit.evaluation.inference` in the
 config's mode (TEST.SCALE or MSC over TEST.SCALES, SLIDE, FLIP; arguments override), so the Predictor
 and the evaluation loop agree pixel for pixel on the same runtime. The runtime is the fast path by
-default (see `fastpath.py`); weights ending in .onnx run that file with onnxruntime.
+default (see `fastpath.py`); weights ending in .onnx run that file with onnxruntime (or OpenVINO).
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from ..evaluation.inference import Model
 from ..zoo import load_model_for_inference, resolve_config
 from ..utils.comm import check_device
 from .fastpath import build_runtime
+from .quantize import dataset_calibration
 
 
 class Predictor:
@@ -56,6 +57,8 @@ class Predictor:
         runtime: str = "auto",
         opts: Sequence[str] = (),
         *,
+        precision: str = "fp32",
+        calib_images: int = 100,
         threads: int | None = None,
         slide: bool | None = None,
         msc: bool | None = None,
@@ -65,9 +68,11 @@ class Predictor:
         """The Predictor of a config (with `opts` as KEY VALUE overrides) and weights: a checkpoint (segkit's or
         an official format), zoo:NAME or a .onnx file. `config_file` None takes the config the weights carry.
 
-        runtime: "auto" (the fastest correct one on `device`) or one of "torch", "fused", "compile",
-        "onnx". threads: onnxruntime intra-op threads (None: its default). slide/msc/flip/scales
-        override TEST.SLIDE/MSC/FLIP/SCALES as in tools/evaluate.py.
+        runtime: "auto" (the fastest exact one on `device`) or one of "torch", "fused", "compile", "onnx",
+        "openvino". precision: "fp32" (exact) or a lossy one asked for by name, "bf16", "int8" or
+        "int8+bf16" (see `segkit.deploy.fastpath`); int8 from a checkpoint is calibrated on `calib_images`
+        images of DATASET.TRAIN_SPLIT. threads: onnxruntime/OpenVINO threads (None: their default).
+        slide/msc/flip/scales override TEST.SLIDE/MSC/FLIP/SCALES as in tools/evaluate.py.
         """
         cfg = resolve_config(config_file, weights, opts)
         check_device(device)  # before the weights are read or exported
@@ -75,8 +80,9 @@ class Predictor:
             model, onnx_path = None, weights
         else:
             model, onnx_path = load_model_for_inference(cfg, weights), None
-        runner = build_runtime(model, runtime, device=device, onnx_path=onnx_path,
-                               num_classes=int(cfg.MODEL.NUM_CLASSES), threads=threads)
+        runner = build_runtime(model, runtime, device=device, onnx_path=onnx_path, precision=precision,
+                               num_classes=int(cfg.MODEL.NUM_CLASSES), threads=threads,
+                               calibration=dataset_calibration(cfg, calib_images))
         mode = InferenceMode.from_config(cfg, slide=slide, msc=msc, flip=flip, scales=scales, device=device)
         return cls(cfg, runner, device=device, mode=mode)
 

@@ -11,18 +11,21 @@ scale per tensor), MinMax ranges.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import tempfile
-from typing import Any, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from yacs.config import CfgNode
 
+from ..data import build_dataset
 from ..data.seg_transforms import normalise, normalise_luts
 from ..evaluation import InferenceMode, inference
-from ..utils.io import atomic_path
+from ..utils.io import atomic_path, cache_dir as segkit_cache_dir
 from .runtime import INPUT_NAME, create_session
 
 logger = logging.getLogger("segkit")
@@ -118,3 +121,44 @@ def quantize_int8(fp32_path: str, out_path: str, inputs: Iterator[np.ndarray], *
                             })
     logger.info("wrote INT8 model %s (from %s)", out_path, fp32_path)
     return out_path
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What calibrates an INT8 model: `inputs()` yields model inputs [N,3,H,W]; `key` says what they are
+    (data, split, count, inference mode), so a cached INT8 file is reused only for the same calibration."""
+
+    key: str
+    inputs: Callable[[], Iterator[np.ndarray]]
+
+
+def dataset_calibration(cfg: CfgNode, num_images: int = 100, split: str | None = None) -> Calibration:
+    """`num_images` images of DATASET.TRAIN_SPLIT (or `split`), preprocessed as evaluation preprocesses them."""
+    split = split or cfg.DATASET.TRAIN_SPLIT
+
+    def inputs() -> Iterator[np.ndarray]:
+        return calibration_inputs(build_dataset(cfg, split, train=False), cfg, num_images)
+
+    key = (f"{cfg.DATASET.NAME}|{os.path.abspath(cfg.DATASET.ROOT)}|{split}|{num_images}|{InferenceMode.from_config(cfg).describe()}|"
+           f"{list(cfg.INPUT.MEAN)}|{list(cfg.INPUT.STD)}|{cfg.TEST.SIZE_DIVISOR}")
+    return Calibration(key, inputs)
+
+
+def is_quantized(path: str) -> bool:
+    """Whether an ONNX file holds quantized operators (a QDQ or QOperator INT8 model)."""
+    import onnx
+
+    model = onnx.load(path, load_external_data=False)
+    return any(n.op_type in ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "ConvInteger")
+               for n in model.graph.node)
+
+
+def cached_int8(fp32_path: str, calibration: Calibration, cache_dir: str | None = None) -> str:
+    """The INT8 model of `fp32_path` calibrated by `calibration`, quantized on the first call only."""
+    digest = hashlib.sha1(f"{os.path.abspath(fp32_path)}|{os.path.getmtime(fp32_path)}|{calibration.key}".encode())
+    stem = os.path.splitext(os.path.basename(fp32_path))[0]
+    path = os.path.join(cache_dir or segkit_cache_dir("onnx"), f"{stem}-int8-{digest.hexdigest()[:12]}.onnx")
+    if not os.path.isfile(path):
+        logger.info("quantizing %s to INT8 once (cached at %s)", fp32_path, path)
+        quantize_int8(fp32_path, path, calibration.inputs())
+    return path

@@ -95,6 +95,20 @@ def _size(value: str | None) -> tuple[int, int] | None:
     return tuple(int(v) for v in value.split(",")) if value else None  # type: ignore[return-value]
 
 
+def size_range(metadata: dict[str, str]) -> tuple[tuple[int, int], tuple[int, int] | None]:
+    """(smallest, largest or None) input size of an exported file, from its metadata (see onnx_export.py)."""
+    return _size(metadata.get(MIN_SIZE_KEY)) or (1, 1), _size(metadata.get(MAX_SIZE_KEY))
+
+
+def checked_input(x: torch.Tensor, path: str, low: tuple[int, int], high: tuple[int, int] | None) -> np.ndarray:
+    """The batch as a contiguous float32 array, or an error when its size is outside the file's valid range."""
+    h, w = x.shape[-2:]
+    if h < low[0] or w < low[1] or (high is not None and (h > high[0] or w > high[1])):
+        valid = f"from {low[0]}x{low[1]}" + (f" to {high[0]}x{high[1]}" if high else " up")
+        raise ValueError(f"input {h}x{w} is outside the sizes {path} was exported for ({valid})")
+    return x.detach().to("cpu", torch.float32).contiguous().numpy()
+
+
 class OnnxSegmentor(nn.Module):
     """onnxruntime behind the segmentor contract: float [N,3,H,W] -> logits [N,C,H,W], eval mode.
 
@@ -115,18 +129,11 @@ class OnnxSegmentor(nn.Module):
         if num_classes is not None and file_classes != num_classes:
             raise ValueError(f"{path} predicts {file_classes} classes but MODEL.NUM_CLASSES is {num_classes}")
         self.num_classes = file_classes
-        meta = self.session.get_modelmeta().custom_metadata_map
-        self.min_size = _size(meta.get(MIN_SIZE_KEY)) or (1, 1)
-        self.max_size = _size(meta.get(MAX_SIZE_KEY))
+        self.min_size, self.max_size = size_range(self.session.get_modelmeta().custom_metadata_map)
         self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        low, high = self.min_size, self.max_size
-        if h < low[0] or w < low[1] or (high is not None and (h > high[0] or w > high[1])):
-            valid = f"from {low[0]}x{low[1]}" + (f" to {high[0]}x{high[1]}" if high else " up")
-            raise ValueError(f"input {h}x{w} is outside the sizes {self.path} was exported for ({valid})")
-        array = x.detach().to("cpu", torch.float32).contiguous().numpy()
+        array = checked_input(x, self.path, self.min_size, self.max_size)
         logits = self.session.run([OUTPUT_NAME], {INPUT_NAME: array})[0]
         return torch.from_numpy(logits).to(x.device)
 

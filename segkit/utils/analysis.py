@@ -66,8 +66,12 @@ def measure_latency(
     iters: int = 10,
     batch: int = 1,
 ) -> dict[str, dict[str, float]]:
-    """Median / min latency (ms) and FPS of each model (`time_interleaved`). A name containing
-    "channels_last" or "fused" gets a channels_last input."""
+    """Median / min latency (ms), FPS and every timed run of each model, warm-ups first, timed runs interleaved.
+
+    Interleaving iteration by iteration makes the load of a shared machine hit every variant alike, so
+    the ratios stay meaningful (`time_interleaved`). A name containing "channels_last" or "fused" gets a
+    channels_last input.
+    """
     dtype = torch.float16 if half else torch.float32
     calls = {}
     for name, m in models.items():
@@ -78,7 +82,7 @@ def measure_latency(
     times = time_interleaved(calls, iters, warmup, device)
     return {
         name: {"median_ms": 1000.0 * statistics.median(t), "min_ms": 1000.0 * min(t),
-               "fps": batch / statistics.median(t)}
+               "fps": batch / statistics.median(t), "runs_ms": [round(1000.0 * v, 3) for v in t]}
         for name, t in times.items()
     }
 

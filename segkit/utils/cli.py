@@ -88,6 +88,19 @@ def check_threads_flag(parser: argparse.ArgumentParser, args: argparse.Namespace
     if args.threads is not None and args.runtime in ("torch", "fused", "compile"):
         parser.error(f"--threads sets onnxruntime's threads; --runtime {args.runtime} runs PyTorch, whose threads "
                      "OMP_NUM_THREADS sets")
+def add_runtime_args(parser: argparse.ArgumentParser, runtimes: tuple[str, ...], precisions: tuple[str, ...],
+                     default: str | None = "auto") -> None:
+    """The runtime flags of tools/evaluate.py and tools/predict.py (choices from segkit.deploy). `default`
+    None: the tool decides (evaluate.py runs torch for --weights, so its metrics are the model's own)."""
+    parser.add_argument("--runtime", default=default, choices=("auto", *runtimes),
+                        help="auto: the fastest exact runtime (onnxruntime on a CPU when installed); torch runs the "
+                             "model exactly as the trainer evaluates it" + ("" if default else " (the default)"))
+    parser.add_argument("--precision", default=precisions[0], choices=precisions,
+                        help=f"{precisions[0]} is exact; the others are lossy and run only when asked for "
+                             "(bf16, int8+bf16: OpenVINO; int8: OpenVINO or onnxruntime)")
+    parser.add_argument("--calib-images", type=int, default=100,
+                        help="DATASET.TRAIN_SPLIT images that calibrate --precision int8 from a checkpoint")
+    parser.add_argument("--threads", type=int, default=None, help="onnxruntime / OpenVINO threads")
 
 
 LIST_FLAGS = ("--scales",)

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from segkit.deploy import build_runtime
+import segkit.deploy.fastpath as fastpath
+from segkit.deploy import build_runtime, default_runtime, runtime_label
 from segkit.deploy.fastpath import ChannelsLast
 
 
@@ -37,8 +38,43 @@ def test_every_pytorch_runtime_computes_the_model(runtime):
 
 
 def test_unknown_runtime_names_the_choices():
-    with pytest.raises(ValueError, match="auto or one of torch, fused, compile, onnx"):
+    with pytest.raises(ValueError, match="auto or one of torch, fused, compile, onnx, openvino"):
         build_runtime(_tiny_segmentor(), "tensorrt")
+    with pytest.raises(ValueError, match="unknown precision 'fp8'; choose one of fp32, bf16, int8, int8\\+bf16"):
+        build_runtime(_tiny_segmentor(), "auto", precision="fp8")
+
+
+@pytest.mark.parametrize("runtime", ["torch", "fused", "compile"])
+def test_pytorch_runtimes_are_exact_and_say_so(runtime, caplog):
+    with caplog.at_level("INFO", logger="segkit"):
+        runner = build_runtime(_tiny_segmentor(), runtime)
+    assert runtime_label(runner) == f"{runtime} fp32" and f"runtime: {runtime} fp32" in caplog.text
+    with pytest.raises(ValueError, match=f"runtime {runtime} has no precision int8 .* int8 runs on onnx, openvino"):
+        build_runtime(_tiny_segmentor(), runtime, precision="int8")
+
+
+def test_auto_without_onnxscript_runs_fused_and_names_the_package(monkeypatch, caplog):
+    monkeypatch.setattr(fastpath, "missing_packages", lambda names=fastpath.EXPORT_PACKAGES:
+                        [n for n in names if n == "onnxscript"])
+    assert default_runtime("cpu") == "fused"
+    with caplog.at_level("INFO", logger="segkit"):
+        runner = build_runtime(_tiny_segmentor(), "auto")
+    assert isinstance(runner, ChannelsLast) and runtime_label(runner) == "fused fp32"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "onnxscript not installed" in warnings[0] and "fused PyTorch" in warnings[0]
+    assert "runtime: fused fp32 (auto)" in caplog.text
+
+
+def test_lossy_precisions_are_never_the_default():
+    assert default_runtime("cpu") in ("onnx", "fused") and default_runtime("cuda") == "fused"
+    with pytest.raises(ValueError, match="precision bf16 runs on the CPU runtimes"):
+        default_runtime("cuda", "bf16")
+
+
+def test_int8_from_a_model_needs_calibration():
+    pytest.importorskip("onnxruntime")
+    with pytest.raises(ValueError, match="precision int8 quantizes .* needs calibration images"):
+        build_runtime(_tiny_segmentor(), "onnx", precision="int8")
 
 
 def test_a_cache_entry_that_does_not_load_is_exported_again(tmp_path, monkeypatch, segkit_log):

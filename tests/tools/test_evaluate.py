@@ -218,3 +218,20 @@ def test_slide_with_windows_larger_than_the_images_equals_whole_image(setup):
     whole, slide = (json.loads((tmp / f).read_text()) for f in ("whole_big.json", "slide_big.json"))
     assert slide["mode"]["slide"] and slide["mode"]["crop_size"] == [160, 256]
     assert slide["confusion_matrix"] == whole["confusion_matrix"]
+
+
+def test_lossy_precision_runs_only_when_asked_and_the_json_says_what_ran(setup, capsys):
+    pytest.importorskip("openvino")
+    tmp, cfg_file, cfg, model, weights = setup
+    exact, lossy = tmp / "exact.json", tmp / "int8.json"
+    common = ["--config-file", str(cfg_file), "--weights", str(weights), "--split", "val"]
+    assert main([*common, "--out", str(exact)]) == 0
+    # Calibration reads DATASET.TRAIN_SPLIT; this tiny set has val (and test) only.
+    assert main([*common, "--runtime", "openvino", "--precision", "int8", "--calib-images", "2",
+                 "--out", str(lossy), "DATASET.TRAIN_SPLIT", "val"]) == 0
+    a, b = json.loads(exact.read_text()), json.loads(lossy.read_text())
+    assert (a["runtime"], a["precision"]) == ("torch", "fp32")  # the default: the model's own number
+    assert (b["runtime"], b["precision"]) == ("openvino", "int8") and b["num_images"] == a["num_images"]
+    capsys.readouterr()
+    assert main([*common, "--runtime", "torch", "--precision", "bf16"]) == 1
+    assert "runtime torch has no precision bf16" in capsys.readouterr().err

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import pytest
 import torch
 from torch import nn
 
@@ -46,6 +47,7 @@ def test_measure_latency_times_every_model_and_gives_channels_last_inputs():
     assert set(out) == {"eager", "channels_last"} and seen == {"eager": False, "channels_last": True}
     for r in out.values():
         assert 0 < r["min_ms"] <= r["median_ms"] and r["fps"] == 1000.0 / r["median_ms"]
+        assert len(r["runs_ms"]) == 3 and min(r["runs_ms"]) == pytest.approx(r["min_ms"], abs=1e-3)
 
 
 def test_min_batch_per_process_finds_batchnorm_over_pooled_maps():

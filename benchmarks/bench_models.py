@@ -1,0 +1,326 @@
+#!/usr/bin/env python
+"""Which model, on which machine: every segmentor config, every runtime segkit offers, one protocol.
+
+    python benchmarks/bench_models.py                      # every configs/cityscapes config, 512x1024 and 1024x2048
+    python benchmarks/bench_models.py --configs bisenetv1_r18 bisenetv2 pidnet_s --page RESULTS.md
+    python benchmarks/bench_models.py --configs bisenetv2 --sizes 128x256 --quick        # smoke run (2 reps)
+    python benchmarks/bench_models.py --from-json benchmarks/results/<machine>.json --page RESULTS.md  # no timing
+    python benchmarks/bench_models.py --facts-only --page RESULTS.md   # parameters, GFLOPs, published mIoU only
+
+For each config (batch 1, random seeded weights) and size it times every runtime this machine offers
+(segkit.deploy.speed: eager, fused+channels_last, torch.compile, ONNX Runtime fp32/INT8, OpenVINO
+fp32/bf16/INT8/INT8+bf16; on CUDA eager, fused, compile, fp16/bf16 autocast, ONNX Runtime CUDA), both the
+forward pass alone and segkit.Predictor end to end, with all runtimes of one model interleaved
+round-robin. Each time is printed beside the machine's compute limit for its precision
+(GFLOPs / (cores x operations per cycle x clock), figures and sources in segkit.utils.machine).
+
+Writes benchmarks/results/<machine>.json (the protocol, the machine, library versions and every timed run),
+the picture benchmarks/results/<machine>.png (latency against published mIoU, benchmarks/plot_results.py)
+and, with --page, the generated tables between the markers of that page. The JSON is written after each
+model, so an interrupted run keeps what it measured; --merge keeps the other configs of an existing file.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import glob
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import torch  # noqa: E402
+from tabulate import tabulate  # noqa: E402
+
+from segkit.config import load_cfg  # noqa: E402
+from segkit.deploy.speed import CPU_VARIANTS, CUDA_VARIANTS, model_facts, time_model, variants  # noqa: E402
+from segkit.models import build_model  # noqa: E402
+from segkit.utils.machine import compute_limits, library_versions, limit_ms, machine_name, read_cpu_info  # noqa: E402
+from segkit.utils.logger import setup_logger  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plot_results import plot_results  # noqa: E402
+
+CONFIG_DIR = os.path.join(ROOT, "configs", "cityscapes")
+RESULTS_DIR = os.path.join(ROOT, "benchmarks", "results")
+BEGIN, END = "<!-- bench_models:begin -->", "<!-- bench_models:end -->"
+INTERLEAVING = ("all warm-ups first (torch.compile compiles there); then each timed repetition runs every runtime of "
+                "the model once, forward pass and Predictor, in a fixed round-robin order")
+TIMED = {"model": "the runtime's forward pass on a normalised float [1,3,H,W] tensor (logits out)",
+         "predictor": "segkit.Predictor end to end on a BGR uint8 frame: normalisation, forward, argmax, uint8 map "
+                      "copied out; whole image at scale 1, file decoding excluded"}
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d+)x(\d+)", text.lower())
+    if not match:
+        raise argparse.ArgumentTypeError(f"size {text!r} is not HxW (e.g. 512x1024)")
+    return int(match.group(1)), int(match.group(2))
+
+
+def config_path(name: str) -> str:
+    """A config name of configs/cityscapes (bisenetv1_r18) or a path to any config file."""
+    path = name if name.endswith(".yaml") else os.path.join(CONFIG_DIR, f"{name}.yaml")
+    if not os.path.isfile(path):
+        known = ", ".join(sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(CONFIG_DIR, "*.yaml"))))
+        raise SystemExit(f"error: config {name!r} not found ({path}); known: {known}")
+    return path
+
+
+def published_miou(path: str) -> dict | None:
+    """The zoo's published figure for the config (segkit.zoo.entries), or None where the zoo has none."""
+    try:
+        from segkit.zoo.entries import ENTRIES
+    except ImportError:
+        return None
+    rel = os.path.relpath(os.path.abspath(path), os.path.join(ROOT, "configs")).replace(os.sep, "/")
+    for entry in ENTRIES.values():
+        # An entry whose overrides change the model (MODEL.VARIANT ...) publishes another model's figure.
+        if entry.config == rel and entry.miou is not None and not any(str(k).startswith("MODEL.") for k in entry.opts[::2]):
+            return {"miou": entry.miou, "zoo": entry.name, "protocol": entry.protocol}
+    return None
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--configs", nargs="+", default=None,
+                   help="config names of configs/cityscapes or paths (default: every configs/cityscapes/*.yaml)")
+    p.add_argument("--sizes", nargs="+", type=parse_size, default=[(512, 1024), (1024, 2048)], help="HxW sizes")
+    names = sorted({v.name for v in CPU_VARIANTS + CUDA_VARIANTS})
+    p.add_argument("--runtimes", nargs="+", default=None, choices=names, metavar="RUNTIME",
+                   help=f"variants to time (default: all this machine offers): {', '.join(names)}")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=("cpu", "cuda"))
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch, onnxruntime and OpenVINO threads (default: every core this process may use)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed runs per runtime and timing")
+    p.add_argument("--iters", type=int, default=10, help="timed round-robin repetitions")
+    p.add_argument("--quick", action="store_true", help="smoke run: 1 warm-up, 2 repetitions (figures not for quoting)")
+    p.add_argument("--no-predictor", action="store_true", help="time the forward passes only")
+    p.add_argument("--calib-images", type=int, default=8, help="rendered scenes that calibrate INT8")
+    p.add_argument("--clock-ghz", type=float, default=None, help="clock for the compute limits (default: read)")
+    p.add_argument("--out", default=None, help="results JSON (default benchmarks/results/<machine>.json)")
+    p.add_argument("--merge", action="store_true", help="keep the other configs of an existing --out file")
+    p.add_argument("--page", default=None, help="markdown page whose generated block to rewrite (RESULTS.md)")
+    p.add_argument("--plot-size", type=parse_size, default=None, help="size the picture shows (default: the first)")
+    p.add_argument("--from-json", default=None, metavar="FILE", help="print, plot and write the page from FILE only")
+    p.add_argument("--facts-only", action="store_true",
+                   help="count parameters and GFLOPs only (no timing, nothing written but --page)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.warmup, args.iters = 1, 2
+    return args
+
+
+def machine(args: argparse.Namespace) -> dict:
+    cpu = read_cpu_info()
+    if args.clock_ghz:
+        cpu = dataclasses.replace(cpu, clock_ghz=args.clock_ghz, clock_source="--clock-ghz")
+    threads = args.threads or cpu.cores
+    info = {"name": machine_name(cpu), "cpu": dataclasses.asdict(cpu), "threads": threads, "device": args.device,
+            "limits": compute_limits(cpu, threads) if args.device == "cpu" else {},
+            "versions": library_versions()}
+    if args.device == "cuda":
+        gpu = torch.cuda.get_device_name(0)
+        info.update(gpu=gpu, name=re.sub(r"[^a-z0-9]+", "-", gpu.lower()).strip("-"))
+    return info
+
+
+def protocol(args: argparse.Namespace, chosen) -> dict:
+    return {"batch": 1, "sizes": [f"{h}x{w}" for h, w in args.sizes], "threads": args.threads,
+            "warmup": args.warmup, "iters": args.iters, "statistic": "median of the timed repetitions",
+            "interleaving": INTERLEAVING, "timed": TIMED if not args.no_predictor else {"model": TIMED["model"]},
+            "runtimes": {v.name: v.title for v in chosen}, "weights": "random, seeded (speed does not depend on them)",
+            "int8_calibration": f"{args.calib_images} rendered street scenes at the first size, normalised",
+            "quick": args.quick}
+
+
+def measure(args: argparse.Namespace) -> dict:
+    info = machine(args)
+    args.threads = info["threads"]
+    torch.set_num_threads(args.threads)
+    available = variants(args.device)
+    chosen = tuple(v for v in available if args.runtimes is None or v.name in args.runtimes)
+    skipped = sorted(set(args.runtimes or ()) - {v.name for v in chosen})
+    out = args.out or os.path.join(RESULTS_DIR, f"{info['name']}.json")
+    results = {"machine": info, "protocol": protocol(args, chosen), "command": " ".join(["python", *sys.argv]),
+               "skipped_runtimes": skipped, "models": {}}
+    if args.merge and os.path.isfile(out):
+        with open(out) as f:
+            old = json.load(f)
+        results["models"] = old.get("models", {})
+        # The tables cover every size and runtime of the file: the earlier run's first, then this run's.
+        proto, before = results["protocol"], old.get("protocol", {})
+        proto["sizes"] = list(dict.fromkeys(before.get("sizes", []) + proto["sizes"]))
+        proto["runtimes"] = {**before.get("runtimes", {}), **proto["runtimes"]}
+    paths = [config_path(c) for c in args.configs] if args.configs else sorted(glob.glob(os.path.join(CONFIG_DIR, "*.yaml")))
+    if args.facts_only:
+        results["protocol"]["runtimes"] = {}
+    else:
+        print_protocol(results)
+    for path in paths:
+        name = os.path.basename(path)[:-5]
+        start = time.perf_counter()
+        cfg = load_cfg(path, ["MODEL.SYNC_BN", "False"])
+        torch.manual_seed(0)
+        model = build_model(cfg).eval()
+        if args.facts_only:
+            entry = model_facts(model, list(args.sizes))
+        else:
+            entry = time_model(cfg, model, list(args.sizes), chosen, info["limits"], device=args.device,
+                               threads=args.threads, warmup=args.warmup, iters=args.iters,
+                               calib_images=args.calib_images, predictor=not args.no_predictor)
+        entry.update(config=os.path.relpath(path, ROOT), model=cfg.MODEL.NAME, published=published_miou(path),
+                     wall_s=round(time.perf_counter() - start, 1))
+        results["models"][name] = entry
+        if not args.facts_only:
+            save(results, out)
+            print(f"{name}: {entry['wall_s']} s (written to {out})", flush=True)
+    results["out"] = out
+    return results
+
+
+def save(results: dict, path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(results, f, indent=1)
+    os.replace(tmp, path)
+
+
+def print_protocol(results: dict) -> None:
+    m, p = results["machine"], results["protocol"]
+    cpu = m["cpu"]
+    print(f"machine: {m['name']}: {cpu['model']}, {cpu['cores']} cores, clock {cpu['clock_ghz']} GHz "
+          f"({cpu['clock_source']}), flags {' '.join(cpu['flags']) or 'none'}" + (f", GPU {m['gpu']}" if "gpu" in m else ""))
+    for precision, lim in m["limits"].items():
+        print(f"  {precision} limit: {lim['unit']}, {lim['ops_per_cycle']} ops/cycle/core x {lim['cores']} cores"
+              + (f" = {lim['gops']:.0f} GOPS" if "gops" in lim else "") + f" ({lim['source']})")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v))
+    print(f"protocol: batch 1, {p['threads']} threads, {p['warmup']} warm-up(s), median of {p['iters']} repetitions; "
+          f"{p['interleaving']}")
+    for what, text in p["timed"].items():
+        print(f"  timed '{what}': {text}")
+    print(f"  INT8 calibration: {p['int8_calibration']}; weights {p['weights']}")
+    if results.get("skipped_runtimes"):
+        print(f"  not offered on this machine: {', '.join(results['skipped_runtimes'])}")
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def speed_rows(results: dict, size: str, timing: str = "model") -> tuple[list[str], list[list[str]]]:
+    """One row per model: its time per runtime ("ms (x limit)") at `size`."""
+    names = list(results["protocol"]["runtimes"])
+    titles = results["protocol"]["runtimes"]
+    rows = []
+    for model, entry in results["models"].items():
+        lat = entry.get("latency", {}).get(size)
+        if not lat:
+            continue
+        row = [model]
+        for n in names:
+            r = lat.get(n)
+            t = r and r.get(timing)
+            if not t:
+                row.append("—" if n in entry.get("errors", {}) else "")
+                continue
+            ratio = f" ({t['median_ms'] / r['limit_ms']:.1f}x)" if r.get("limit_ms") else ""
+            row.append(_ms(t["median_ms"]) + ratio)
+        rows.append(row)
+    return ["config", *[titles[n] for n in names]], rows
+
+
+def fact_rows(results: dict) -> tuple[list[str], list[list[str]]]:
+    sizes = results["protocol"]["sizes"]
+    limits = results["machine"]["limits"]
+    headers = ["config", "params (deploy)", *[f"GFLOPs {s}" for s in sizes],
+               *[f"{p} limit ms {s}" for p in limits for s in sizes[:1]], "published mIoU (Cityscapes val)"]
+    rows = []
+    for model, entry in results["models"].items():
+        pub = entry.get("published")
+        gflops = entry["gflops"]  # a merged file may hold a model at some of the sizes only
+        row = [model, f"{entry['params_no_aux'] / 1e6:.2f} M", *[f"{gflops[s]:.1f}" if s in gflops else "" for s in sizes]]
+        row += [_ms(limit_ms(gflops[sizes[0]], limits[p])) if sizes[0] in gflops else "" for p in limits]
+        row.append(f"{pub['miou']:.2f} ({pub['zoo']})" if pub else "(zoo figure: filled at merge)")
+        rows.append(row)
+    return headers, rows
+
+
+def markdown(results: dict, picture: str | None) -> str:
+    m = results["machine"]
+    cpu = m["cpu"]
+    lines = [f"Machine: **{cpu['model']}**, {m['threads']} threads of {cpu['cores']} cores, {cpu['clock_ghz']} GHz "
+             f"({', '.join(cpu['flags'])}); " + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v) + ".",
+             f"Generated by `{results['command']}`.", ""]
+    lines.append(tabulate(fact_rows(results)[1], headers=fact_rows(results)[0], tablefmt="github"))
+    for size in results["protocol"]["sizes"]:
+        for timing, what in (("model", "forward pass"), ("predictor", "Predictor end to end")):
+            headers, rows = speed_rows(results, size, timing)
+            if rows and any(cell for row in rows for cell in row[1:]):
+                lines += ["", f"**{what}, {size}**, median ms (x the compute limit of its precision):", "",
+                          tabulate(rows, headers=headers, tablefmt="github")]
+    if picture:
+        lines += ["", f"![latency against mIoU]({picture})"]
+    return "\n".join(lines)
+
+
+def write_page(page: str, block: str) -> None:
+    with open(page) as f:
+        text = f.read()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"error: {page} has no {BEGIN} ... {END} block to rewrite")
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    with open(page, "w") as f:
+        f.write(f"{head}{BEGIN}\n{block}\n{END}{tail}")
+
+
+def report(results: dict, out: str, args: argparse.Namespace) -> None:
+    for size in results["protocol"]["sizes"]:
+        for timing in ("model", "predictor"):
+            headers, rows = speed_rows(results, size, timing)
+            if rows and any(cell for row in rows for cell in row[1:]):
+                print(f"\n{size}, {timing}: median ms (x compute limit of its precision)")
+                print(tabulate(rows, headers=headers))
+    headers, rows = fact_rows(results)
+    print("\n" + tabulate(rows, headers=headers))
+    errors = {m: e["errors"] for m, e in results["models"].items() if e.get("errors")}
+    for model, errs in errors.items():
+        for what, text in errs.items():
+            print(f"{model} {what}: {text.splitlines()[0][:200]}")
+    picture = None
+    if not args.facts_only:
+        size = args.plot_size and f"{args.plot_size[0]}x{args.plot_size[1]}"
+        picture = plot_results(results, os.path.splitext(out)[0] + ".png", size=size)
+        print(f"\nresults: {out}" + (f"\npicture: {picture}" if picture else "\npicture: none (no model has a published mIoU)"))
+    if args.page:
+        rel = picture and os.path.relpath(picture, os.path.dirname(os.path.abspath(args.page)))
+        write_page(args.page, markdown(results, rel))
+        print(f"page: {args.page}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_logger()
+    if args.from_json:
+        with open(args.from_json) as f:
+            results = json.load(f)
+        print_protocol(results)
+        report(results, args.from_json, args)
+        return 0
+    # The exports and INT8 files of random weights are throwaway: keep them out of the user's cache.
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["SEGKIT_CACHE"] = cache
+        results = measure(args)
+    report(results, results.pop("out"), args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
