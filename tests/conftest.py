@@ -18,6 +18,17 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _segkit_logger_propagates():
+    """A tool's setup_logger stops the "segkit" logger propagating; caplog (on the root logger) would then miss
+    its records in every later test of the same worker, so each test starts with propagation on."""
+    import logging
+
+    logger = logging.getLogger("segkit")
+    logger.propagate = True
+    yield
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _own_cache(tmp_path_factory):
     """Label histograms and ONNX exports go to a cache of the test session, never the user's ~/.cache:

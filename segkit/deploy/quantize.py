@@ -26,7 +26,7 @@ from ..data import build_dataset
 from ..data.seg_transforms import normalise, normalise_luts
 from ..evaluation import InferenceMode, inference
 from ..utils.io import atomic_path, cache_dir as segkit_cache_dir
-from .runtime import INPUT_NAME, create_session
+from .runtime import INPUT_NAME, OnnxLoadError, create_session
 
 logger = logging.getLogger("segkit")
 
@@ -148,7 +148,11 @@ def is_quantized(path: str) -> bool:
     """Whether an ONNX file holds quantized operators (a QDQ or QOperator INT8 model)."""
     import onnx
 
-    model = onnx.load(path, load_external_data=False)
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception as e:  # protobuf's DecodeError and friends: not an ONNX file, or one cut short
+        raise OnnxLoadError(f"cannot load ONNX file {path} ({os.path.getsize(path)} bytes): truncated or not an "
+                            f"ONNX model ({type(e).__name__})") from None
     return any(n.op_type in ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "ConvInteger")
                for n in model.graph.node)
 

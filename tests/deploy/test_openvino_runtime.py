@@ -10,7 +10,7 @@ pytest.importorskip("openvino")
 
 from segkit.deploy import Calibration, build_runtime, check_parity, quantize_int8, runtime_label  # noqa: E402
 from segkit.deploy.openvino_runtime import OpenVinoSegmentor, cpu_has_bf16  # noqa: E402
-from segkit.evaluation import inference  # noqa: E402
+from segkit.evaluation import InferenceMode, inference  # noqa: E402
 
 from .conftest import CHECK_SIZES  # noqa: E402
 
@@ -32,8 +32,9 @@ def test_fp32_passes_the_export_parity_check_at_two_sizes(exported):
 def test_fp32_through_inference_equals_the_model(exported):
     runner = OpenVinoSegmentor(exported.onnx, num_classes=19, threads=1)
     image = torch.randn(3, 90, 130)
-    kwargs = dict(num_classes=19, batch_size=2, flip=True, scales=(0.75, 1.25))
-    assert (inference(runner, image, **kwargs) - inference(exported.model, image, **kwargs)).abs().max() < 1e-4
+    mode = InferenceMode(batch_size=2, flip=True, scales=(0.75, 1.25))
+    assert (inference(runner, image, mode, num_classes=19)
+            - inference(exported.model, image, mode, num_classes=19)).abs().max() < 1e-4
 
 
 def test_build_runtime_openvino_checks_fp32_and_labels_it(exported, caplog):
