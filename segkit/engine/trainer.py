@@ -55,7 +55,8 @@ from ..solver import build_lr_scheduler, build_optimizer, clip_gradients
 from ..utils.amp import autocast
 from ..utils.checkpoint import (CheckpointError, extract_model_state, find_last_checkpoint, load_newest_readable,
                                 prune_checkpoints, save_checkpoint, save_state)
-from ..utils.comm import all_reduce_sum, barrier, broadcast_buffers, is_main_process, reduce_mean_dict
+from ..utils.comm import (all_reduce_sum, barrier, broadcast_buffers, broadcast_state, is_main_process,
+                          reduce_mean_dict)
 from ..utils.events import EventWriter, draw_curves
 from ..utils.io import atomic_write_text
 from ..utils.meters import WindowMeters, format_eta
@@ -152,7 +153,10 @@ class TrainerBase:
         """The module the step calls: DDP over several processes."""
         if self.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+            wrapped = nn.parallel.DistributedDataParallel(model, device_ids=ids)  # gives every rank rank 0's weights
+            if self.ema is not None:  # copied from this rank's initial weights: it starts from rank 0's too
+                broadcast_state(getattr(self.ema, "module", self.ema))
+            return wrapped
         return model
 
     def register_frozen(self, name: str, module: nn.Module) -> nn.Module:
@@ -182,9 +186,10 @@ class TrainerBase:
     def save(self, name: str, iteration: int, marker: bool = True) -> dict[str, Any]:
         """Write a full checkpoint (main process), refusing weights that are not finite (the last good one
         stays); `marker=False` leaves the resume marker alone (model_best.pth). Returns the state."""
-        broadcast_buffers(self.model)  # every rank holds (and later evaluates) exactly what is written
         # Every rank holds the same weights, so every rank reaches the same verdict without talking.
         modules = {"": self.model, **({"ema.": getattr(self.ema, "module", self.ema)} if self.ema is not None else {})}
+        for module in (*modules.values(), *self.extra_trainable):
+            broadcast_buffers(module)  # every rank holds (and later evaluates, and resumes from) what is written
         bad = [p + k for p, m in modules.items() for k, v in m.state_dict().items()
                if v.is_floating_point() and not torch.isfinite(v).all()]
         if bad:

@@ -191,3 +191,42 @@ def test_camvid_teacher_configs_build_and_train_an_iteration(tmp_path, monkeypat
         assert len(open(tmp_path / "run" / "train_labelled.txt").read().splitlines()) == 1
         assert len(open(tmp_path / "run" / "train_unlabelled.txt").read().splitlines()) == 3
     assert glob.glob(str(tmp_path / "run" / "model_final.pth"))
+
+
+# ---------------------------------------------------------------- two processes
+def _train_and_dump(rank: int, world: int, port: int, opts: list[str], dump: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    from segkit.utils.comm import cleanup
+
+    try:
+        trainer = SegTrainer(load_cfg(None, opts))
+        trainer.train()
+        torch.save({"distill": trainer.distiller.criterion.state_dict(), "ema": trainer.ema.state_dict()["module"]},
+                   os.path.join(dump, f"rank{rank}.pth"))
+    finally:
+        cleanup()
+
+
+def test_two_processes_distil_and_pseudo_label_with_one_projection_and_one_mean_teacher(demo_root, tmp_path):
+    import torch.multiprocessing as mp
+
+    from .test_seg_trainer_ddp import _free_port
+
+    # BiSeNetV1-R18 (tiny_opts' model: spawned processes know no test backbone), taught by a random one of its kind.
+    teacher = _save_teacher(load_cfg(None, tiny_opts(demo_root, tmp_path / "t")), tmp_path / "teacher.pth")
+    opts = tiny_opts(demo_root, tmp_path / "run", **{
+        "SOLVER.IMS_PER_BATCH": 4, "SOLVER.CHECKPOINT_PERIOD": 0, "SOLVER.MAX_ITER": 2, "TEACHER.WEIGHTS": teacher,
+        "TEACHER.LOSSES": "['cwd', 'cwd_feature']", "TEACHER.STUDENT_FEATURE": "backbone:c4",
+        "TEACHER.TEACHER_FEATURE": "backbone:c5", "SEMI.ENABLED": True, "DATASET.TRAIN_SUBSET": 0.5,
+        "DATASET.UNLABELED": "train_rest", "SEMI.THRESHOLD": 0.05, "SEMI.ACCURACY_PERIOD": 1})
+    mp.start_processes(_train_and_dump, args=(2, _free_port(), opts, str(tmp_path)), nprocs=2, start_method="spawn")
+    ranks = [torch.load(tmp_path / f"rank{r}.pth") for r in (0, 1)]
+    # Each process saw other images: without averaged gradients their projections would part.
+    _assert_same(ranks[0]["distill"], ranks[1]["distill"], "projection on both ranks")
+    _assert_same(ranks[0]["ema"], ranks[1]["ema"], "mean teacher on both ranks")
+    ckpt = load_checkpoint(os.path.join(tmp_path / "run", "model_final.pth"))
+    _assert_same(ckpt["distill"], ranks[0]["distill"], "saved projection")
+    log, _ = _logged(tmp_path / "run")
+    assert "teacher_ms: " in log and "pseudo_acc: " in log
