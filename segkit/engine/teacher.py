@@ -2,8 +2,9 @@
 
 `build_teacher(cfg, device)` builds the teacher of TEACHER.WEIGHTS (a segkit checkpoint, an official file or
 zoo:NAME, read through segkit.zoo like every other weights) with TEACHER.CONFIG, or with the config the weights
-carry when TEACHER.CONFIG is empty (segkit.zoo.resolve_config: an explicit config must build the same model), frozen (no parameter requires a gradient) and in eval mode for good: `train()` on it, or on a
-module holding it, leaves it in eval mode. Called on the student's augmented batch it runs under no_grad
+carry when TEACHER.CONFIG is empty (segkit.zoo.resolve_config: an explicit config must build the same model),
+frozen (no parameter requires a gradient) and in eval mode for good: `train()` on it, or on a module holding
+it, leaves it in eval mode. Called on the student's augmented batch it runs under no_grad
 (inside inference_mode too) and returns its logits and, when TEACHER.TEACHER_FEATURE names a module, that
 module's output; it times itself (`last_ms`, milliseconds of the last call, for the log).
 
