@@ -10,6 +10,7 @@ from segkit.engine.teacher import FeatureTap, FrozenTeacher, build_distiller, bu
 from segkit.losses import build_criterion
 from segkit.models import build_model
 from segkit.solver import build_optimizer
+from tests.zoo.conftest import NAME, official_file, zoo  # noqa: F401  (zoo: a fixture of a tiny zoo entry)
 
 CLASSES = 5
 
@@ -166,3 +167,14 @@ def test_weights_that_carry_their_config_need_no_teacher_config(seg_cfg, tmp_pat
     with pytest.raises(ConfigError, match=r"TEACHER\.CONFIG .*other\.yaml.*MODEL\.NUM_CLASSES 3 \(weights: 5\)"):
         build_teacher(seg_cfg("fcn", "tiny", 32, "MODEL.NUM_CLASSES", str(CLASSES), "TEACHER.WEIGHTS", str(ckpt),
                               "TEACHER.CONFIG", str(other)))
+
+
+@pytest.mark.parametrize("form", ["zoo", "official file"])
+def test_a_zoo_name_or_an_official_file_teaches_with_the_config_it_implies(zoo, tmp_path, form):  # noqa: F811
+    entry, zoo_cfg, model = zoo
+    weights = f"zoo:{NAME}" if form == "zoo" else str(official_file(model.state_dict(), tmp_path / "published.pth"))
+    student = zoo_cfg.clone()
+    student.merge_from_list(["MODEL.NAME", "fcn", "TEACHER.WEIGHTS", weights])  # TEACHER.CONFIG: the entry's
+    teacher = build_teacher(student)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in teacher.model.state_dict().items())
+    assert not any(p.requires_grad for p in teacher.parameters())

@@ -17,7 +17,7 @@ from segkit.zoo import ENTRIES, ZooEntry, cached_path, formats
 from segkit.zoo.formats import FormatError, OfficialFormat
 from segkit.zoo.runconfig import CONFIGS_DIR
 from tests.conftest import NARROW_HEADS
-from tests.evaluation.test_export import make_cityscapes
+from tests.evaluation.test_prediction_files import make_cityscapes
 
 NAME = "tinyseg_cityscapes"
 
