@@ -110,8 +110,8 @@ _C.LOSS.CLASS_WEIGHTING = ""  # "" or "median_freq": weights from the training s
 
 # ---------------------------------------------------------------------------- teacher (distillation)
 _C.TEACHER = CN()
-_C.TEACHER.CONFIG = ""  # config of the teacher model; its classes and INPUT.MEAN/STD must equal the student's
-_C.TEACHER.WEIGHTS = ""  # teacher checkpoint (a segkit model_final.pth) or zoo:NAME; empty: no teacher
+_C.TEACHER.CONFIG = ""  # teacher's config (classes, INPUT.MEAN/STD = the student's); empty: the one TEACHER.WEIGHTS carry
+_C.TEACHER.WEIGHTS = ""  # teacher weights: a segkit checkpoint, an official file or zoo:NAME; empty: no teacher
 _C.TEACHER.LOSSES = ["cwd"]  # distillation terms of segkit.losses.LOSSES: "kd" (pixel KL), "cwd" (channel-wise, logits), "cwd_feature"
 _C.TEACHER.LOSS_WEIGHTS = []  # one per TEACHER.LOSSES entry; empty: published defaults (kd 1.0, cwd 3.0, cwd_feature 3.0)
 _C.TEACHER.KD_TEMPERATURE = 1.0  # pixel-wise KL temperature (CIRKD's --kd-temperature)

@@ -11,6 +11,20 @@ iterations done; the training loader is rebuilt from that number and every itera
 AMP: SOLVER.AMP.ENABLED autocasts on CUDA to SOLVER.AMP.DTYPE (float16 with a GradScaler, bfloat16
 without one). On CPU the switch is ignored with a warning and training stays float32: CPU autocast is
 slower than float32 on most CPUs, so it would only make CPU runs differ from the GPU recipe.
+
+Learning from a teacher (TEACHER.*, SEMI.*; segkit.engine.teacher and segkit.engine.semi):
+- the teacher of TEACHER.WEIGHTS is a frozen module of the base (`register_frozen`): never optimised nor saved,
+  its fingerprint checked on resume. With TEACHER.LOSSES the distiller runs it on the student's augmented
+  batch right after the student's forward pass; the trainable projection of "cwd_feature" is optimised beside
+  the student (`extra_trainable`), saved as "distill" and, under DDP, averaged like the student's gradients.
+- SEMI.ENABLED adds a batch of DATASET.UNLABELED images per iteration: the teacher (the student's EMA, kept as
+  the base's `ema`, so updated after every step and checkpointed as "ema"; or the fixed teacher) labels the
+  weak views, and the student's loss on the strong views is added to the total.
+- Logged beside the losses: teacher_ms (the teacher's milliseconds per iteration, pseudo-labelling included),
+  pseudo_share (share of unlabelled pixels above SEMI.THRESHOLD), pseudo_acc / pseudo_acc_confident (the
+  teacher's accuracy on the labelled batch, every SEMI.ACCURACY_PERIOD iterations).
+- DATASET.TRAIN_SUBSET: the labelled and unlabelled lists are written to OUTPUT_DIR (train_labelled.txt,
+  train_unlabelled.txt).
 """
 from __future__ import annotations
 
@@ -23,14 +37,18 @@ from torch import nn
 from yacs.config import CfgNode
 
 from ..config import ConfigError
-from ..data import build_dataset, build_train_loader, check_num_classes
+from ..data import (build_dataset, build_train_loader, build_unlabeled_dataset, build_unlabeled_loader,
+                    check_num_classes, write_subset_lists)
 from ..evaluation import evaluate_dataset, format_metrics_table, save_metrics
 from ..evaluation.report import SUMMARY_METRICS, val_pictures
 from ..losses import build_criterion
 from ..models import build_model
 from ..utils.analysis import min_batch_per_process
 from ..utils.comm import all_reduce_sum, broadcast_buffers, is_main_process
+from ..utils.checkpoint import CheckpointError
 from .run import convert_sync_batchnorm
+from .semi import SemiSupervision
+from .teacher import Stopwatch, build_distiller, build_teacher
 from .trainer import NonFiniteError, TrainerBase
 from ..zoo import load_initial_weights
 
@@ -62,19 +80,75 @@ class SegTrainer(TrainerBase):
         self.criterion = build_criterion(cfg, self.model, class_weights=self._class_weights()).to(self.device)
         self.max_iter, self.warmup_iters = cfg.SOLVER.MAX_ITER, cfg.SOLVER.WARMUP_ITERS
         self.eval_period, self.checkpoint_period = cfg.TEST.EVAL_PERIOD, cfg.SOLVER.CHECKPOINT_PERIOD
-        self._loader = None
+        self._loader = self._unlabeled_loader = None
+        self._build_teaching()
+
+    def _build_teaching(self) -> None:
+        """Teacher, distiller, semi-supervision and the unlabelled images, as the config asks (see the docstring)."""
+        cfg = self.cfg
+        teacher = build_teacher(cfg, self.device)
+        if teacher is not None:
+            self.register_frozen("teacher", teacher)
+        # The mean teacher copies the student before the distiller hooks a feature tap into it.
+        self.semi = SemiSupervision(cfg, self.model, self.device, teacher=teacher) if cfg.SEMI.ENABLED else None
+        self.unlabeled_set = build_unlabeled_dataset(cfg) if self.semi is not None else None
+        if self.semi is not None and self.semi.ema is not None:
+            self.ema = self.semi.ema  # the base updates it after every step and checkpoints it
+        self.distiller = build_distiller(cfg, self.model, self.device, teacher=teacher)
+        if self.distiller is not None:
+            self.extra_trainable = [self.distiller.criterion]
+        self.logged_metrics = (("teacher_ms",) if teacher is not None or self.semi is not None else ()) + (
+            ("pseudo_share", "pseudo_acc", "pseudo_acc_confident") if self.semi is not None else ())
+        if cfg.DATASET.TRAIN_SUBSET and is_main_process():
+            write_subset_lists(cfg.OUTPUT_DIR, self.train_set.samples, self.train_set.subset_rest)
+
+    def wrap_for_training(self, model: nn.Module) -> nn.Module:
+        wrapped = super().wrap_for_training(model)
+        if self.distiller is not None and self.world_size > 1:  # the projection's gradients, averaged likewise
+            self.distiller.criterion.distribute([self.device.index] if self.device.type == "cuda" else None)
+        return wrapped
 
     def next_batch(self, iteration: int) -> dict[str, Any]:
         if self._loader is None:  # built at the first iteration this process trains: a resume starts there
             self._loader = build_train_loader(self.cfg, self.train_set, start_iter=iteration)
-        return next(self._loader)
+        batch = next(self._loader)
+        if self.semi is not None:
+            if self._unlabeled_loader is None:
+                self._unlabeled_loader = build_unlabeled_loader(self.cfg, self.unlabeled_set, start_iter=iteration)
+            batch["unlabeled"] = next(self._unlabeled_loader)
+        batch["iteration"] = iteration
+        return batch
 
     def compute_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         images = batch["image"].to(self.device, non_blocking=True)
         labels = batch["label"].to(self.device, non_blocking=True)
         outputs = self.train_model(images)
         loss, parts = self.criterion(outputs, labels)
-        return {"loss": loss, **parts}
+        out = {"loss": loss, **parts}
+        watch = Stopwatch()  # the teacher's time this iteration, distillation and pseudo-labelling together
+        if self.distiller is not None:  # right after the labelled forward: its feature tap holds that pass
+            taught, taught_parts = self.distiller(outputs, images, labels)
+            watch.ms += self.distiller.teacher.last_ms
+            out.update(loss=out["loss"] + taught, **taught_parts)
+        if self.semi is not None:
+            with watch.timing(self.device):
+                targets = self.semi.prepare(batch["unlabeled"])
+                accuracy = self.semi.pseudo_label_accuracy(images, labels, batch["iteration"])
+            unsup, unsup_parts = self.semi.loss(self.train_model(targets.images), targets)
+            out.update(loss=out["loss"] + unsup, **unsup_parts, pseudo_share=targets.share, **accuracy)
+        if self.logged_metrics:
+            out["teacher_ms"] = torch.tensor(watch.ms, device=self.device)
+        return out
+
+    def extra_state(self, iteration: int) -> dict[str, Any]:
+        return {"distill": self.distiller.criterion.state_dict()} if self.distiller is not None else {}
+
+    def load_extra_state(self, ckpt: dict[str, Any], path: str) -> None:
+        if self.distiller is not None:
+            if "distill" not in ckpt:
+                raise CheckpointError(f"{path} has no 'distill' state (the distillation projection) but this run "
+                                      "distils: resume a run with the same TEACHER.LOSSES or start a new one")
+            self.distiller.criterion.load_state_dict(ckpt["distill"])
 
     # ------------------------------------------------------------------ setup helpers
     def _class_weights(self) -> list[float] | None:

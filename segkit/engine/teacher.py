@@ -1,8 +1,10 @@
 """A frozen teacher for the segmentation trainer, and the distillation it drives.
 
-`build_teacher(cfg, device)` builds the model of TEACHER.CONFIG with TEACHER.WEIGHTS (a segkit checkpoint or
-zoo:NAME), frozen (no parameter requires a gradient) and in eval mode for good: `train()` on it, or on a
-module holding it, leaves it in eval mode. Called on the student's augmented batch it runs under no_grad
+`build_teacher(cfg, device)` builds the teacher of TEACHER.WEIGHTS (a segkit checkpoint, an official file or
+zoo:NAME, read through segkit.zoo like every other weights) with TEACHER.CONFIG, or with the config the weights
+carry when TEACHER.CONFIG is empty (segkit.zoo.resolve_config: an explicit config must build the same model),
+frozen (no parameter requires a gradient) and in eval mode for good: `train()` on it, or on a module holding
+it, leaves it in eval mode. Called on the student's augmented batch it runs under no_grad
 (inside inference_mode too) and returns its logits and, when TEACHER.TEACHER_FEATURE names a module, that
 module's output; it times itself (`last_ms`, milliseconds of the last call, for the log).
 
@@ -14,26 +16,46 @@ with the student; the teacher itself belongs to neither.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import time
-from typing import Any, NamedTuple
+from contextlib import contextmanager
+from typing import Any, Iterator, NamedTuple
 
 import torch
 from torch import nn
 from yacs.config import CfgNode
 
-from ..config import ConfigError, load_cfg
+from ..config import ConfigError
 from ..losses import build_seg_loss
 from ..losses.build import loss_inputs
 from ..losses.distill import DEFAULT_WEIGHTS, DistillCriterion, feature_connector
-from ..models import load_model_for_inference
 from ..utils.comm import unwrap_model
+from ..zoo import get_entry, load_model_for_inference, resolve_config
 
 logger = logging.getLogger("segkit")
 
 ZOO_PREFIX = "zoo:"
+
+
+class Stopwatch:
+    """`with watch.timing(device):` adds the block's wall time (CUDA work included) to `watch.ms`."""
+
+    def __init__(self) -> None:
+        self.ms = 0.0
+
+    @contextmanager
+    def timing(self, device: torch.device) -> Iterator[None]:
+        cuda = device.type == "cuda"
+        if cuda:  # the queued work of the caller is not the block's
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            if cuda:
+                torch.cuda.synchronize(device)
+            self.ms += (time.perf_counter() - start) * 1000.0
 
 
 class TeacherOutput(NamedTuple):
@@ -94,53 +116,55 @@ class FrozenTeacher(nn.Module):
         return super().train(False)
 
     def forward(self, images: torch.Tensor) -> TeacherOutput:
-        cuda = images.device.type == "cuda"
-        if cuda:
-            torch.cuda.synchronize(images.device)
-        start = time.perf_counter()
-        with torch.no_grad():
+        watch = Stopwatch()
+        with watch.timing(images.device), torch.no_grad():
             logits = self.model(images)
             feature = self.tap.pop() if self.tap is not None else None
-        if cuda:
-            torch.cuda.synchronize(images.device)
-        self.last_ms = (time.perf_counter() - start) * 1000.0
+        self.last_ms = watch.ms
         return TeacherOutput(logits, feature)
 
 
-def resolve_weights(spec: str, key: str = "TEACHER.WEIGHTS") -> str:
-    """A local weights file for `spec`: a path as it is, zoo:NAME through segkit.zoo (downloaded and
-    converted there). A missing file or zoo is an error naming `key`."""
+def check_weights(spec: str, key: str = "TEACHER.WEIGHTS") -> str:
+    """`spec` when it names weights segkit.zoo can read: zoo:NAME of a known entry (fetched into the cache when
+    first loaded) or an existing file (a segkit checkpoint or an official one); else an error naming `key`."""
     if spec.startswith(ZOO_PREFIX):
-        name = spec[len(ZOO_PREFIX):]
         try:
-            zoo = importlib.import_module("segkit.zoo")
-            resolve = getattr(zoo, "resolve_weights")
-        except (ImportError, AttributeError) as e:
-            raise ConfigError(f"{key} '{spec}': this segkit has no model zoo to resolve zoo: names "
-                              "(segkit.zoo.resolve_weights); give the checkpoint file's path instead") from e
-        return str(resolve(name))
+            get_entry(spec[len(ZOO_PREFIX):])
+        except KeyError as e:
+            raise ConfigError(f"{key} '{spec}': {e.args[0]}") from None
+        return spec
     if not os.path.isfile(spec):
         raise ConfigError(f"{key}: checkpoint not found: {spec}")
     return spec
 
 
+def teacher_cfg(cfg: CfgNode) -> CfgNode:
+    """The teacher's config: TEACHER.CONFIG, checked against the config the weights carry, or, when it is empty,
+    the carried one (a segkit checkpoint's, a zoo entry's, an official file's zoo entry)."""
+    t = cfg.TEACHER
+    weights = check_weights(t.WEIGHTS)
+    try:
+        return resolve_config(t.CONFIG or None, weights)
+    except ConfigError as e:
+        if t.CONFIG:
+            raise ConfigError(f"TEACHER.CONFIG {t.CONFIG} / TEACHER.WEIGHTS {weights}: {e}") from None
+        raise ConfigError(f"TEACHER.CONFIG is empty and TEACHER.WEIGHTS {weights} carries no config it can use "
+                          f"({e}): name the config the teacher was trained with") from None
+
+
 def build_teacher(cfg: CfgNode, device: torch.device | str = "cpu") -> FrozenTeacher | None:
-    """The frozen teacher of TEACHER.CONFIG + TEACHER.WEIGHTS on `device`, or None when TEACHER.WEIGHTS is empty."""
+    """The frozen teacher of TEACHER.WEIGHTS (+ TEACHER.CONFIG) on `device`, or None when TEACHER.WEIGHTS is empty."""
     t = cfg.TEACHER
     if not t.WEIGHTS:
         if t.CONFIG:
             raise ConfigError(f"TEACHER.CONFIG is {t.CONFIG} but TEACHER.WEIGHTS is empty: a teacher needs its weights")
         return None
-    if not t.CONFIG:
-        raise ConfigError(f"TEACHER.WEIGHTS is {t.WEIGHTS} but TEACHER.CONFIG is empty: name the config the teacher "
-                          "was trained with")
-    weights = resolve_weights(t.WEIGHTS)
-    tcfg = load_cfg(t.CONFIG)
+    tcfg = teacher_cfg(cfg)
     _check_compatible(cfg, tcfg)
-    model = load_model_for_inference(tcfg, weights).to(device)
+    model = load_model_for_inference(tcfg, t.WEIGHTS).to(device)
     teacher = FrozenTeacher(model, t.TEACHER_FEATURE)
-    logger.info("teacher %s (%s) from %s: %.2fM parameters, frozen", tcfg.MODEL.NAME, t.CONFIG, t.WEIGHTS,
-                sum(p.numel() for p in model.parameters()) / 1e6)
+    logger.info("teacher %s (%s) from %s: %.2fM parameters, frozen", tcfg.MODEL.NAME, t.CONFIG or "its own config",
+                t.WEIGHTS, sum(p.numel() for p in model.parameters()) / 1e6)
     return teacher
 
 
@@ -151,7 +175,7 @@ def _check_compatible(cfg: CfgNode, tcfg: CfgNode) -> None:
         mine, theirs = cfg[section][name], tcfg[section][name]
         if (list(mine) if isinstance(mine, (list, tuple)) else mine) != (
                 list(theirs) if isinstance(theirs, (list, tuple)) else theirs):
-            raise ConfigError(f"{key} of the teacher ({cfg.TEACHER.CONFIG}) is {theirs}, the student's is {mine}: "
+            raise ConfigError(f"{key} of the teacher ({cfg.TEACHER.CONFIG or cfg.TEACHER.WEIGHTS}) is {theirs}, the student's is {mine}: "
                               "a teacher must share the student's classes and input normalisation")
 
 

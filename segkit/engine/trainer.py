@@ -25,7 +25,12 @@ A subclass implements:
   updated after every step and saved as "ema").
 - `next_batch(iteration)`: the batch of that iteration (the loaders are rebuilt from `start_iter`).
 - `compute_losses(batch) -> dict[str, Tensor]`: run under autocast; "loss" is back-propagated, every other
-  entry is logged. Override it to add terms (distillation) without touching the step.
+  "loss*" entry is logged. Override it to add terms (distillation) without touching the step. Entries that
+  are not losses (a teacher's ms per iteration, a pseudo-label accuracy) are logged too when `build` names
+  them in `self.logged_metrics`; one may be missing from an iteration or a process (averaged where present).
+- optionally `self.extra_trainable` (set in `build`): modules trained beside the model (a distillation
+  projection): optimised with it, but neither saved with it nor DDP-wrapped with it (`extra_state` and
+  `wrap_for_training` do that for them).
 - `evaluate(iteration) -> dict`: the periodic and final evaluation.
 - optionally `extra_state(iteration)` / `load_extra_state(ckpt, path)` for its own checkpoint entries.
 
@@ -38,6 +43,7 @@ instead of a silent change of the objective.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import time
 from typing import Any
@@ -49,7 +55,8 @@ from ..solver import build_lr_scheduler, build_optimizer, clip_gradients
 from ..utils.amp import autocast
 from ..utils.checkpoint import (CheckpointError, extract_model_state, find_last_checkpoint, load_newest_readable,
                                 prune_checkpoints, save_checkpoint, save_state)
-from ..utils.comm import all_reduce_sum, barrier, broadcast_buffers, is_main_process, reduce_mean_dict
+from ..utils.comm import (all_reduce_sum, barrier, broadcast_buffers, broadcast_state, is_main_process,
+                          reduce_mean_dict)
 from ..utils.events import EventWriter, draw_curves
 from ..utils.io import atomic_write_text
 from ..utils.meters import WindowMeters, format_eta
@@ -96,12 +103,14 @@ class TrainerBase:
         self.frozen: dict[str, nn.Module] = {}
         self.ema: nn.Module | None = None
         self.eval_period = self.checkpoint_period = 0  # iterations between evaluations / checkpoints (build sets them)
+        self.extra_trainable: list[nn.Module] = []  # optimised beside self.model (see the module docstring)
+        self.logged_metrics: tuple[str, ...] = ()  # compute_losses entries that are logged but are not losses
         self.model: nn.Module
         self.max_iter: int
         self.warmup_iters: int
         self.build()
 
-        self.optimizer = build_optimizer(cfg, self.model)
+        self.optimizer = build_optimizer(cfg, self.model, extra_modules=self.extra_trainable)
         self.scheduler = build_lr_scheduler(cfg, self.optimizer, self.max_iter, self.warmup_iters)
         self.amp_dtype, self.scaler = setup_amp(cfg.SOLVER.AMP.ENABLED, cfg.SOLVER.AMP.DTYPE, run)
         self.train_model = self.wrap_for_training(self.model)
@@ -144,7 +153,10 @@ class TrainerBase:
         """The module the step calls: DDP over several processes."""
         if self.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+            wrapped = nn.parallel.DistributedDataParallel(model, device_ids=ids)  # gives every rank rank 0's weights
+            if self.ema is not None:  # copied from this rank's initial weights: it starts from rank 0's too
+                broadcast_state(getattr(self.ema, "module", self.ema))
+            return wrapped
         return model
 
     def register_frozen(self, name: str, module: nn.Module) -> nn.Module:
@@ -174,9 +186,10 @@ class TrainerBase:
     def save(self, name: str, iteration: int, marker: bool = True) -> dict[str, Any]:
         """Write a full checkpoint (main process), refusing weights that are not finite (the last good one
         stays); `marker=False` leaves the resume marker alone (model_best.pth). Returns the state."""
-        broadcast_buffers(self.model)  # every rank holds (and later evaluates) exactly what is written
         # Every rank holds the same weights, so every rank reaches the same verdict without talking.
         modules = {"": self.model, **({"ema.": getattr(self.ema, "module", self.ema)} if self.ema is not None else {})}
+        for module in (*modules.values(), *self.extra_trainable):
+            broadcast_buffers(module)  # every rank holds (and later evaluates, and resumes from) what is written
         bad = [p + k for p, m in modules.items() for k, v in m.state_dict().items()
                if v.is_floating_point() and not torch.isfinite(v).all()]
         if bad:
@@ -266,7 +279,8 @@ class TrainerBase:
         self.stop_agreed = stops > 0
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        clip_gradients(self.model, self.cfg.SOLVER.CLIP_GRAD_NORM, scaler=self.scaler, optimizer=self.optimizer)
+        clip_gradients([p for g in self.optimizer.param_groups for p in g["params"]], self.cfg.SOLVER.CLIP_GRAD_NORM,
+                       scaler=self.scaler, optimizer=self.optimizer)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
@@ -343,14 +357,26 @@ class TrainerBase:
         mem = ""
         if self.device.type == "cuda":
             mem = f"  max_mem: {torch.cuda.max_memory_allocated(self.device) / 2**20:.0f}M"
+        metrics = self.reduce_metrics(meters)
         lr = self.optimizer.param_groups[0]["lr"]
         self.logger.info(
-            "%siter: %d/%d  %s  lr: %.4g  time: %.3fs/it  data: %.3fs  eta: %s%s",
+            "%siter: %d/%d  %s%s  lr: %.4g  time: %.3fs/it  data: %.3fs  eta: %s%s",
             self.progress_prefix(done), done, self.max_iter,
             "  ".join(f"{k}: {v:.4f}" for k, v in sorted(losses.items(), key=_loss_order)),
+            "".join(f"  {k}: {v:.4g}" for k, v in metrics.items()),
             lr, sec, meters.avg("data_time"), eta, mem,
         )
-        self.events.scalars(done, {**losses, "lr": lr, "time": sec, "data_time": meters.avg("data_time")})
+        self.events.scalars(done, {**losses, **metrics, "lr": lr, "time": sec, "data_time": meters.avg("data_time")})
+
+    def reduce_metrics(self, meters: WindowMeters) -> dict[str, float]:
+        """The window averages of `logged_metrics`, averaged over the processes that measured each; one that no
+        process measured in the window is left out. Every process reduces the same fixed list, so none waits."""
+        if not self.logged_metrics:
+            return {}
+        avgs = [meters.avg(name) for name in self.logged_metrics]
+        sums = torch.tensor([[0.0, 0.0] if math.isnan(v) else [v, 1.0] for v in avgs], device=self.device)
+        all_reduce_sum(sums)
+        return {name: total / count for name, (total, count) in zip(self.logged_metrics, sums.tolist()) if count}
 
     def progress_prefix(self, done: int) -> str:
         """Text before "iter:" in the progress line (pretraining names the epoch)."""

@@ -151,3 +151,13 @@ def broadcast_buffers(module: nn.Module, src: int = 0) -> None:
         return
     for buf in module.buffers():
         dist.broadcast(buf, src)
+
+
+def broadcast_state(module: nn.Module, src: int = 0) -> None:
+    """Give every process `src`'s parameters and buffers, in place (a module outside DDP, such as an EMA copy
+    taken before DDP gave every process the same initial weights)."""
+    if not is_distributed():
+        return
+    with torch.no_grad():
+        for tensor in (*module.parameters(), *module.buffers()):
+            dist.broadcast(tensor, src)

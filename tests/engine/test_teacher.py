@@ -6,10 +6,11 @@ import torch
 from torch import nn
 
 from segkit.config import ConfigError
-from segkit.engine.teacher import FeatureTap, FrozenTeacher, build_distiller, build_teacher, resolve_weights
+from segkit.engine.teacher import FeatureTap, FrozenTeacher, build_distiller, build_teacher, check_weights
 from segkit.losses import build_criterion
 from segkit.models import build_model
 from segkit.solver import build_optimizer
+from tests.zoo.conftest import NAME, official_file, zoo  # noqa: F401  (zoo: a fixture of a tiny zoo entry)
 
 CLASSES = 5
 
@@ -106,8 +107,8 @@ def test_no_teacher_without_weights_and_no_distiller_without_terms(student_cfg):
 
 @pytest.mark.parametrize("opts, message", [
     (["TEACHER.WEIGHTS", "/nowhere/model_final.pth"], r"TEACHER\.WEIGHTS: checkpoint not found: /nowhere"),
-    (["TEACHER.WEIGHTS", "zoo:bisenetv1_camvid"], r"no model zoo to resolve zoo: names"),
-    (["TEACHER.CONFIG", ""], r"TEACHER\.CONFIG is empty"),
+    (["TEACHER.WEIGHTS", "zoo:no_such_model"], r"TEACHER\.WEIGHTS 'zoo:no_such_model': no zoo entry 'no_such_model'"),
+    (["TEACHER.CONFIG", ""], r"TEACHER\.CONFIG is empty and TEACHER\.WEIGHTS .* carries no config"),
     (["TEACHER.LOSSES", "['ce']"], r"TEACHER\.LOSSES 'ce' is not a distillation loss"),
     (["TEACHER.LOSSES", "['focal']"], r"unknown TEACHER\.LOSSES 'focal'"),
     (["TEACHER.LOSSES", "['kd', 'cwd']", "TEACHER.LOSS_WEIGHTS", "[1.0]"], r"one TEACHER\.LOSS_WEIGHTS entry each"),
@@ -142,7 +143,38 @@ def test_feature_tap_takes_a_module_output_or_one_entry_of_it(seg_cfg):
     bad.remove()
 
 
-def test_resolve_weights_passes_a_file_through(tmp_path):
+def test_check_weights_passes_a_file_and_a_known_zoo_name_through(tmp_path):
+    from segkit.zoo import ENTRIES
+
     f = tmp_path / "w.pth"
     f.write_bytes(b"x")
-    assert resolve_weights(str(f)) == str(f)
+    assert check_weights(str(f)) == str(f)
+    name = f"zoo:{sorted(ENTRIES)[0]}"
+    assert check_weights(name) == name  # fetched only when the teacher loads
+
+
+def test_weights_that_carry_their_config_need_no_teacher_config(seg_cfg, tmp_path):
+    tcfg = seg_cfg("fcn", "tiny", 32, "MODEL.NUM_CLASSES", str(CLASSES))
+    torch.manual_seed(2)
+    model = build_model(tcfg)
+    ckpt = tmp_path / "model_final.pth"
+    torch.save({"model": model.state_dict(), "config": tcfg.dump()}, ckpt)
+    cfg = seg_cfg("fcn", "tiny", 32, "MODEL.NUM_CLASSES", str(CLASSES), "TEACHER.WEIGHTS", str(ckpt))
+    teacher = build_teacher(cfg)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in teacher.model.state_dict().items())
+    other = tmp_path / "other.yaml"  # an explicit config must build the model the weights hold
+    other.write_text(seg_cfg("fcn", "tiny", 32, "MODEL.NUM_CLASSES", "3").dump())
+    with pytest.raises(ConfigError, match=r"TEACHER\.CONFIG .*other\.yaml.*MODEL\.NUM_CLASSES 3 \(weights: 5\)"):
+        build_teacher(seg_cfg("fcn", "tiny", 32, "MODEL.NUM_CLASSES", str(CLASSES), "TEACHER.WEIGHTS", str(ckpt),
+                              "TEACHER.CONFIG", str(other)))
+
+
+@pytest.mark.parametrize("form", ["zoo", "official file"])
+def test_a_zoo_name_or_an_official_file_teaches_with_the_config_it_implies(zoo, tmp_path, form):  # noqa: F811
+    entry, zoo_cfg, model = zoo
+    weights = f"zoo:{NAME}" if form == "zoo" else str(official_file(model.state_dict(), tmp_path / "published.pth"))
+    student = zoo_cfg.clone()
+    student.merge_from_list(["MODEL.NAME", "fcn", "TEACHER.WEIGHTS", weights])  # TEACHER.CONFIG: the entry's
+    teacher = build_teacher(student)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in teacher.model.state_dict().items())
+    assert not any(p.requires_grad for p in teacher.parameters())
