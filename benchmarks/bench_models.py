@@ -17,7 +17,7 @@ round-robin. Each time is printed beside the machine's compute limit for its pre
 Writes benchmarks/results/<machine>.json (the protocol, the machine, library versions and every timed run),
 the picture benchmarks/results/<machine>.png (latency against published mIoU, benchmarks/plot_results.py)
 and, with --page, the generated tables between the markers of that page. The JSON is written after each
-model, so an interrupted run keeps what it measured; --merge keeps the other configs of an existing file.
+model, so an interrupted run keeps what it measured; --merge keeps the other configs and sizes of an existing file.
 """
 from __future__ import annotations
 
@@ -81,7 +81,9 @@ def published_miou(path: str) -> dict | None:
     rel = os.path.relpath(os.path.abspath(path), os.path.join(ROOT, "configs")).replace(os.sep, "/")
     for entry in ENTRIES.values():
         # An entry whose overrides change the model (MODEL.VARIANT ...) publishes another model's figure.
-        if entry.config == rel and entry.miou is not None and not any(str(k).startswith("MODEL.") for k in entry.opts[::2]):
+        # The CoinCheung entries run the same model with that repository's normalisation (*_coincheung.yaml).
+        same_model = entry.config == rel or entry.config.replace("_coincheung.yaml", ".yaml") == rel
+        if same_model and entry.miou is not None and not any(str(k).startswith("MODEL.") for k in entry.opts[::2]):
             return {"miou": entry.miou, "zoo": entry.name, "protocol": entry.protocol}
     return None
 
@@ -104,7 +106,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--calib-images", type=int, default=8, help="rendered scenes that calibrate INT8")
     p.add_argument("--clock-ghz", type=float, default=None, help="clock for the compute limits (default: read)")
     p.add_argument("--out", default=None, help="results JSON (default benchmarks/results/<machine>.json)")
-    p.add_argument("--merge", action="store_true", help="keep the other configs of an existing --out file")
+    p.add_argument("--merge", action="store_true", help="keep the other configs and sizes of an existing --out file")
     p.add_argument("--page", default=None, help="markdown page whose generated block to rewrite (RESULTS.md)")
     p.add_argument("--plot-size", type=parse_size, default=None, help="size the picture shows (default: the first)")
     p.add_argument("--from-json", default=None, metavar="FILE", help="print, plot and write the page from FILE only")
@@ -176,6 +178,13 @@ def measure(args: argparse.Namespace) -> dict:
                                calib_images=args.calib_images, predictor=not args.no_predictor)
         entry.update(config=os.path.relpath(path, ROOT), model=cfg.MODEL.NAME, published=published_miou(path),
                      wall_s=round(time.perf_counter() - start, 1))
+        if args.merge and name in results["models"]:
+            # Sizes measured earlier (another --sizes run) stay beside this run's: one model, one entry.
+            earlier = results["models"][name]
+            for key in ("gflops", "latency"):
+                entry[key] = {**earlier.get(key, {}), **entry.get(key, {})}
+            entry["errors"] = {**earlier.get("errors", {}), **entry.get("errors", {})} \
+                if isinstance(entry.get("errors"), dict) else entry.get("errors")
         results["models"][name] = entry
         if not args.facts_only:
             save(results, out)
@@ -247,7 +256,7 @@ def fact_rows(results: dict) -> tuple[list[str], list[list[str]]]:
         gflops = entry["gflops"]  # a merged file may hold a model at some of the sizes only
         row = [model, f"{entry['params_no_aux'] / 1e6:.2f} M", *[f"{gflops[s]:.1f}" if s in gflops else "" for s in sizes]]
         row += [_ms(limit_ms(gflops[sizes[0]], limits[p])) if sizes[0] in gflops else "" for p in limits]
-        row.append(f"{pub['miou']:.2f} ({pub['zoo']})" if pub else "(zoo figure: filled at merge)")
+        row.append(f"{pub['miou']:.2f} ({pub['zoo']})" if pub else "—")
         rows.append(row)
     return headers, rows
 
