@@ -57,10 +57,10 @@ def _poisoned_run(rank: int, world: int, port: int, pipeline: str, setup: list, 
         message = "finished"
     except NonFiniteError as e:
         message = str(e)
-    finally:
-        cleanup()
+    # The report first: what the process said is the test's subject; tearing gloo down comes after.
     with open(os.path.join(report_dir, f"rank{rank}.txt"), "w") as f:
         f.write(message)
+    cleanup()
 
 
 @pytest.mark.parametrize("pipeline", ["seg", "cls"])
@@ -72,7 +72,17 @@ def test_a_nan_on_one_process_stops_both_with_the_message(pipeline, demo_root, d
     ctx = mp.start_processes(_poisoned_run, args=(2, _free_port(), pipeline, setup, str(tmp_path)), nprocs=2,
                              start_method="spawn", join=False)
     deadline = time.monotonic() + TIMEOUT_S
-    while not ctx.join(timeout=5):
+    while True:
+        try:
+            if ctx.join(timeout=5):
+                break
+        except mp.ProcessExitedException as e:
+            # gloo may abort a process while the group is torn down after both stopped (a peer gone first, on
+            # a loaded machine); both must still have stopped with the message, which the reports show.
+            if not all((tmp_path / f"rank{r}.txt").is_file() for r in (0, 1)):
+                raise
+            print(f"teardown after the stop: {e}")
+            break
         if time.monotonic() > deadline:
             for p in ctx.processes:
                 p.kill()
