@@ -20,7 +20,10 @@ def _torchrun(data: str, out, **env: str) -> tuple[int, str]:
     environ = {**os.environ, "OMP_NUM_THREADS": "1", **env}
     log = f"{out}.log"
     with open(log, "w") as f:  # a file, not a pipe: the output of a run that times out stays readable
-        code = subprocess.run(cmd, env=environ, stdout=f, stderr=subprocess.STDOUT, timeout=300).returncode
+        # A session of its own: torchrun signals its whole process group when it tears a worker group down,
+        # which would otherwise reach the test runner and its other workers.
+        code = subprocess.run(cmd, env=environ, stdout=f, stderr=subprocess.STDOUT, timeout=300,
+                              start_new_session=True).returncode
     return code, open(log).read()
 
 
