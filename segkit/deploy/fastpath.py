@@ -115,19 +115,21 @@ def cached_onnx_export(model: nn.Module, cache_dir: str | None = None, opset: in
     return path
 
 
-def load_cached_onnx(model: nn.Module, **runtime_kwargs) -> OnnxSegmentor:
-    """`model`'s cached ONNX export in onnxruntime (`runtime_kwargs` go to OnnxSegmentor).
+def load_cached_onnx(model: nn.Module, path: str, **runtime_kwargs) -> OnnxSegmentor:
+    """`model`'s cached ONNX export `path` (from `cached_onnx_export`) in onnxruntime (`runtime_kwargs` go to
+    OnnxSegmentor).
 
     A cache entry that does not load (a copy cut short by a full disk or a killed process) is removed and
     exported again, with a warning naming it, rather than failing every later run until deleted by hand.
     """
-    path = cached_onnx_export(model)
     try:
         return OnnxSegmentor(path, **runtime_kwargs)
     except OnnxLoadError as e:
         logger.warning("ONNX cache entry does not load, exporting it again: %s", e)
         os.remove(path)
         return OnnxSegmentor(cached_onnx_export(model), **runtime_kwargs)
+
+
 def runtime_label(runner: Model) -> str:
     """"<runtime> <precision>" of a runner `build_runtime` made (a plain model: "torch fp32")."""
     return getattr(runner, "segkit_runtime", "torch fp32")
@@ -217,7 +219,7 @@ def _exported_runtime(model: nn.Module | None, name: str, precision: str, onnx_p
                              "(tools: DATASET.TRAIN_SPLIT, --calib-images; Python: calibration=dataset_calibration(cfg))")
         path = cached_int8(fp32_path, calibration)
     if name == "onnx" and path == fp32_path and onnx_path is None:
-        runner = load_cached_onnx(model, num_classes=num_classes, threads=threads, device=device.type)
+        runner = load_cached_onnx(model, path, num_classes=num_classes, threads=threads, device=device.type)
     elif name == "onnx":
         runner = OnnxSegmentor(path, num_classes=num_classes, threads=threads, device=device.type)
     else:
