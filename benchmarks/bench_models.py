@@ -6,6 +6,8 @@
     python benchmarks/bench_models.py --configs bisenetv2 --sizes 128x256 --quick        # smoke run (2 reps)
     python benchmarks/bench_models.py --from-json benchmarks/results/<machine>.json --page RESULTS.md  # no timing
     python benchmarks/bench_models.py --facts-only --page RESULTS.md   # parameters, GFLOPs, published mIoU only
+    COINCHEUNG_BISENET=/path/to/BiSeNet python benchmarks/bench_models.py --configs bisenetv1_r18 \
+        --reference benchmarks/references/coincheung_bisenet.py     # another repository's model in the round-robin
 
 For each config (batch 1, random seeded weights) and size it times every runtime this machine offers
 (segkit.deploy.speed: eager, fused+channels_last, torch.compile, ONNX Runtime fp32/INT8, OpenVINO
@@ -16,7 +18,10 @@ round-robin. Each time is printed beside the machine's compute limit for its pre
 
 Writes benchmarks/results/<machine>.json (the protocol, the machine, library versions and every timed run),
 the picture benchmarks/results/<machine>.png (latency against published mIoU, benchmarks/plot_results.py)
-and, with --page, the generated tables between the markers of that page. The JSON is written after each
+and, with --page, the generated tables between the markers of that page. --reference FILE times another
+implementation of the same network in the same round-robin (FILE defines TITLE and MODELS, a dictionary from
+config name to a function returning the eval-mode nn.Module; benchmarks/references/ has one) and prints each
+segkit runtime's Predictor as a ratio of that forward pass. The JSON is written after each
 model, so an interrupted run keeps what it measured; --merge keeps the other configs and sizes of an existing file.
 """
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import glob
+import importlib.util
 import json
 import os
 import re
@@ -49,6 +55,8 @@ from plot_results import plot_results  # noqa: E402
 CONFIG_DIR = os.path.join(ROOT, "configs", "cityscapes")
 RESULTS_DIR = os.path.join(ROOT, "benchmarks", "results")
 BEGIN, END = "<!-- bench_models:begin -->", "<!-- bench_models:end -->"
+REFERENCE = "reference"  # the runtime key of a --reference implementation
+LIMITS_NOTE = "the nominal compute limit of its precision"
 INTERLEAVING = ("all warm-ups first (torch.compile compiles there); then each timed repetition runs every runtime of "
                 "the model once, forward pass and Predictor, in a fixed round-robin order")
 TIMED = {"model": "the runtime's forward pass on a normalised float [1,3,H,W] tensor (logits out)",
@@ -110,6 +118,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--page", default=None, help="markdown page whose generated block to rewrite (RESULTS.md)")
     p.add_argument("--plot-size", type=parse_size, default=None, help="size the picture shows (default: the first)")
     p.add_argument("--from-json", default=None, metavar="FILE", help="print, plot and write the page from FILE only")
+    p.add_argument("--reference", default=None, metavar="FILE",
+                   help="a Python file with TITLE and MODELS {config name: builder}: time that implementation too")
     p.add_argument("--facts-only", action="store_true",
                    help="count parameters and GFLOPs only (no timing, nothing written but --page)")
     args = p.parse_args(argv)
@@ -141,7 +151,24 @@ def protocol(args: argparse.Namespace, chosen) -> dict:
             "quick": args.quick}
 
 
+def load_references(path: str | None) -> tuple[str, dict]:
+    """(TITLE, MODELS) of a --reference file; a file without them is an error naming it."""
+    if path is None:
+        return "", {}
+    if not os.path.isfile(path):
+        raise SystemExit(f"error: --reference {path}: no such file")
+    spec = importlib.util.spec_from_file_location("segkit_bench_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    title, models = getattr(module, "TITLE", None), getattr(module, "MODELS", None)
+    if not isinstance(title, str) or not isinstance(models, dict):
+        raise SystemExit(f"error: --reference {path} must define TITLE (a string) and MODELS "
+                         "(a dictionary from config name to a function returning an nn.Module)")
+    return title, models
+
+
 def measure(args: argparse.Namespace) -> dict:
+    ref_title, ref_models = load_references(args.reference)
     info = machine(args)
     args.threads = info["threads"]
     torch.set_num_threads(args.threads)
@@ -159,9 +186,16 @@ def measure(args: argparse.Namespace) -> dict:
         proto, before = results["protocol"], old.get("protocol", {})
         proto["sizes"] = list(dict.fromkeys(before.get("sizes", []) + proto["sizes"]))
         proto["runtimes"] = {**before.get("runtimes", {}), **proto["runtimes"]}
+        if "reference" in before:
+            proto["reference"] = before["reference"]
     paths = [config_path(c) for c in args.configs] if args.configs else sorted(glob.glob(os.path.join(CONFIG_DIR, "*.yaml")))
     if args.facts_only:
         results["protocol"]["runtimes"] = {}
+    elif ref_models:
+        results["protocol"]["runtimes"] = {REFERENCE: ref_title, **results["protocol"]["runtimes"]}
+        results["protocol"]["reference"] = {"title": ref_title, "file": os.path.relpath(args.reference, ROOT),
+                                            "timed": "its forward pass, eval mode, in the same round-robin"}
+        print_protocol(results)
     else:
         print_protocol(results)
     for path in paths:
@@ -173,15 +207,16 @@ def measure(args: argparse.Namespace) -> dict:
         if args.facts_only:
             entry = model_facts(model, list(args.sizes))
         else:
+            refs = {REFERENCE: (ref_title, ref_models[name]().to(args.device))} if name in ref_models else None
             entry = time_model(cfg, model, list(args.sizes), chosen, info["limits"], device=args.device,
                                threads=args.threads, warmup=args.warmup, iters=args.iters,
-                               calib_images=args.calib_images, predictor=not args.no_predictor)
+                               calib_images=args.calib_images, predictor=not args.no_predictor, references=refs)
         entry.update(config=os.path.relpath(path, ROOT), model=cfg.MODEL.NAME, published=published_miou(path),
                      wall_s=round(time.perf_counter() - start, 1))
         if args.merge and name in results["models"]:
             # Sizes measured earlier (another --sizes run) stay beside this run's: one model, one entry.
             earlier = results["models"][name]
-            for key in ("gflops", "latency"):
+            for key in ("gflops", "latency", "gemm_probe"):
                 entry[key] = {**earlier.get(key, {}), **entry.get(key, {})}
             entry["errors"] = {**earlier.get("errors", {}), **entry.get("errors", {})} \
                 if isinstance(entry.get("errors"), dict) else entry.get("errors")
@@ -215,6 +250,9 @@ def print_protocol(results: dict) -> None:
     for what, text in p["timed"].items():
         print(f"  timed '{what}': {text}")
     print(f"  INT8 calibration: {p['int8_calibration']}; weights {p['weights']}")
+    print(f"  limits: {LIMITS_NOTE}")
+    if p.get("reference"):
+        print(f"  reference: {p['reference']['title']} ({p['reference']['file']}): {p['reference']['timed']}")
     if results.get("skipped_runtimes"):
         print(f"  not offered on this machine: {', '.join(results['skipped_runtimes'])}")
 
@@ -245,17 +283,51 @@ def speed_rows(results: dict, size: str, timing: str = "model") -> tuple[list[st
     return ["config", *[titles[n] for n in names]], rows
 
 
+def reference_rows(results: dict) -> tuple[list[str], list[list[str]]]:
+    """Per model and size with a --reference timing: segkit's forward and Predictor times as ratios of it."""
+    title = results["protocol"].get("reference", {}).get("title", REFERENCE)
+    headers = ["config", "size", f"{title} forward ms", "segkit eager forward", "segkit default Predictor",
+               "fastest exact Predictor", "fastest lossy Predictor"]
+    rows = []
+    for model, entry in results["models"].items():
+        for size, lat in entry.get("latency", {}).items():
+            ref = (lat.get(REFERENCE) or {}).get("model")
+            if not ref:
+                continue
+            base = ref["median_ms"]
+
+            def cell(row: dict | None, timing: str, label: bool = False) -> str:
+                t = row and row.get(timing)
+                if not t:
+                    return ""
+                return (f"{row['title']}: " if label else "") + f"{_ms(t['median_ms'])} ({t['median_ms'] / base:.2f}x)"
+
+            segkit = {k: r for k, r in lat.items() if k != REFERENCE}
+            timed = {k: r for k, r in segkit.items() if r.get("predictor")}
+            default = next((r for r in segkit.values() if r["runtime"] == entry.get("default_runtime") and r["exact"]), None)
+            exact = [r for r in timed.values() if r["exact"]]
+            lossy = [r for r in timed.values() if not r["exact"]]
+            fastest = lambda rs: min(rs, key=lambda r: r["predictor"]["median_ms"]) if rs else None  # noqa: E731
+            rows.append([model, size, _ms(base), cell(segkit.get("eager"), "model"),
+                         cell(default, "predictor", label=True), cell(fastest(exact), "predictor", label=True),
+                         cell(fastest(lossy), "predictor", label=True)])
+    return headers, rows
+
+
 def fact_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     sizes = results["protocol"]["sizes"]
     limits = results["machine"]["limits"]
     headers = ["config", "params (deploy)", *[f"GFLOPs {s}" for s in sizes],
-               *[f"{p} limit ms {s}" for p in limits for s in sizes[:1]], "published mIoU (Cityscapes val)"]
+               *[f"{p} limit ms {s}" for p in limits for s in sizes[:1]],
+               *[f"fp32 GEMM GFLOP/s in its {s} run" for s in sizes], "published mIoU (Cityscapes val)"]
     rows = []
     for model, entry in results["models"].items():
         pub = entry.get("published")
         gflops = entry["gflops"]  # a merged file may hold a model at some of the sizes only
         row = [model, f"{entry['params_no_aux'] / 1e6:.2f} M", *[f"{gflops[s]:.1f}" if s in gflops else "" for s in sizes]]
         row += [_ms(limit_ms(gflops[sizes[0]], limits[p])) if sizes[0] in gflops else "" for p in limits]
+        probes = entry.get("gemm_probe", {})
+        row += [f"{probes[s]['gflops_per_s']:.0f}" if s in probes else "" for s in sizes]
         row.append(f"{pub['miou']:.2f} ({pub['zoo']})" if pub else "—")
         rows.append(row)
     return headers, rows
@@ -266,17 +338,32 @@ def markdown(results: dict, picture: str | None) -> str:
     cpu = m["cpu"]
     lines = [f"Machine: **{cpu['model']}**, {m['threads']} threads of {cpu['cores']} cores, {cpu['clock_ghz']} GHz "
              f"({', '.join(cpu['flags'])}); " + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v) + ".",
+             gemm_line(results),
              f"Generated by `{results['command']}`.", ""]
     lines.append(tabulate(fact_rows(results)[1], headers=fact_rows(results)[0], tablefmt="github"))
     for size in results["protocol"]["sizes"]:
         for timing, what in (("model", "forward pass"), ("predictor", "Predictor end to end")):
             headers, rows = speed_rows(results, size, timing)
             if rows and any(cell for row in rows for cell in row[1:]):
-                lines += ["", f"**{what}, {size}**, median ms (x the compute limit of its precision):", "",
+                lines += ["", f"**{what}, {size}**, median ms (x its limit: {LIMITS_NOTE}):", "",
                           tabulate(rows, headers=headers, tablefmt="github")]
+    headers, rows = reference_rows(results)
+    if rows:
+        lines += ["", f"**Against {results['protocol']['reference']['title']}** (its forward pass in the same "
+                  "round-robin), median ms (x its time):", "", tabulate(rows, headers=headers, tablefmt="github")]
     if picture:
         lines += ["", f"![latency against mIoU]({picture})"]
     return "\n".join(lines)
+
+
+def gemm_line(results: dict) -> str:
+    """The fp32 GEMM rates of the runs against the nominal fp32 peak: how much of its clock the machine gave."""
+    rates = [p["gflops_per_s"] for e in results["models"].values() for p in e.get("gemm_probe", {}).values()]
+    nominal = results["machine"]["limits"].get("fp32", {}).get("gops")
+    if not rates:
+        return ""
+    text = f"A 1536x1536 fp32 GEMM ran at {min(rates):.0f}–{max(rates):.0f} GFLOP/s during these runs"
+    return text + (f" (nominal fp32 peak {nominal:.0f})." if nominal else ".")
 
 
 def write_page(page: str, block: str) -> None:
@@ -295,8 +382,12 @@ def report(results: dict, out: str, args: argparse.Namespace) -> None:
         for timing in ("model", "predictor"):
             headers, rows = speed_rows(results, size, timing)
             if rows and any(cell for row in rows for cell in row[1:]):
-                print(f"\n{size}, {timing}: median ms (x compute limit of its precision)")
+                print(f"\n{size}, {timing}: median ms (x its limit: {LIMITS_NOTE})")
                 print(tabulate(rows, headers=headers))
+    headers, rows = reference_rows(results)
+    if rows:
+        print("\nagainst the reference: median ms (x its forward pass)")
+        print(tabulate(rows, headers=headers))
     headers, rows = fact_rows(results)
     print("\n" + tabulate(rows, headers=headers))
     errors = {m: e["errors"] for m, e in results["models"].items() if e.get("errors")}

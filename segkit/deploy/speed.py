@@ -11,7 +11,13 @@ rendered street scenes at the first size), and timed twice:
 All warm-ups run first (torch.compile compiles there), then the timed repetitions go round-robin over
 every runtime and both timings, so drift and load on the machine hit all of them alike
 (`segkit.utils.analysis.measure_latency`). Weights are random and seeded: speed does not depend on them.
-Each time is set beside the limit of its precision (`segkit.utils.machine.compute_limits`).
+Each time is set beside the limit of its precision (`segkit.utils.machine.compute_limits`: cores x
+operations per cycle x the nominal clock). A large fp32 GEMM (`gemm_probe`) is timed in the same round-robin
+and its rate recorded: what the machine delivered to dense fp32 arithmetic during that model's run, which on
+a virtual machine can differ from the nominal clock in either direction and from one run to the next.
+
+`references` adds outside implementations of the same network (another repository's eager model) to the
+same round-robin, forward pass only, so "segkit's Predictor at 0.2x of X's forward" is a ratio of one run.
 """
 from __future__ import annotations
 
@@ -129,6 +135,19 @@ def build_variant(model: nn.Module, variant: Variant, device: torch.device, thre
     return Autocast(runner, variant.autocast) if variant.autocast else runner
 
 
+PROBE = "gemm_fp32"  # the timing key of the probe below
+GEMM_N = 1536  # 7.2 GFLOP: about as long as a real-time model's forward pass at 512x1024 on two cores
+
+
+def gemm_probe(device: torch.device, n: int = GEMM_N) -> tuple[Callable[[torch.Tensor], torch.Tensor], float]:
+    """An n x n fp32 matrix product (ignoring its argument) and its GFLOP: BLAS runs it close to the FMA units'
+    peak, so its rate shows the speed the machine had during a run (a record of conditions, not a limit: the
+    runtimes that follow other thread pools in the round-robin, this probe included, can lose time to them)."""
+    g = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(n, n, generator=g).to(device) for _ in range(2))
+    return (lambda x: torch.mm(a, b)), 2 * n ** 3 / 1e9
+
+
 def model_facts(model: nn.Module, sizes: list[tuple[int, int]]) -> dict[str, Any]:
     """Parameters (with / without auxiliary heads) and GFLOPs at each size."""
     facts: dict[str, Any] = dict(count_params(model))
@@ -149,11 +168,14 @@ def time_model(
     iters: int = 10,
     calib_images: int = 8,
     predictor: bool = True,
+    references: dict[str, tuple[str, nn.Module]] | None = None,
 ) -> dict[str, Any]:
     """Facts and the latency of every variant at every size: {size: {variant: {model, predictor, limit_ms, ...}}}.
 
     A variant that cannot be built (an export that fails, a missing unit) is recorded with its error and
     the others still run. `cfg` is the model's config; the Predictor runs its whole image at scale 1.
+    references: {name: (title, module)} timed beside them (forward pass, fp32 limit), recorded as runtime
+    "reference".
     """
     device = torch.device(device)
     model = model.eval()
@@ -171,10 +193,14 @@ def time_model(
             logger.warning("%s: variant %s not built: %s", type(model).__name__, v.name, e)
             errors[v.name] = f"{type(e).__name__}: {e}"
     predictors = {name: Predictor(whole, r, device=device) for name, r in runners.items()} if predictor else {}
+    gemm, probe_gflop = gemm_probe(device)
     latency: dict[str, dict] = {}
     for h, w in sizes:
         frame, _ = render_scene(np.random.default_rng(1), h, w)
         timed: dict[str, Callable] = {}
+        timed[f"{PROBE}|model"] = gemm
+        for name, (_, module) in (references or {}).items():
+            timed[f"{name}|model"] = module.eval()
         for name, runner in runners.items():
             timed[f"{name}|model"] = runner
             if name in predictors:
@@ -186,17 +212,22 @@ def time_model(
             logger.warning("%s at %s not timed: %s", type(model).__name__, key, e)
             errors[key] = f"{type(e).__name__}: {e}"
             continue
-        rows = {}
+        gflops = facts["gflops"][key]
+        probe = measured.pop(f"{PROBE}|model")
+        facts.setdefault("gemm_probe", {})[key] = {"n": GEMM_N, "gflop": probe_gflop, "median_ms": probe["median_ms"],
+                                                   "gflops_per_s": probe_gflop / (probe["median_ms"] / 1000)}
+
+        def row(name: str, title: str, runtime: str, precision: str, exact: bool, limit_precision: str) -> dict:
+            limit = limits.get(limit_precision)
+            return {"title": title, "runtime": runtime, "precision": precision, "exact": exact,
+                    "model": measured[f"{name}|model"], "predictor": measured.get(f"{name}|predictor"),
+                    "limit": limit_precision if limit else None,
+                    "limit_ms": limit_ms(gflops, limit) if limit else None}
+
+        rows = {name: row(name, title, "reference", "fp32", True, "fp32") for name, (title, _) in (references or {}).items()}
         for v in chosen:
-            if v.name not in runners:
-                continue
-            limit = limits.get(v.limit_precision)
-            rows[v.name] = {
-                "title": v.title, "runtime": v.runtime, "precision": v.precision, "exact": v.exact,
-                "model": measured[f"{v.name}|model"], "predictor": measured.get(f"{v.name}|predictor"),
-                "limit": v.limit_precision if limit else None,
-                "limit_ms": limit_ms(facts["gflops"][key], limit) if limit else None,
-            }
+            if v.name in runners:
+                rows[v.name] = row(v.name, v.title, v.runtime, v.precision, v.exact, v.limit_precision)
         latency[key] = rows
     facts.update(latency=latency, errors=errors, default_runtime=default_runtime(device))
     return facts

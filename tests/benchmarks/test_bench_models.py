@@ -35,7 +35,7 @@ def run(tmp_path_factory):
     return tmp, out, page
 
 
-def test_results_hold_protocol_machine_and_every_run(run, capsys):
+def test_results_hold_protocol_machine_and_every_run(run):
     tmp, out, page = run
     r = json.loads(out.read_text())
     p = r["protocol"]
@@ -50,6 +50,11 @@ def test_results_hold_protocol_machine_and_every_run(run, capsys):
     assert entry["gflops"]["64x128"] == pytest.approx(196.8 * 64 * 128 / (1024 * 2048), rel=0.01)
     fused = entry["latency"]["64x128"]["fused"]
     assert len(fused["model"]["runs_ms"]) == 2 and fused["predictor"]["median_ms"] > 0 and fused["limit_ms"] > 0
+    # the machine's speed during the run: a 1536^3 fp32 GEMM timed in the same round-robin
+    probe = entry["gemm_probe"]["64x128"]
+    assert probe["gflop"] == pytest.approx(2 * 1536 ** 3 / 1e9)
+    assert probe["gflops_per_s"] == pytest.approx(probe["gflop"] / probe["median_ms"] * 1000)
+    assert f"ran at {probe['gflops_per_s']:.0f}–{probe['gflops_per_s']:.0f} GFLOP/s" in page.read_text()
 
 
 def test_the_page_block_is_rewritten_and_the_rest_kept(run):
@@ -106,3 +111,43 @@ def test_merge_keeps_the_other_configs_and_sizes(run):
     assert set(r["models"]) == {"bisenetv2", "ddrnet_23_slim"} and r["protocol"]["sizes"] == ["64x128", "64x96"]
     assert list(r["protocol"]["runtimes"]) == ["eager", "fused"]
     assert r["models"]["ddrnet_23_slim"]["latency"]["64x96"]["fused"]["predictor"] is None
+
+
+REFERENCE_FILE = '''
+from torch import nn
+TITLE = "Upstream eager"
+MODELS = {"bisenetv2": lambda: nn.Sequential(nn.Conv2d(3, 19, 3, padding=1), nn.Upsample(scale_factor=1.0))}
+'''
+
+
+def test_a_reference_implementation_is_timed_in_the_same_round_robin(tmp_path, capsys):
+    ref = tmp_path / "upstream.py"
+    ref.write_text(REFERENCE_FILE)
+    page = tmp_path / "RESULTS.md"
+    page.write_text(PAGE)
+    out = tmp_path / "ref.json"
+    argv = ["--configs", "bisenetv2", "ddrnet_23_slim", "--sizes", "64x128", "--quick", "--runtimes", "eager",
+            "fused", "--reference", str(ref), "--out", str(out), "--page", str(page)]
+    assert bench.main(argv) == 0
+    r = json.loads(out.read_text())
+    assert list(r["protocol"]["runtimes"]) == ["reference", "eager", "fused"]
+    assert r["protocol"]["reference"]["title"] == "Upstream eager"
+    row = r["models"]["bisenetv2"]["latency"]["64x128"]["reference"]
+    assert row["runtime"] == "reference" and len(row["model"]["runs_ms"]) == 2 and row["predictor"] is None
+    assert "reference" not in r["models"]["ddrnet_23_slim"]["latency"]["64x128"]  # MODELS names bisenetv2 only
+    # the ratios are those of the JSON's medians
+    eager = r["models"]["bisenetv2"]["latency"]["64x128"]["eager"]["model"]["median_ms"]
+    ratio = f"({eager / row['model']['median_ms']:.2f}x)"
+    printed = capsys.readouterr().out
+    assert "against the reference" in printed and ratio in printed and "reference: Upstream eager" in printed
+    text = page.read_text()
+    assert "**Against Upstream eager**" in text and ratio in text and "fastest exact Predictor" in text
+
+
+def test_a_reference_file_without_its_names_is_refused(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("X = 1\n")
+    with pytest.raises(SystemExit, match="must define TITLE"):
+        bench.main(["--configs", "bisenetv2", "--reference", str(bad), "--out", str(tmp_path / "x.json")])
+    with pytest.raises(SystemExit, match="no such file"):
+        bench.main(["--configs", "bisenetv2", "--reference", str(tmp_path / "none.py"), "--out", str(tmp_path / "x.json")])
