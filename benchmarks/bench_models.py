@@ -191,12 +191,11 @@ def measure(args: argparse.Namespace) -> dict:
     paths = [config_path(c) for c in args.configs] if args.configs else sorted(glob.glob(os.path.join(CONFIG_DIR, "*.yaml")))
     if args.facts_only:
         results["protocol"]["runtimes"] = {}
-    elif ref_models:
-        results["protocol"]["runtimes"] = {REFERENCE: ref_title, **results["protocol"]["runtimes"]}
-        results["protocol"]["reference"] = {"title": ref_title, "file": os.path.relpath(args.reference, ROOT),
-                                            "timed": "its forward pass, eval mode, in the same round-robin"}
-        print_protocol(results)
     else:
+        if ref_models:
+            results["protocol"]["runtimes"] = {REFERENCE: ref_title, **results["protocol"]["runtimes"]}
+            results["protocol"]["reference"] = {"title": ref_title, "file": os.path.relpath(args.reference, ROOT),
+                                                "timed": "its forward pass, eval mode, in the same round-robin"}
         print_protocol(results)
     for path in paths:
         name = os.path.basename(path)[:-5]
@@ -283,6 +282,11 @@ def speed_rows(results: dict, size: str, timing: str = "model") -> tuple[list[st
     return ["config", *[titles[n] for n in names]], rows
 
 
+def _fastest_predictor(rows: list[dict], exact: bool) -> dict | None:
+    timed = [r for r in rows if r["exact"] == exact and r.get("predictor")]
+    return min(timed, key=lambda r: r["predictor"]["median_ms"]) if timed else None
+
+
 def reference_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     """Per model and size with a --reference timing: segkit's forward and Predictor times as ratios of it."""
     title = results["protocol"].get("reference", {}).get("title", REFERENCE)
@@ -302,15 +306,12 @@ def reference_rows(results: dict) -> tuple[list[str], list[list[str]]]:
                     return ""
                 return (f"{row['title']}: " if label else "") + f"{_ms(t['median_ms'])} ({t['median_ms'] / base:.2f}x)"
 
-            segkit = {k: r for k, r in lat.items() if k != REFERENCE}
-            timed = {k: r for k, r in segkit.items() if r.get("predictor")}
-            default = next((r for r in segkit.values() if r["runtime"] == entry.get("default_runtime") and r["exact"]), None)
-            exact = [r for r in timed.values() if r["exact"]]
-            lossy = [r for r in timed.values() if not r["exact"]]
-            fastest = lambda rs: min(rs, key=lambda r: r["predictor"]["median_ms"]) if rs else None  # noqa: E731
-            rows.append([model, size, _ms(base), cell(segkit.get("eager"), "model"),
-                         cell(default, "predictor", label=True), cell(fastest(exact), "predictor", label=True),
-                         cell(fastest(lossy), "predictor", label=True)])
+            segkit = [r for k, r in lat.items() if k != REFERENCE]
+            default = next((r for r in segkit if r["runtime"] == entry.get("default_runtime") and r["exact"]), None)
+            rows.append([model, size, _ms(base), cell(lat.get("eager"), "model"),
+                         cell(default, "predictor", label=True),
+                         cell(_fastest_predictor(segkit, exact=True), "predictor", label=True),
+                         cell(_fastest_predictor(segkit, exact=False), "predictor", label=True)])
     return headers, rows
 
 

@@ -95,7 +95,7 @@ class _BadFileDataset(torch.utils.data.Dataset):
 
 def test_an_error_of_a_loader_worker_is_its_own_line(capsys):
     # torch re-raises it in the main process with the worker's traceback as the message. The worker is spawned,
-    # not forked: a fork of a pytest-xdist worker that holds other tests' thread pools crashed that worker once.
+    # not forked: forking a pytest-xdist worker that holds other tests' thread pools can crash it.
     def load():
         next(iter(torch.utils.data.DataLoader(_BadFileDataset(), num_workers=1, multiprocessing_context="spawn")))
 
