@@ -20,8 +20,9 @@ benchmarks/bench_models.py and RESULTS.md), else "fused" with one log line namin
 CUDA "fused". For a lossy precision "auto" is OpenVINO when installed (onnxruntime for int8 otherwise).
 A model whose export fails or disagrees with it runs "fused" under "auto", with a warning saying why.
 Every runtime is a callable mapping a normalised float [N,3,H,W] batch to logits [N,C,H,W], which is what
-`segkit.evaluation.inference` runs; `runtime_label(runner)` says which runtime and precision it is
-("onnx fp32"), and build_runtime logs it. The ONNX export of a model is cached under $SEGKIT_CACHE/onnx
+`segkit.evaluation.inference` runs; the exported ones also take the argmax themselves (`predict_labels`),
+which inference uses for one whole view at the input size. `runtime_label(runner)` says which runtime and
+precision it is ("onnx fp32"), and build_runtime logs it. The ONNX export of a model is cached under $SEGKIT_CACHE/onnx
 (default ~/.cache/segkit/onnx), keyed by the architecture, the weights, the torch version and the opset,
 so only the first run pays for it; an INT8 model is cached beside it, keyed by its calibration.
 """

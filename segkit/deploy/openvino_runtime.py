@@ -9,6 +9,10 @@ model) and compiles it for the CPU. The arithmetic is chosen explicitly, never b
 OpenVINO's own default on a CPU with AMX or AVX512-BF16 is bf16, which changes the logits; segkit always
 sets the hint, so an fp32 run is fp32. On an INT8 QDQ file the quantized layers run in int8 and the hint
 decides the rest (fp32, or bf16 for "int8+bf16").
+
+`predict_labels(x)` compiles, on its first call, the same model with a TopK over classes appended (the
+first maximum wins a tie, as in torch.argmax) and returns the labels [N,H,W]: a single view at the input
+size then needs neither the logits copied out of OpenVINO nor an argmax in PyTorch (see `inference`).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import importlib.util
 import os
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -48,6 +53,17 @@ def _file_metadata(path: str) -> dict[str, str]:
     return {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
 
 
+def _with_argmax(model: Any) -> Any:
+    """A copy of the OpenVINO model whose output is the argmax over classes of its logits, int32 [N,H,W]."""
+    import openvino as ov
+
+    logits = model.get_results()[0].input_value(0)
+    # k 1; a stable sort by value keeps the lowest index among equal maxima (stable needs a sorting mode).
+    top = ov.opset11.topk(logits, np.int64(1), 1, "max", "value", "i32", stable=True)
+    labels = ov.opset1.squeeze(top.output(1), np.array([1], np.int64))
+    return ov.Model([labels], model.get_parameters(), "labels")
+
+
 class OpenVinoSegmentor(nn.Module):
     """OpenVINO behind the segmentor contract: float [N,3,H,W] -> logits [N,C,H,W], eval mode.
 
@@ -75,6 +91,8 @@ class OpenVinoSegmentor(nn.Module):
             config["INFERENCE_NUM_THREADS"] = int(threads)
         self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
+        self._core, self._model, self._config = core, model, config
+        self.labels_request: Any = None  # made by the first predict_labels
         self.min_size, self.max_size = size_range(_file_metadata(path))
         self.eval()
 
@@ -99,6 +117,15 @@ class OpenVinoSegmentor(nn.Module):
         array = checked_input(x, self.path, self.min_size, self.max_size)
         logits = self.request.infer({INPUT_NAME: array})[self.compiled.output(0)]
         return torch.from_numpy(logits.copy()).to(x.device)  # the request reuses its output buffer
+
+    def predict_labels(self, x: torch.Tensor) -> torch.Tensor:
+        """The argmax over classes of `forward(x)`, [N,H,W] int32, computed inside OpenVINO."""
+        array = checked_input(x, self.path, self.min_size, self.max_size)
+        if self.labels_request is None:
+            self.labels_request = self._core.compile_model(_with_argmax(self._model), "CPU",
+                                                           self._config).create_infer_request()
+        labels = self.labels_request.infer({INPUT_NAME: array})[0]
+        return torch.from_numpy(labels.copy()).to(x.device)  # a reused buffer too; one plane, not C
 
     def extra_repr(self) -> str:
         return f"path={self.path!r}, num_classes={self.num_classes}, precision={self.precision}"

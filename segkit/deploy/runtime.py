@@ -5,6 +5,12 @@
 slide, multi-scale, flip) and the evaluation loop take it as they take the model. The file is checked
 when it is loaded: one input "images" [N,3,H,W] and one output "logits" [N,C,H,W], dynamic batch,
 height and width, and C equal to the configured class count.
+
+`predict_labels(x)` gives the argmax over classes [N,H,W] computed inside onnxruntime, by the same file
+with an ArgMax appended (`with_argmax`): where one view at the input size is all a prediction needs,
+`inference` takes it, and neither the float logits (40 MB at 512x1024 with 19 classes) nor their argmax
+pass through PyTorch. ArgMax takes the first maximum, as torch.argmax does, so the labels are the argmax
+of the logits `forward` returns.
 """
 from __future__ import annotations
 
@@ -17,19 +23,22 @@ from torch import nn
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
+LABELS_NAME = "labels"
 # Metadata "H,W": the smallest and largest input the exported graph is valid for (no largest: unbounded).
 MIN_SIZE_KEY = "segkit.min_input_size"
 MAX_SIZE_KEY = "segkit.max_input_size"
 
 
-def create_session(path: str, threads: int | None = None, device: str = "cpu", profile_prefix: str | None = None) -> Any:
-    """An onnxruntime InferenceSession on `device` ("cpu" or "cuda") with `threads` intra-op threads.
+def create_session(path: str, threads: int | None = None, device: str = "cpu", profile_prefix: str | None = None,
+                   model: bytes | None = None) -> Any:
+    """An onnxruntime InferenceSession of the file `path` on `device` ("cpu" or "cuda") with `threads` intra-op threads.
 
     profile_prefix: record onnxruntime's per-operator profile to files starting with it (`end_profiling()`).
+    model: the serialized graph to run instead of the file's (one derived from it, e.g. `with_argmax(path)`).
     """
     import onnxruntime as ort  # the optional "deploy" extra: segkit.deploy imports without it
 
-    if not os.path.isfile(path):
+    if model is None and not os.path.isfile(path):
         raise FileNotFoundError(f"ONNX file not found: {path}")
     options = ort.SessionOptions()
     # Without this, onnxruntime's workers spin for a while after each run and take the cores from the
@@ -50,10 +59,26 @@ def create_session(path: str, threads: int | None = None, device: str = "cpu", p
     elif device != "cpu":
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
     try:
-        return ort.InferenceSession(path, options, providers=providers)
+        return ort.InferenceSession(path if model is None else model, options, providers=providers)
     except Exception as e:  # onnxruntime's pybind errors (InvalidProtobuf, Fail, ...) name no cause a user can act on
         raise OnnxLoadError(f"cannot load ONNX file {path} ({os.path.getsize(path)} bytes): truncated, not an ONNX "
                             f"model, or written by a newer exporter; onnxruntime says: {_first_line(e)}") from e
+
+
+def with_argmax(path: str) -> bytes:
+    """The ONNX file `path` with its logits [N,C,H,W] replaced by their argmax over C: output "labels" int64 [N,H,W].
+
+    ArgMax keeps the first maximum of a tie (select_last_index 0), as torch.argmax does.
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(path)
+    model.graph.node.append(helper.make_node("ArgMax", [OUTPUT_NAME], [LABELS_NAME], axis=1, keepdims=0,
+                                             select_last_index=0))
+    del model.graph.output[:]
+    model.graph.output.append(helper.make_tensor_value_info(LABELS_NAME, TensorProto.INT64, ["N", "H", "W"]))
+    return model.SerializeToString()
 
 
 class OnnxLoadError(ValueError):
@@ -121,7 +146,9 @@ class OnnxSegmentor(nn.Module):
                  device: str = "cpu") -> None:
         super().__init__()
         self.path = path
+        self.threads, self.device = threads, device
         self.session = create_session(path, threads, device)
+        self.labels_session: Any = None  # made by the first predict_labels
         file_classes = _check_interface(self.session, path)
         if file_classes is None:
             # A foreign file may leave C symbolic: one small run tells it.
@@ -136,6 +163,13 @@ class OnnxSegmentor(nn.Module):
         array = checked_input(x, self.path, self.min_size, self.max_size)
         logits = self.session.run([OUTPUT_NAME], {INPUT_NAME: array})[0]
         return torch.from_numpy(logits).to(x.device)
+
+    def predict_labels(self, x: torch.Tensor) -> torch.Tensor:
+        """The argmax over classes of `forward(x)`, [N,H,W] int64, computed inside onnxruntime."""
+        array = checked_input(x, self.path, self.min_size, self.max_size)
+        if self.labels_session is None:
+            self.labels_session = create_session(self.path, self.threads, self.device, model=with_argmax(self.path))
+        return torch.from_numpy(self.labels_session.run([LABELS_NAME], {INPUT_NAME: array})[0]).to(x.device)
 
     def extra_repr(self) -> str:
         return f"path={self.path!r}, num_classes={self.num_classes}"

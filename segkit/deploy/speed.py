@@ -5,8 +5,9 @@ weights (`build_runtime`: the ONNX export is parity-checked, OpenVINO fp32 too; 
 rendered street scenes at the first size), and timed twice:
 
     model      the runtime's forward pass on a normalised float [1,3,H,W] tensor
-    predictor  `segkit.Predictor` end to end on a BGR uint8 frame: normalisation, the runtime, argmax,
-               the uint8 map copied out (decoding a file excluded); whole image at scale 1
+    predictor  `segkit.Predictor` end to end on a BGR uint8 frame: normalisation, the runtime, argmax
+               (inside the runtime for ONNX Runtime and OpenVINO), the uint8 map copied out (decoding a
+               file excluded); whole image at scale 1
 
 All warm-ups run first (torch.compile compiles there), then the timed repetitions go round-robin over
 every runtime and both timings, so drift and load on the machine hit all of them alike

@@ -4,7 +4,9 @@ Every view (one scale, flipped or not) yields logits for the whole (scaled) imag
 back to the output size (bilinear), turned into softmax probabilities, and the probabilities of all
 views are averaged; the prediction is their argmax. Windows and views go through the network in
 mini-batches of `batch_size` and are added into running sums, so memory depends on the batch size
-and the image size, never on the number of windows.
+and the image size, never on the number of windows. When the labels of one whole view at the output size
+are all that is asked for and the model computes its own argmax (`predict_labels`, as the exported
+runtimes do), the labels come from it: the same argmax, without the logits crossing into PyTorch.
 """
 from __future__ import annotations
 
@@ -71,6 +73,20 @@ def _forward(model: Model, x: torch.Tensor, divisor: int, autocast_dtype: torch.
         raise ValueError(f"the model returned logits of size {tuple(logits.shape[-2:])} "
                          f"for input {tuple(x.shape[-2:])}")
     return logits[..., :h, :w].float()
+
+
+def _forward_labels(model: Any, x: torch.Tensor, divisor: int, num_classes: int | None,
+                    dtype: torch.dtype) -> torch.Tensor:
+    """Labels [H,W] of one image [1,3,H,W] by the model's own argmax (`predict_labels`), padded as `_forward` pads."""
+    model_classes = getattr(model, "num_classes", None)
+    if num_classes is not None and model_classes is not None and model_classes != num_classes:
+        raise ValueError(f"the model predicts {model.num_classes} classes, expected num_classes={num_classes}")
+    h, w = x.shape[-2:]
+    padded = _pad_to(x, math.ceil(h / divisor) * divisor, math.ceil(w / divisor) * divisor)
+    labels = model.predict_labels(padded)
+    if labels.shape != (1, *padded.shape[-2:]):
+        raise ValueError(f"predict_labels returned shape {tuple(labels.shape)} for input {tuple(padded.shape)}")
+    return labels[0, :h, :w].to(dtype)
 
 
 def _chunks(n: int, size: int) -> Iterator[range]:
@@ -235,6 +251,9 @@ def inference(
     out_h, out_w = (int(out_size[0]), int(out_size[1])) if out_size is not None else (h, w)
 
     n_total = len(scales) * (2 if flip else 1)
+    if (not return_probs and n_total == 1 and not slide and hasattr(model, "predict_labels")
+            and _scaled_size(h, w, scales[0]) == (h, w) == (out_h, out_w)):
+        return _forward_labels(model, image, divisor, num_classes, label_dtype)
     # Running sums of probabilities [1,C,H',W'], one for plain and one for mirrored views: resizing and
     # softmax commute with a horizontal flip, so mirrored views are flipped back once per image at the
     # end instead of once per view (on CPU a flip costs as much as the resize).

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
+import onnx
 import pytest
 import torch
+from onnx import TensorProto, helper
 
 from segkit.config import load_cfg
 from segkit.deploy import export_onnx
@@ -38,3 +41,34 @@ def exported(tmp_path_factory) -> SimpleNamespace:
 def _private_cache(tmp_path_factory, monkeypatch):
     # The ONNX export cache (and the label cache) in the session's temp folder, shared by its tests.
     monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path_factory.getbasetemp() / "segkit-cache"))
+
+
+def tied_logits_file(path) -> str:
+    """A 1x1-conv "segmentor" whose classes 1 and 3 (and 0, 2 and 4 where the input is 0) tie exactly:
+    an argmax must pick the first of equal maxima, as torch.argmax does."""
+    weight = np.zeros((5, 3, 1, 1), np.float32)
+    weight[1, 0] = weight[3, 0] = 1.0  # classes 1 and 3 both copy channel 0
+    weight[4, 1] = 1.0
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["images", "w"], ["logits"])], "tied",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["n", 3, "h", "w"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 5, "h", "w"])],
+        [onnx.numpy_helper.from_array(weight, "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return str(path)
+
+
+def tied_input() -> torch.Tensor:
+    """Channel 0 positive or zero, channel 1 above it in one corner: ties 1=3 and 0=1=2=3=4 both occur."""
+    x = torch.zeros(1, 3, 6, 7)
+    x[0, 0, :3] = 1.0
+    x[0, 1, 0, 0] = 2.0
+    return x
+
+
+def assert_labels_are_the_argmax(runner, x: torch.Tensor) -> None:
+    """predict_labels(x) is exactly torch.argmax of forward(x): same shape, every pixel, ties to the first."""
+    with torch.inference_mode():
+        expected = runner(x).argmax(1)
+        labels = runner.predict_labels(x)
+    assert labels.shape == expected.shape and torch.equal(labels.long(), expected)

@@ -12,7 +12,7 @@ from segkit.deploy import Calibration, build_runtime, check_parity, quantize_int
 from segkit.deploy.openvino_runtime import OpenVinoSegmentor, cpu_has_bf16  # noqa: E402
 from segkit.evaluation import InferenceMode, inference  # noqa: E402
 
-from .conftest import CHECK_SIZES  # noqa: E402
+from .conftest import CHECK_SIZES, assert_labels_are_the_argmax, tied_input, tied_logits_file  # noqa: E402
 
 
 def _calibration() -> Calibration:
@@ -35,6 +35,16 @@ def test_fp32_through_inference_equals_the_model(exported):
     mode = InferenceMode(batch_size=2, flip=True, scales=(0.75, 1.25))
     assert (inference(runner, image, mode, num_classes=19)
             - inference(exported.model, image, mode, num_classes=19)).abs().max() < 1e-4
+
+
+def test_labels_from_inside_openvino_are_the_argmax_of_its_logits(exported, tmp_path):
+    runner = OpenVinoSegmentor(exported.onnx, num_classes=19, threads=1)
+    assert_labels_are_the_argmax(runner, torch.randn(2, 3, 67, 93))
+    tied = OpenVinoSegmentor(tied_logits_file(tmp_path / "tied.onnx"), num_classes=5, threads=1)
+    assert_labels_are_the_argmax(tied, tied_input())
+    image = torch.randn(3, 90, 130)
+    assert torch.equal(inference(runner, image, InferenceMode(), return_probs=False),
+                       inference(runner, image, InferenceMode(), num_classes=19).argmax(0))
 
 
 def test_build_runtime_openvino_checks_fp32_and_labels_it(exported, caplog):

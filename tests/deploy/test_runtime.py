@@ -10,6 +10,8 @@ from onnx import TensorProto, helper
 from segkit.deploy import OnnxSegmentor, build_runtime
 from segkit.evaluation import InferenceMode, inference
 
+from .conftest import assert_labels_are_the_argmax, tied_input, tied_logits_file
+
 
 @pytest.mark.parametrize("mode", [
     {"flip": True},
@@ -27,6 +29,24 @@ def test_runner_through_inference_equals_the_model(exported, mode):
     assert (probs - expected).abs().max() < 1e-4
     labels = inference(runner, image, views, num_classes=19, return_probs=False)
     assert (labels == expected.argmax(0)).float().mean() > 0.9999
+
+
+def test_labels_from_inside_onnxruntime_are_the_argmax_of_its_logits(exported, tmp_path):
+    runner = OnnxSegmentor(exported.onnx, num_classes=19, threads=1)
+    assert_labels_are_the_argmax(runner, torch.randn(2, 3, 67, 93))
+    tied = OnnxSegmentor(tied_logits_file(tmp_path / "tied.onnx"), num_classes=5, threads=1)
+    assert_labels_are_the_argmax(tied, tied_input())
+    assert tied.predict_labels(tied_input())[0, 0, 0] == 4 and tied.predict_labels(tied_input())[0, 1, 0] == 1
+
+
+def test_whole_image_labels_come_from_the_runtime_and_equal_the_logits_path(exported, monkeypatch):
+    runner = OnnxSegmentor(exported.onnx, num_classes=19, threads=1)
+    image = torch.randn(3, 90, 130)  # padded to 96x160 and cropped back
+    expected = inference(runner, image, InferenceMode(), num_classes=19).argmax(0)
+    calls = []
+    monkeypatch.setattr(runner, "forward", lambda x: calls.append(x.shape) or 1 / 0)  # the logits are not asked for
+    labels = inference(runner, image, InferenceMode(), num_classes=19, return_probs=False, label_dtype=torch.uint8)
+    assert labels.dtype == torch.uint8 and torch.equal(labels.long(), expected) and not calls
 
 
 def test_build_runtime_onnx_uses_the_given_file(exported):

@@ -218,3 +218,39 @@ def test_windows_larger_than_the_image_are_clamped_to_it_as_mmseg_does():
     model.calls.clear()
     inference(model, image, InferenceMode(slide=True, crop_size=(64, 32), stride=(64, 20), size_divisor=1, batch_size=1))
     assert model.calls == [(1, 3, 40, 32)] * 3
+
+
+class OwnArgmaxNet(PointwiseNet):
+    """A model that computes its own labels (as the exported runtimes do), marked so its use shows."""
+
+    def __init__(self, num_classes: int = C):
+        super().__init__(num_classes)
+        self.num_classes = num_classes
+        self.label_calls: list[tuple[int, ...]] = []
+
+    def predict_labels(self, x):
+        self.label_calls.append(tuple(x.shape))
+        return self.conv(x).argmax(1).int()
+
+
+@pytest.mark.parametrize("mode, out_size, own", [
+    (InferenceMode(), None, True),
+    (InferenceMode(scales=(0.5,)), None, False),
+    (InferenceMode(flip=True), None, False),
+    (InferenceMode(scales=(1.0, 1.0)), None, False),
+    (InferenceMode(slide=True, crop_size=16), None, False),
+    (InferenceMode(), (42, 68), False),
+])
+def test_labels_of_one_whole_view_at_the_input_size_come_from_the_model(mode, out_size, own):
+    model = OwnArgmaxNet().eval()
+    image = torch.randn(1, 3, 21, 34)  # padded to 32x64 for the model, cropped back
+    labels = inference(model, image, mode, num_classes=C, out_size=out_size, return_probs=False,
+                       label_dtype=torch.uint8)
+    expected = inference(model, image, mode, num_classes=C, out_size=out_size).argmax(0)
+    assert labels.dtype == torch.uint8 and torch.equal(labels.long(), expected)
+    assert model.label_calls == ([(1, 3, 32, 64)] if own else [])
+
+
+def test_own_labels_of_another_class_count_are_refused():
+    with pytest.raises(ValueError, match="predicts 5 classes, expected num_classes=7"):
+        inference(OwnArgmaxNet().eval(), torch.randn(3, 8, 8), num_classes=7, return_probs=False)
