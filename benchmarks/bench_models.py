@@ -60,8 +60,9 @@ LIMITS_NOTE = "the nominal compute limit of its precision"
 INTERLEAVING = ("all warm-ups first (torch.compile compiles there); then each timed repetition runs every runtime of "
                 "the model once, forward pass and Predictor, in a fixed round-robin order")
 TIMED = {"model": "the runtime's forward pass on a normalised float [1,3,H,W] tensor (logits out)",
-         "predictor": "segkit.Predictor end to end on a BGR uint8 frame: normalisation, forward, argmax, uint8 map "
-                      "copied out; whole image at scale 1, file decoding excluded"}
+         "predictor": "segkit.Predictor end to end on a BGR uint8 frame: normalisation, forward, argmax (inside the "
+                      "runtime for ONNX Runtime and OpenVINO), uint8 map copied out; whole image at scale 1, file "
+                      "decoding excluded"}
 
 
 def parse_size(text: str) -> tuple[int, int]:
