@@ -9,7 +9,8 @@ import pytest
 pytest.importorskip("onnxruntime")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-spec = importlib.util.spec_from_file_location("segkit_bench_labels", os.path.join(ROOT, "benchmarks", "bench_labels.py"))
+spec = importlib.util.spec_from_file_location("segkit_bench_labels",
+                                              os.path.join(ROOT, "benchmarks", "bench_labels.py"))
 bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
 
