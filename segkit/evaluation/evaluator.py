@@ -48,7 +48,7 @@ def evaluate_dataset(
         consumers.append(SegMetrics.from_dataset(dataset, device))
     if dataset.has_labels and getattr(dataset, "groups", None) is not None:
         consumers.append(GroupSegMetrics.from_dataset(dataset, device))
-    elif save_pred_dir is None:
+    if not dataset.has_labels and save_pred_dir is None:
         logger.warning("the dataset has no labels and no prediction folder is given: nothing to evaluate or save")
     if save_pred_dir:
         consumers.append(PredictionWriter.from_dataset(dataset, save_pred_dir))

@@ -79,6 +79,16 @@ def test_metrics_equal_direct_computation():
     assert 0 < result["mIoU"] < 100
 
 
+@pytest.mark.parametrize("has_labels, save, warned", [(True, False, False), (True, True, False),
+                                                      (False, True, False), (False, False, True)])
+def test_only_an_unlabelled_split_without_a_prediction_folder_warns_of_nothing_to_do(
+        has_labels, save, warned, tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="segkit"):
+        evaluate_dataset(_model(), TinySet(2, has_labels=has_labels), _cfg(), "cpu",
+                         save_pred_dir=str(tmp_path) if save else None)
+    assert ("nothing to evaluate or save" in caplog.text) == warned
+
+
 def test_mode_from_config_and_arguments():
     cfg = _cfg()
     cfg.TEST.SLIDE = True
