@@ -2,7 +2,7 @@
 """Export a segmentor to ONNX, verified against PyTorch; optionally an INT8 model beside it.
 
     python tools/export_onnx.py [--config-file X] --weights W --out model.onnx [--opset 20]
-        [--int8 [--calib-images 100] [--int8-out model_int8.onnx]] [KEY VALUE ...]
+        [--int8 [--calib-images 100] [--int8-out model_int8.onnx] [--int8-ops Conv]] [KEY VALUE ...]
 
 The file takes "images" float [N,3,H,W] (normalised with INPUT.MEAN/STD, RGB) and returns "logits"
 [N,C,H,W] at the input size, with dynamic N, H and W; Conv+BN are folded. Before the file is written,
@@ -14,6 +14,7 @@ W may be zoo:NAME or an official checkpoint file; without --config-file the conf
 
 --int8 writes a statically quantized QDQ model (default: OUT with _int8 before .onnx), calibrated on
 --calib-images images of DATASET.TRAIN_SPLIT preprocessed exactly as evaluation preprocesses them.
+--int8-ops Conv quantizes the convolutions only (slower; on OpenVINO more accurate for PIDNet-S, RESULTS.md).
 """
 from __future__ import annotations
 
@@ -42,9 +43,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--int8", action="store_true", help="also write a statically quantized INT8 model")
     p.add_argument("--int8-out", default=None, help="INT8 file (default: --out with _int8 before the extension)")
     p.add_argument("--calib-images", type=int, default=None, help="training images that calibrate INT8 (default 100)")
+    p.add_argument("--int8-ops", nargs="+", default=None, metavar="OP",
+                   help="operator types to quantize, e.g. Conv (default: every type onnxruntime quantizes)")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs")
     args = p.parse_args(argv)
-    given = [flag for flag, value in (("--int8-out", args.int8_out), ("--calib-images", args.calib_images)) if value]
+    given = [flag for flag, value in (("--int8-out", args.int8_out), ("--calib-images", args.calib_images),
+                                      ("--int8-ops", args.int8_ops)) if value]
     if given and not args.int8:
         # Refused rather than ignored without a word.
         p.error(f"{' and '.join(given)} {'need' if len(given) > 1 else 'needs'} --int8")
@@ -72,7 +76,7 @@ def export(args: argparse.Namespace) -> None:
     export_onnx(model, args.out, opset=args.opset, num_classes=cfg.MODEL.NUM_CLASSES)  # logs the parity per size
     logger.info("wrote %s (opset %d)", args.out, args.opset)
     if dataset is not None:
-        quantize_int8(args.out, int8_out, calibration_inputs(dataset, cfg, args.calib_images))
+        quantize_int8(args.out, int8_out, calibration_inputs(dataset, cfg, args.calib_images), op_types=args.int8_ops)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -93,9 +93,14 @@ def _reader(inputs: Iterator[np.ndarray], input_name: str):
 
 
 def quantize_int8(fp32_path: str, out_path: str, inputs: Iterator[np.ndarray], *, per_channel: bool = True,
-                  reduce_range: bool = False) -> str:
+                  reduce_range: bool = False, op_types: Sequence[str] | None = None) -> str:
     """Write the QDQ INT8 model of the fp32 file `fp32_path` to `out_path`, calibrated on `inputs`
-    (e.g. `calibration_inputs(...)`). reduce_range: 7-bit weights, for x86 CPUs without VNNI."""
+    (e.g. `calibration_inputs(...)`). reduce_range: 7-bit weights, for x86 CPUs without VNNI.
+
+    op_types: the operator types to quantize, e.g. ["Conv"]; None: every type onnxruntime quantizes. With
+    convolutions only, the additions, products and sigmoids of fusion modules stay float: slower, but on
+    OpenVINO it avoids the INT8 loss of PIDNet-S (RESULTS.md, "What does a lossy runtime cost in mIoU").
+    """
     # onnxruntime is the optional "deploy" extra: imported where it is used, so segkit.deploy imports without it.
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -112,6 +117,7 @@ def quantize_int8(fp32_path: str, out_path: str, inputs: Iterator[np.ndarray], *
                             per_channel=per_channel, reduce_range=reduce_range,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.MinMax,
+                            op_types_to_quantize=list(op_types) if op_types else None,
                             extra_options={
                                 # Ranges merged every 16 batches: calibration memory stays flat in N.
                                 "CalibMaxIntermediateOutputs": 16,

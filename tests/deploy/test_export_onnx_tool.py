@@ -76,4 +76,7 @@ def test_int8_flags_without_int8_are_refused_not_ignored(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--config-file", "c.yaml", "--weights", "w", "--out", "m.onnx", "--calib-images", "10"])
     assert "--calib-images needs --int8" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args(["--config-file", "c.yaml", "--weights", "w", "--out", "m.onnx", "--int8-ops", "Conv"])
+    assert "--int8-ops needs --int8" in capsys.readouterr().err
     assert parse_args(["--config-file", "c.yaml", "--weights", "w", "--out", "m.onnx", "--int8"]).calib_images == 100

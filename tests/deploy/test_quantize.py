@@ -64,3 +64,31 @@ def test_int8_end_to_end_on_the_demo_set(exported, demo, tmp_path):
     # Random weights, so no mIoU to compare; the probabilities must still follow the fp32 ones.
     assert np.corrcoef(a.flatten().numpy(), b.flatten().numpy())[0, 1] > 0.9
     assert torch.isfinite(a).all()
+
+
+def _qdq_pairs_away_from_convolutions(path: str) -> int:
+    """How many quantized tensors neither come out of a Conv nor go into one (e.g. a sigmoid's output into a Mul)."""
+    model = onnx.load(path)
+    made_by = {out: n.op_type for n in model.graph.node for out in n.output}
+    used_by: dict[str, list] = {}
+    for n in model.graph.node:
+        for i in n.input:
+            used_by.setdefault(i, []).append(n)
+    away = 0
+    for q in (n for n in model.graph.node if n.op_type == "QuantizeLinear"):
+        readers = [r for dq in used_by.get(q.output[0], []) for r in used_by.get(dq.output[0], [])]
+        away += made_by.get(q.input[0]) != "Conv" and all(r.op_type != "Conv" for r in readers)
+    return away
+
+
+def test_int8_of_the_convolutions_only_leaves_the_other_ops_float(exported, demo, tmp_path):
+    cfg, dataset = demo
+    every, conv = str(tmp_path / "every.onnx"), str(tmp_path / "conv.onnx")
+    quantize_int8(exported.onnx, every, calibration_inputs(dataset, cfg, 2))
+    quantize_int8(exported.onnx, conv, calibration_inputs(dataset, cfg, 2), op_types=["Conv"])
+    assert _qdq_pairs_away_from_convolutions(conv) == 0
+    assert _qdq_pairs_away_from_convolutions(every) > 0  # e.g. BiSeNetV2's sigmoid gates
+    x = dataset[0]["image"]
+    a = inference(OnnxSegmentor(conv, num_classes=19), x, InferenceMode(), num_classes=19)
+    b = inference(OnnxSegmentor(exported.onnx, num_classes=19), x, InferenceMode(), num_classes=19)
+    assert np.corrcoef(a.flatten().numpy(), b.flatten().numpy())[0, 1] > 0.9
