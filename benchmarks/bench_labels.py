@@ -10,8 +10,7 @@ logits are neither copied out of the runtime nor reduced by PyTorch. Here each r
 ways on the same rendered frame, interleaved round-robin: "inside" as segkit runs it, "logits" with the runtime
 behind a wrapper that offers only its forward pass (the argmax then is `argmax_classes` in PyTorch). Before
 timing, the label maps of the two are compared: the exact runtimes must agree on every pixel; a lossy one
-prints the share of pixels whose class differs (the appended argmax can change how the runtime compiles
-its last layers). Weights are random and seeded.
+prints the share of pixels whose class differs. Weights are random and seeded.
 """
 from __future__ import annotations
 

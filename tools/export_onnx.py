@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
@@ -33,6 +34,15 @@ from segkit.utils.logger import setup_logger  # noqa: E402
 from segkit.zoo import load_model_for_inference, resolve_config  # noqa: E402
 
 
+def _op_types(text: str) -> list[str]:
+    """"Conv,MatMul" -> ["Conv", "MatMul"]; an entry that is no ONNX operator name (e.g. a config key) is refused."""
+    names = [n.strip() for n in text.split(",")]
+    bad = [n for n in names if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", n)]
+    if bad:
+        raise argparse.ArgumentTypeError(f"not ONNX operator types: {', '.join(map(repr, bad))} (e.g. Conv,MatMul)")
+    return names
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config-file", default=None,
@@ -43,8 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--int8", action="store_true", help="also write a statically quantized INT8 model")
     p.add_argument("--int8-out", default=None, help="INT8 file (default: --out with _int8 before the extension)")
     p.add_argument("--calib-images", type=int, default=None, help="training images that calibrate INT8 (default 100)")
-    p.add_argument("--int8-ops", nargs="+", default=None, metavar="OP",
-                   help="operator types to quantize, e.g. Conv (default: every type onnxruntime quantizes)")
+    # One comma-separated value: a list argument would swallow the KEY VALUE overrides that follow it.
+    p.add_argument("--int8-ops", type=_op_types, default=None, metavar="OP[,OP]",
+                   help="operator types to quantize, e.g. Conv or Conv,MatMul (default: every type onnxruntime quantizes)")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs")
     args = p.parse_args(argv)
     given = [flag for flag, value in (("--int8-out", args.int8_out), ("--calib-images", args.calib_images),

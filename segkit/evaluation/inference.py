@@ -61,10 +61,15 @@ def _pad_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.pad(x, (0, pw, 0, ph)) if ph > 0 or pw > 0 else x
 
 
+def _pad_to_multiple(x: torch.Tensor, divisor: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    return _pad_to(x, math.ceil(h / divisor) * divisor, math.ceil(w / divisor) * divisor)
+
+
 def _forward(model: Model, x: torch.Tensor, divisor: int, autocast_dtype: torch.dtype | None) -> torch.Tensor:
     """Float32 logits of a batch at its own size; the batch is zero-padded to a multiple of `divisor` first."""
     h, w = x.shape[-2:]
-    x = _pad_to(x, math.ceil(h / divisor) * divisor, math.ceil(w / divisor) * divisor)
+    x = _pad_to_multiple(x, divisor)
     with autocast(x.device, autocast_dtype):
         logits = model(x)
     if not isinstance(logits, torch.Tensor) or logits.dim() != 4:
@@ -82,7 +87,7 @@ def _forward_labels(model: Any, x: torch.Tensor, divisor: int, num_classes: int 
     if num_classes is not None and model_classes is not None and model_classes != num_classes:
         raise ValueError(f"the model predicts {model.num_classes} classes, expected num_classes={num_classes}")
     h, w = x.shape[-2:]
-    padded = _pad_to(x, math.ceil(h / divisor) * divisor, math.ceil(w / divisor) * divisor)
+    padded = _pad_to_multiple(x, divisor)
     labels = model.predict_labels(padded)
     if labels.shape != (1, *padded.shape[-2:]):
         raise ValueError(f"predict_labels returned shape {tuple(labels.shape)} for input {tuple(padded.shape)}")

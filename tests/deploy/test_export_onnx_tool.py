@@ -79,4 +79,15 @@ def test_int8_flags_without_int8_are_refused_not_ignored(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--config-file", "c.yaml", "--weights", "w", "--out", "m.onnx", "--int8-ops", "Conv"])
     assert "--int8-ops needs --int8" in capsys.readouterr().err
+
+
+def test_int8_ops_take_one_comma_list_and_leave_the_overrides_alone(capsys):
+    from tools.export_onnx import parse_args
+
+    base = ["--config-file", "c.yaml", "--weights", "w", "--out", "m.onnx", "--int8"]
+    args = parse_args(base + ["--int8-ops", "Conv,MatMul", "DATASET.ROOT", "/data"])
+    assert args.int8_ops == ["Conv", "MatMul"] and args.opts == ["DATASET.ROOT", "/data"]
+    with pytest.raises(SystemExit):
+        parse_args(base + ["--int8-ops", "Conv,DATASET.ROOT"])
+    assert "not ONNX operator types: 'DATASET.ROOT'" in capsys.readouterr().err
     assert parse_args(["--config-file", "c.yaml", "--weights", "w", "--out", "m.onnx", "--int8"]).calib_images == 100
