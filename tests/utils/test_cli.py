@@ -1,5 +1,7 @@
+import subprocess
+import sys
+
 import pytest
-import torch
 
 from segkit.config import ConfigError
 from segkit.utils.cli import run_tool
@@ -85,22 +87,29 @@ def test_scales_without_numbers_is_an_error(capsys):
     assert "--scales needs at least one number" in capsys.readouterr().err
 
 
-class _BadFileDataset(torch.utils.data.Dataset):
+# A real loader worker, in a process of its own: a DataLoader's worker processes inside a pytest-xdist worker
+# crashed that worker in CI (forked and spawned alike), and a crash there loses the test's output.
+LOADER_ERROR_SCRIPT = """
+import torch
+from segkit.utils.cli import run_tool
+
+class BadFile(torch.utils.data.Dataset):
     def __len__(self):
         return 2
 
     def __getitem__(self, index):
         raise ValueError(f"cannot decode image file /data/img_{index}.jpg")
 
+raise SystemExit(run_tool(lambda: next(iter(torch.utils.data.DataLoader(BadFile(), num_workers=1)))))
+"""
 
-def test_an_error_of_a_loader_worker_is_its_own_line(capsys):
-    # torch re-raises it in the main process with the worker's traceback as the message. The worker is spawned,
-    # not forked: forking a pytest-xdist worker that holds other tests' thread pools can crash it.
-    def load():
-        next(iter(torch.utils.data.DataLoader(_BadFileDataset(), num_workers=1, multiprocessing_context="spawn")))
 
-    assert run_tool(load) == 1
-    assert capsys.readouterr().err.strip() == "error: cannot decode image file /data/img_0.jpg"
+def test_an_error_of_a_loader_worker_is_its_own_line():
+    # torch re-raises it in the main process with the worker's traceback as the message.
+    proc = subprocess.run([sys.executable, "-c", LOADER_ERROR_SCRIPT], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip() == "error: cannot decode image file /data/img_0.jpg"
 
 
 def test_threads_with_a_pytorch_runtime_is_refused_not_ignored(capsys):
@@ -119,6 +128,8 @@ def test_threads_with_a_pytorch_runtime_is_refused_not_ignored(capsys):
     capsys.readouterr()
     assert evaluate_args(["--config-file", "c.yaml", "--weights", "w.pth", "--runtime", "auto", "--threads", "2"]
                          ).threads == 2
+
+
 def test_a_deliberate_exit_keeps_its_code_and_logs_no_traceback(tmp_path):
     from segkit.utils.logger import setup_logger
 
