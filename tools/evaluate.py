@@ -43,7 +43,7 @@ from segkit.evaluation.cross_dataset import adapt_to_dataset, checkpoint_config 
 from segkit.evaluation.report import write_report_plots  # noqa: E402
 from segkit.deploy import PRECISIONS, RUNTIMES, build_runtime, dataset_calibration, runtime_label  # noqa: E402
 from segkit.utils.cli import (WEIGHTS_HELP, add_config_args, add_inference_args, add_runtime_args,  # noqa: E402
-                              check_threads_flag, parse_tool_args, run_tool)
+                              check_runtime_flags, parse_tool_args, run_tool)
 from segkit.utils.comm import init_distributed, is_main_process, main_process_first  # noqa: E402
 from segkit.utils.io import check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
@@ -66,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.onnx and args.runtime not in (None, "auto", "onnx", "openvino"):
         p.error(f"--runtime {args.runtime} applies to --weights; --onnx {args.onnx} runs in onnxruntime or openvino")
     args.runtime = args.runtime or ("auto" if args.onnx else "torch")  # --weights: the model's own number
-    check_threads_flag(p, args)
+    check_runtime_flags(p, args)
     return args
 
 
@@ -91,7 +91,7 @@ def evaluate(args: argparse.Namespace) -> None:
     def runner():
         return build_runtime(model, args.runtime, device=device, onnx_path=args.onnx, precision=args.precision,
                              num_classes=cfg.MODEL.NUM_CLASSES, threads=args.threads,
-                             calibration=dataset_calibration(cfg, args.calib_images))
+                             calibration=dataset_calibration(cfg, args.calib_images), int8_ops=args.int8_ops)
 
     # Cheap checks first: the weights or the ONNX file against the config, then the split; the export of
     # --weights to ONNX (runtime auto on a CPU) comes last.
@@ -110,6 +110,8 @@ def evaluate(args: argparse.Namespace) -> None:
         weights = args.onnx or args.weights
         metrics.update(weights=weights if weights.startswith("zoo:") else os.path.abspath(weights), split=split,
                        runtime=runtime, precision=precision, **datasets)
+        if args.int8_ops:  # what the INT8 model quantized; absent: every operator type onnxruntime quantizes
+            metrics["int8_ops"] = args.int8_ops
         if "mIoU" in metrics:
             logger.info("model trained on %s, evaluated on %s %s (%d images, mode %s):\n%s", datasets["trained_on"],
                         cfg.DATASET.NAME, split, metrics["num_images"], metrics["mode"], format_metrics_table(metrics))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
@@ -28,19 +27,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from segkit.data import build_dataset  # noqa: E402
 from segkit.deploy import (DEFAULT_OPSET, ExportError, ParityError, calibration_inputs, export_onnx,  # noqa: E402
                            quantize_int8)
-from segkit.utils.cli import WEIGHTS_HELP, run_tool  # noqa: E402
+from segkit.utils.cli import INT8_OPS_HELP, WEIGHTS_HELP, int8_op_types, run_tool  # noqa: E402
 from segkit.utils.io import check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 from segkit.zoo import load_model_for_inference, resolve_config  # noqa: E402
-
-
-def _op_types(text: str) -> list[str]:
-    """"Conv,MatMul" -> ["Conv", "MatMul"]; an entry that is no ONNX operator name (e.g. a config key) is refused."""
-    names = [n.strip() for n in text.split(",")]
-    bad = [n for n in names if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", n)]
-    if bad:
-        raise argparse.ArgumentTypeError(f"not ONNX operator types: {', '.join(map(repr, bad))} (e.g. Conv,MatMul)")
-    return names
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,9 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--int8", action="store_true", help="also write a statically quantized INT8 model")
     p.add_argument("--int8-out", default=None, help="INT8 file (default: --out with _int8 before the extension)")
     p.add_argument("--calib-images", type=int, default=None, help="training images that calibrate INT8 (default 100)")
-    # One comma-separated value: a list argument would swallow the KEY VALUE overrides that follow it.
-    p.add_argument("--int8-ops", type=_op_types, default=None, metavar="OP[,OP]",
-                   help="operator types to quantize, e.g. Conv or Conv,MatMul (default: every type onnxruntime quantizes)")
+    p.add_argument("--int8-ops", type=int8_op_types, default=None, metavar="OP[,OP]", help=INT8_OPS_HELP)
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs")
     args = p.parse_args(argv)
     given = [flag for flag, value in (("--int8-out", args.int8_out), ("--calib-images", args.calib_images),

@@ -36,7 +36,7 @@ from segkit.deploy.files import is_video, predict_files  # noqa: E402
 from segkit.deploy.video import overlay_video  # noqa: E402
 from segkit.evaluation import predict_dataset  # noqa: E402
 from segkit.utils.cli import (WEIGHTS_HELP, add_config_args, add_inference_args, add_runtime_args,  # noqa: E402
-                              check_threads_flag, parse_tool_args, run_tool)
+                              check_runtime_flags, parse_tool_args, run_tool)
 from segkit.utils.comm import init_distributed, is_main_process, main_process_first  # noqa: E402
 from segkit.utils.io import check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_runtime_args(p, RUNTIMES, PRECISIONS)
     add_inference_args(p)
     args = parse_tool_args(p, argv)
-    check_threads_flag(p, args)
+    check_runtime_flags(p, args)
     return args
 
 
@@ -80,6 +80,7 @@ def predict(args: argparse.Namespace) -> int:
     def make() -> Predictor:
         return Predictor.from_config(args.config_file, args.weights, device=device.type, runtime=args.runtime,
                                      opts=args.opts, precision=args.precision, calib_images=args.calib_images,
+                                     int8_ops=args.int8_ops,
                                      threads=args.threads, slide=args.slide, msc=args.msc,
                                      flip=args.flip, scales=args.scales)
 

@@ -33,6 +33,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -167,6 +168,7 @@ def build_runtime(
     threads: int | None = None,
     precision: str = EXACT,
     calibration: Calibration | None = None,
+    int8_ops: Sequence[str] | None = None,
 ) -> Model:
     """`model` (any device) ready to run as `runtime` at `precision` on `device`: "torch" is `model` itself,
     moved and in eval mode; the others leave it as it is.
@@ -175,12 +177,17 @@ def build_runtime(
     runs as int8 (int8+bf16 with precision bf16), since choosing it chose the precision.
     num_classes: MODEL.NUM_CLASSES, checked against an ONNX file. threads: onnxruntime/OpenVINO threads.
     calibration: the images that calibrate an INT8 model made here (precision int8 from an fp32 model or file).
+    int8_ops: the operator types that INT8 model quantizes, e.g. ["Conv"] (None: every type; see `quantize_int8`).
     """
     device = check_device(device)  # a missing GPU is one line, not a driver error from inside .to()
+    if int8_ops and not precision.startswith("int8"):
+        raise ValueError(f"int8_ops {list(int8_ops)} chooses what precision int8 or int8+bf16 quantizes; "
+                         f"precision {precision} quantizes nothing")
     name = _resolve(runtime, precision, device, onnx_path)
     if name in ("onnx", "openvino"):
         try:
-            runner = _exported_runtime(model, name, precision, onnx_path, num_classes, threads, calibration, device)
+            runner = _exported_runtime(model, name, precision, onnx_path, num_classes, threads, calibration, device,
+                                        int8_ops)
         except (ExportError, ParityError) as e:
             if runtime != "auto" or precision != EXACT:
                 raise
@@ -205,20 +212,23 @@ def build_runtime(
 
 def _exported_runtime(model: nn.Module | None, name: str, precision: str, onnx_path: str | None,
                       num_classes: int | None, threads: int | None, calibration: Calibration | None,
-                      device: torch.device) -> nn.Module:
+                      device: torch.device, int8_ops: Sequence[str] | None = None) -> nn.Module:
     fp32_path = onnx_path or cached_onnx_export(_require(model, name))
     quantized_file = onnx_path is not None and is_quantized(onnx_path)
     if quantized_file:
         precision = {"fp32": "int8", "bf16": "int8+bf16"}.get(precision, precision)
         if precision == "int8+bf16" and name != "openvino":
             raise ValueError(f"{onnx_path} is INT8; int8+bf16 runs on runtime openvino")
+        if int8_ops:
+            raise ValueError(f"{onnx_path} is INT8 already: its operator types were chosen when it was quantized "
+                             f"(int8_ops {list(int8_ops)} applies to an fp32 model)")
         logger.info("%s is an INT8 (quantized) file: running it as precision %s", onnx_path, precision)
     path = fp32_path
     if precision.startswith("int8") and not quantized_file:
         if calibration is None:
             raise ValueError(f"precision {precision} quantizes {fp32_path} to INT8 and needs calibration images "
                              "(tools: DATASET.TRAIN_SPLIT, --calib-images; Python: calibration=dataset_calibration(cfg))")
-        path = cached_int8(fp32_path, calibration)
+        path = cached_int8(fp32_path, calibration, op_types=int8_ops)
     if name == "onnx" and path == fp32_path and onnx_path is None:
         runner = load_cached_onnx(model, path, num_classes=num_classes, threads=threads, device=device.type)
     elif name == "onnx":

@@ -59,6 +59,7 @@ class Predictor:
         *,
         precision: str = "fp32",
         calib_images: int = 100,
+        int8_ops: Sequence[str] | None = None,
         threads: int | None = None,
         slide: bool | None = None,
         msc: bool | None = None,
@@ -71,7 +72,8 @@ class Predictor:
         runtime: "auto" (the fastest exact one on `device`) or one of "torch", "fused", "compile", "onnx",
         "openvino". precision: "fp32" (exact) or a lossy one asked for by name, "bf16", "int8" or
         "int8+bf16" (see `segkit.deploy.fastpath`); int8 from a checkpoint is calibrated on `calib_images`
-        images of DATASET.TRAIN_SPLIT. threads: onnxruntime/OpenVINO threads (None: their default).
+        images of DATASET.TRAIN_SPLIT, quantizing the operator types `int8_ops` (None: all; e.g. ["Conv"]).
+        threads: onnxruntime/OpenVINO threads (None: their default).
         slide/msc/flip/scales override TEST.SLIDE/MSC/FLIP/SCALES as in tools/evaluate.py.
         """
         cfg = resolve_config(config_file, weights, opts)
@@ -82,7 +84,7 @@ class Predictor:
             model, onnx_path = load_model_for_inference(cfg, weights), None
         runner = build_runtime(model, runtime, device=device, onnx_path=onnx_path, precision=precision,
                                num_classes=int(cfg.MODEL.NUM_CLASSES), threads=threads,
-                               calibration=dataset_calibration(cfg, calib_images))
+                               calibration=dataset_calibration(cfg, calib_images), int8_ops=int8_ops)
         mode = InferenceMode.from_config(cfg, slide=slide, msc=msc, flip=flip, scales=scales, device=device)
         return cls(cfg, runner, device=device, mode=mode)
 

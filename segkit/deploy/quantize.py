@@ -163,12 +163,15 @@ def is_quantized(path: str) -> bool:
                for n in model.graph.node)
 
 
-def cached_int8(fp32_path: str, calibration: Calibration, cache_dir: str | None = None) -> str:
-    """The INT8 model of `fp32_path` calibrated by `calibration`, quantized on the first call only."""
-    digest = hashlib.sha1(f"{os.path.abspath(fp32_path)}|{os.path.getmtime(fp32_path)}|{calibration.key}".encode())
+def cached_int8(fp32_path: str, calibration: Calibration, cache_dir: str | None = None,
+                op_types: Sequence[str] | None = None) -> str:
+    """The INT8 model of `fp32_path` calibrated by `calibration`, quantizing `op_types` (None: every type, as in
+    `quantize_int8`), quantized on the first call only."""
+    ops = ",".join(op_types) if op_types else "all"
+    digest = hashlib.sha1(f"{os.path.abspath(fp32_path)}|{os.path.getmtime(fp32_path)}|{calibration.key}|{ops}".encode())
     stem = os.path.splitext(os.path.basename(fp32_path))[0]
     path = os.path.join(cache_dir or segkit_cache_dir("onnx"), f"{stem}-int8-{digest.hexdigest()[:12]}.onnx")
     if not os.path.isfile(path):
-        logger.info("quantizing %s to INT8 once (cached at %s)", fp32_path, path)
-        quantize_int8(fp32_path, path, calibration.inputs())
+        logger.info("quantizing %s to INT8 once (%s operator types; cached at %s)", fp32_path, ops, path)
+        quantize_int8(fp32_path, path, calibration.inputs(), op_types=op_types)
     return path

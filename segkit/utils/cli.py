@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import traceback
 from typing import Callable
@@ -83,11 +84,31 @@ def add_inference_args(parser: argparse.ArgumentParser) -> None:
                         help="scales of multi-scale inference (implies --msc)")
 
 
-def check_threads_flag(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """--threads sets onnxruntime's threads: with a PyTorch --runtime it would be ignored without a word."""
+def check_runtime_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Runtime flags that would be ignored without a word are refused: --threads sets onnxruntime's and
+    OpenVINO's threads, not PyTorch's; --int8-ops chooses what an INT8 model quantizes."""
     if args.threads is not None and args.runtime in ("torch", "fused", "compile"):
         parser.error(f"--threads sets onnxruntime's threads; --runtime {args.runtime} runs PyTorch, whose threads "
                      "OMP_NUM_THREADS sets")
+    if args.int8_ops and not args.precision.startswith("int8"):
+        parser.error(f"--int8-ops chooses what --precision int8 or int8+bf16 quantizes; --precision {args.precision} "
+                     "quantizes nothing")
+
+
+def int8_op_types(text: str) -> list[str]:
+    """"Conv,MatMul" -> ["Conv", "MatMul"] (--int8-ops); an entry that is no ONNX operator name (e.g. a config
+    key) is refused. One comma-separated value: a list argument would swallow the KEY VALUE overrides after it."""
+    names = [n.strip() for n in text.split(",")]
+    bad = [n for n in names if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", n)]
+    if bad:
+        raise argparse.ArgumentTypeError(f"not ONNX operator types: {', '.join(map(repr, bad))} (e.g. Conv,MatMul)")
+    return names
+
+
+INT8_OPS_HELP = ("operator types an INT8 model quantizes, e.g. Conv or Conv,MatMul (default: every type "
+                 "onnxruntime quantizes; Conv alone keeps fusion arithmetic in float: RESULTS.md)")
+
+
 def add_runtime_args(parser: argparse.ArgumentParser, runtimes: tuple[str, ...], precisions: tuple[str, ...],
                      default: str | None = "auto") -> None:
     """The runtime flags of tools/evaluate.py and tools/predict.py (choices from segkit.deploy). `default`
@@ -100,6 +121,7 @@ def add_runtime_args(parser: argparse.ArgumentParser, runtimes: tuple[str, ...],
                              "(bf16, int8+bf16: OpenVINO; int8: OpenVINO or onnxruntime)")
     parser.add_argument("--calib-images", type=int, default=100,
                         help="DATASET.TRAIN_SPLIT images that calibrate --precision int8 from a checkpoint")
+    parser.add_argument("--int8-ops", type=int8_op_types, default=None, metavar="OP[,OP]", help=INT8_OPS_HELP)
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime / OpenVINO threads")
 
 

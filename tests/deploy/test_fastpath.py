@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -11,6 +12,7 @@ from torch import nn
 import segkit.deploy.fastpath as fastpath
 from segkit.deploy import build_runtime, default_runtime, runtime_label
 from segkit.deploy.fastpath import ChannelsLast
+from segkit.deploy.quantize import Calibration
 
 
 def _tiny_segmentor() -> nn.Module:
@@ -75,6 +77,39 @@ def test_int8_from_a_model_needs_calibration():
     pytest.importorskip("onnxruntime")
     with pytest.raises(ValueError, match="precision int8 quantizes .* needs calibration images"):
         build_runtime(_tiny_segmentor(), "onnx", precision="int8")
+
+
+def _calibration() -> Calibration:
+    return Calibration("random 20x28", lambda: iter([np.random.default_rng(i).standard_normal((1, 3, 20, 28), np.float32)
+                                                    for i in range(2)]))
+
+
+def test_int8_ops_choose_what_the_cached_int8_model_quantizes(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path))
+    model = nn.Sequential(_tiny_segmentor(), nn.Sigmoid()).eval()  # a Sigmoid that only "every type" quantizes
+    every = build_runtime(model, "onnx", precision="int8", calibration=_calibration(), num_classes=5)
+    conv = build_runtime(model, "onnx", precision="int8", calibration=_calibration(), num_classes=5,
+                         int8_ops=["Conv"])
+    assert conv.path != every.path  # one cache entry per choice of operator types
+
+    def quantized_outputs(path: str) -> set[str]:
+        """The operator types whose outputs are quantized."""
+        graph = onnx.load(path).graph
+        made_by = {o: n.op_type for n in graph.node for o in n.output}
+        return {made_by.get(n.input[0], "input") for n in graph.node if n.op_type == "QuantizeLinear"}
+
+    assert "Sigmoid" in quantized_outputs(every.path)
+    assert "Sigmoid" not in quantized_outputs(conv.path) and "Conv" in quantized_outputs(conv.path)
+    x = torch.from_numpy(next(_calibration().inputs()))
+    with torch.inference_mode():
+        assert np.corrcoef(conv(x).flatten(), model(x).flatten())[0, 1] > 0.99
+
+
+def test_int8_ops_without_an_int8_model_to_make_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="int8_ops \\['Conv'\\] chooses what precision int8 .* precision fp32 quantizes nothing"):
+        build_runtime(_tiny_segmentor(), "onnx", int8_ops=["Conv"])
 
 
 def test_a_cache_entry_that_does_not_load_is_exported_again(tmp_path, monkeypatch, segkit_log):

@@ -227,11 +227,12 @@ def test_lossy_precision_runs_only_when_asked_and_the_json_says_what_ran(setup, 
     common = ["--config-file", str(cfg_file), "--weights", str(weights), "--split", "val"]
     assert main([*common, "--out", str(exact)]) == 0
     # Calibration reads DATASET.TRAIN_SPLIT; this tiny set has val (and test) only.
-    assert main([*common, "--runtime", "openvino", "--precision", "int8", "--calib-images", "2",
+    assert main([*common, "--runtime", "openvino", "--precision", "int8", "--calib-images", "2", "--int8-ops", "Conv",
                  "--out", str(lossy), "DATASET.TRAIN_SPLIT", "val"]) == 0
     a, b = json.loads(exact.read_text()), json.loads(lossy.read_text())
     assert (a["runtime"], a["precision"]) == ("torch", "fp32")  # the default: the model's own number
     assert (b["runtime"], b["precision"]) == ("openvino", "int8") and b["num_images"] == a["num_images"]
+    assert b["int8_ops"] == ["Conv"] and "int8_ops" not in a
     capsys.readouterr()
     assert main([*common, "--runtime", "torch", "--precision", "bf16"]) == 1
     assert "runtime torch has no precision bf16" in capsys.readouterr().err

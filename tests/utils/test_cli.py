@@ -130,6 +130,22 @@ def test_threads_with_a_pytorch_runtime_is_refused_not_ignored(capsys):
                          ).threads == 2
 
 
+def test_int8_ops_are_one_comma_list_and_need_an_int8_precision(capsys):
+    from tools.evaluate import parse_args as evaluate_args
+    from tools.predict import parse_args as predict_args
+
+    base = ["--config-file", "c.yaml", "--weights", "w.pth"]
+    args = evaluate_args([*base, "--runtime", "openvino", "--precision", "int8+bf16", "--int8-ops", "Conv,MatMul",
+                          "DATASET.ROOT", "/data"])
+    assert args.int8_ops == ["Conv", "MatMul"] and args.opts == ["DATASET.ROOT", "/data"]
+    with pytest.raises(SystemExit):
+        predict_args([*base, "--input", "x", "--precision", "bf16", "--int8-ops", "Conv"])
+    assert "--int8-ops chooses what --precision int8 or int8+bf16 quantizes; --precision bf16" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        evaluate_args([*base, "--precision", "int8", "--int8-ops", "Conv,DATASET.ROOT"])
+    assert "not ONNX operator types: 'DATASET.ROOT'" in capsys.readouterr().err
+
+
 def test_a_deliberate_exit_keeps_its_code_and_logs_no_traceback(tmp_path):
     from segkit.utils.logger import setup_logger
 
