@@ -66,6 +66,27 @@ def tied_input() -> torch.Tensor:
     return x
 
 
+def tied_upsampled_file(path, num_classes: int = 19) -> str:
+    """Class c copies input channel c % 3, then a bilinear x2 upsampling (the last layer of most segmentors):
+    ties between several classes at every pixel, at the layouts a runtime picks for frame-sized inputs."""
+    weight = np.zeros((num_classes, 3, 1, 1), np.float32)
+    weight[np.arange(num_classes), np.arange(num_classes) % 3] = 1.0
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["images", "w"], ["low"]),
+         helper.make_node("Resize", ["low", "", "scales"], ["logits"], mode="linear")], "tied_upsampled",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["n", 3, "h", "w"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", num_classes, "H", "W"])],
+        [onnx.numpy_helper.from_array(weight, "w"),
+         onnx.numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return str(path)
+
+
+def tied_frame_input() -> torch.Tensor:
+    """Small integers: equal channels tie exactly, and so do their interpolations."""
+    return torch.from_numpy(np.random.default_rng(0).integers(0, 3, (1, 3, 128, 256)).astype(np.float32))
+
+
 def assert_labels_are_the_argmax(runner, x: torch.Tensor) -> None:
     """predict_labels(x) is exactly torch.argmax of forward(x): same shape, every pixel, ties to the first."""
     with torch.inference_mode():

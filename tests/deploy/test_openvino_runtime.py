@@ -12,7 +12,8 @@ from segkit.deploy import Calibration, build_runtime, check_parity, quantize_int
 from segkit.deploy.openvino_runtime import OpenVinoSegmentor, cpu_has_bf16  # noqa: E402
 from segkit.evaluation import InferenceMode, inference  # noqa: E402
 
-from .conftest import CHECK_SIZES, assert_labels_are_the_argmax, tied_input, tied_logits_file  # noqa: E402
+from .conftest import (CHECK_SIZES, assert_labels_are_the_argmax, tied_frame_input, tied_input,  # noqa: E402
+                       tied_logits_file, tied_upsampled_file)
 
 
 def _calibration() -> Calibration:
@@ -42,6 +43,8 @@ def test_labels_from_inside_openvino_are_the_argmax_of_its_logits(exported, tmp_
     assert_labels_are_the_argmax(runner, torch.randn(2, 3, 67, 93))
     tied = OpenVinoSegmentor(tied_logits_file(tmp_path / "tied.onnx"), num_classes=5, threads=1)
     assert_labels_are_the_argmax(tied, tied_input())
+    frame = OpenVinoSegmentor(tied_upsampled_file(tmp_path / "tied19.onnx"), num_classes=19, threads=1)
+    assert_labels_are_the_argmax(frame, tied_frame_input())
     image = torch.randn(3, 90, 130)
     assert torch.equal(inference(runner, image, InferenceMode(), return_probs=False),
                        inference(runner, image, InferenceMode(), num_classes=19).argmax(0))

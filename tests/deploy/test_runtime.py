@@ -10,7 +10,8 @@ from onnx import TensorProto, helper
 from segkit.deploy import OnnxSegmentor, build_runtime
 from segkit.evaluation import InferenceMode, inference
 
-from .conftest import assert_labels_are_the_argmax, tied_input, tied_logits_file
+from .conftest import (assert_labels_are_the_argmax, tied_frame_input, tied_input, tied_logits_file,
+                       tied_upsampled_file)
 
 
 @pytest.mark.parametrize("mode", [
@@ -36,6 +37,8 @@ def test_labels_from_inside_onnxruntime_are_the_argmax_of_its_logits(exported, t
     assert_labels_are_the_argmax(runner, torch.randn(2, 3, 67, 93))
     tied = OnnxSegmentor(tied_logits_file(tmp_path / "tied.onnx"), num_classes=5, threads=1)
     assert_labels_are_the_argmax(tied, tied_input())
+    frame = OnnxSegmentor(tied_upsampled_file(tmp_path / "tied19.onnx"), num_classes=19, threads=1)
+    assert_labels_are_the_argmax(frame, tied_frame_input())
     assert tied.predict_labels(tied_input())[0, 0, 0] == 4 and tied.predict_labels(tied_input())[0, 1, 0] == 1
 
 
