@@ -88,7 +88,8 @@ def test_int8_ops_choose_what_the_cached_int8_model_quantizes(tmp_path, monkeypa
     pytest.importorskip("onnxruntime")
     onnx = pytest.importorskip("onnx")
     monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path))
-    model = nn.Sequential(_tiny_segmentor(), nn.Sigmoid()).eval()  # a Sigmoid that only "every type" quantizes
+    # A Sigmoid that only "every type" quantizes, inside the network: the output layer (the ReLU) stays float.
+    model = nn.Sequential(_tiny_segmentor(), nn.Sigmoid(), nn.ReLU()).eval()
     every = build_runtime(model, "onnx", precision="int8", calibration=_calibration(), num_classes=5)
     conv = build_runtime(model, "onnx", precision="int8", calibration=_calibration(), num_classes=5,
                          int8_ops=["Conv"])

@@ -56,6 +56,9 @@ def test_int8_end_to_end_on_the_demo_set(exported, demo, tmp_path):
     model = onnx.load(out)
     assert sum(n.op_type == "QuantizeLinear" for n in model.graph.node) > 10
     assert {p.key for p in model.metadata_props} >= {"segkit.min_input_size"}  # the size range carries over
+    # The layer writing the logits stays float: no quantize-dequantize pair after it.
+    fp32_last = [n.op_type for n in onnx.load(exported.onnx).graph.node if "logits" in n.output]
+    assert [n.op_type for n in model.graph.node if "logits" in n.output] == fp32_last == ["Resize"]
     int8, fp32 = OnnxSegmentor(out, num_classes=19), OnnxSegmentor(exported.onnx, num_classes=19)
     image = dataset[0]["image"]
     a = inference(int8, image, InferenceMode(flip=True), num_classes=19)
