@@ -52,6 +52,7 @@ class Variant:
     precision: str
     title: str
     autocast: str | None = None  # "float16" / "bfloat16": CUDA autocast around the fused model
+    int8_ops: tuple[str, ...] | None = None  # the operator types its INT8 model quantizes (None: all)
 
     @property
     def exact(self) -> bool:
@@ -75,6 +76,10 @@ CPU_VARIANTS = (
     Variant("ov_bf16", "openvino", "bf16", "OpenVINO bf16"),
     Variant("ov_int8", "openvino", "int8", "OpenVINO INT8"),
     Variant("ov_int8_bf16", "openvino", "int8+bf16", "OpenVINO INT8+bf16"),
+    # INT8 of the convolutions only (--int8-ops Conv): slower, but lossless where OpenVINO's INT8 of the
+    # elementwise layers is not (RESULTS.md, PIDNet-S).
+    Variant("ort_int8_conv", "onnx", "int8", "ONNX Runtime INT8 (Conv)", int8_ops=("Conv",)),
+    Variant("ov_int8_conv", "openvino", "int8", "OpenVINO INT8 (Conv)", int8_ops=("Conv",)),
 )
 CUDA_VARIANTS = (
     Variant("eager", "torch", "fp32", "eager"),
@@ -132,7 +137,7 @@ def rendered_calibration(size: tuple[int, int], num_images: int, mean, std) -> C
 def build_variant(model: nn.Module, variant: Variant, device: torch.device, threads: int | None,
                   calibration: Calibration, num_classes: int) -> Callable[[torch.Tensor], torch.Tensor]:
     runner = build_runtime(model, variant.runtime, device=device, precision=variant.precision, threads=threads,
-                           calibration=calibration, num_classes=num_classes)
+                           calibration=calibration, num_classes=num_classes, int8_ops=variant.int8_ops)
     return Autocast(runner, variant.autocast) if variant.autocast else runner
 
 
@@ -229,6 +234,8 @@ def time_model(
         for v in chosen:
             if v.name in runners:
                 rows[v.name] = row(v.name, v.title, v.runtime, v.precision, v.exact, v.limit_precision)
+                if v.int8_ops:
+                    rows[v.name]["int8_ops"] = list(v.int8_ops)
         latency[key] = rows
     facts.update(latency=latency, errors=errors, default_runtime=default_runtime(device))
     return facts

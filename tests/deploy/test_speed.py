@@ -55,13 +55,15 @@ def test_a_variant_that_cannot_be_built_is_recorded(monkeypatch):
 def test_int8_variants_are_lossy_and_held_to_the_int8_limit(tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path))
-    names = ("ort_int8", "ov_int8") if any(v.runtime == "openvino" for v in variants("cpu")) else ("ort_int8",)
+    names = ("ort_int8", "ort_int8_conv") + (("ov_int8", "ov_int8_conv")
+                                             if any(v.runtime == "openvino" for v in variants("cpu")) else ())
     cfg = load_cfg(None, ["MODEL.NUM_CLASSES", "19"])
     result = time_model(cfg, _tiny(), [(72, 96)], _pick(*names), LIMITS, warmup=0, iters=1, calib_images=2)
     assert result["errors"] == {}
     for name in names:
         r = result["latency"]["72x96"][name]
         assert not r["exact"] and r["limit"] == "int8" and r["precision"] == "int8"
+        assert r.get("int8_ops") == (["Conv"] if name.endswith("_conv") else None)
 
 
 def test_variants_offered_follow_the_installed_packages(monkeypatch):
