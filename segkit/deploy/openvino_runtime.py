@@ -11,8 +11,9 @@ sets the hint, so an fp32 run is fp32. On an INT8 QDQ file the quantized layers 
 decides the rest (fp32, or bf16 for "int8+bf16").
 
 `predict_labels(x)` compiles, on its first call, the same model with a TopK over classes appended (the
-first maximum wins a tie, as in torch.argmax; the tests hold OpenVINO to it) and returns the labels [N,H,W]: a single view at the input
-size then needs neither the logits copied out of OpenVINO nor an argmax in PyTorch (see `inference`).
+first maximum wins a tie, as in torch.argmax; the tests hold OpenVINO to it) and returns the labels [N,H,W]:
+a single view at the input size then needs neither the logits copied out of OpenVINO nor an argmax in
+PyTorch (see `inference`).
 """
 from __future__ import annotations
 
