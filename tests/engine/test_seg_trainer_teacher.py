@@ -167,7 +167,7 @@ def _camvid_folder(root) -> str:
 
 
 @pytest.mark.parametrize("name", ["pidnet_s_cpu_distill", "stdc1_cpu_distill", "bisenetv1_r18_cpu_pretrained_quarter",
-                                  "bisenetv1_r18_cpu_pretrained_semi"])
+                                  "bisenetv1_r18_cpu_pretrained_semi", "bisenetv1_r18_cpu_pretrained_semi_selftrain"])
 def test_camvid_teacher_configs_build_and_train_an_iteration(tmp_path, monkeypatch, name):
     monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
     path = os.path.join(CONFIGS, f"{name}.yaml")
@@ -184,9 +184,11 @@ def test_camvid_teacher_configs_build_and_train_an_iteration(tmp_path, monkeypat
     trainer = SegTrainer(cfg)
     seen = record_losses(trainer)
     trainer.train()
-    assert ("teacher" in trainer.frozen) == name.endswith("_distill")
-    assert ("loss_cwd" in seen[0] and "loss_kd" in seen[0]) == name.endswith("_distill")
-    assert ("loss_unsup" in seen[0] and trainer.ema is not None) == name.endswith("_semi")
+    distill, mean_teacher, self_training = (name.endswith(s) for s in ("_distill", "_semi", "_selftrain"))
+    assert ("teacher" in trainer.frozen) == (distill or self_training)
+    assert ("loss_cwd" in seen[0] and "loss_kd" in seen[0]) == distill
+    assert ("loss_unsup" in seen[0]) == (mean_teacher or self_training)
+    assert (trainer.ema is not None) == mean_teacher
     if "quarter" in name or "semi" in name:  # a quarter of 4 images: 1 labelled, 3 unlabelled
         assert len(open(tmp_path / "run" / "train_labelled.txt").read().splitlines()) == 1
         assert len(open(tmp_path / "run" / "train_unlabelled.txt").read().splitlines()) == 3
