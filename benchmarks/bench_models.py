@@ -288,6 +288,37 @@ def _fastest_predictor(rows: list[dict], exact: bool) -> dict | None:
     return min(timed, key=lambda r: r["predictor"]["median_ms"]) if timed else None
 
 
+def _default_row(entry: dict, lat: dict) -> dict | None:
+    """The row of the runtime a plain Predictor runs on this machine (exact, `auto`)."""
+    return next((r for k, r in lat.items()
+                 if k != REFERENCE and r["runtime"] == entry.get("default_runtime") and r["exact"]), None)
+
+
+def default_rows(results: dict) -> tuple[list[str], list[list[str]]]:
+    """Per model and size: the default Predictor against the fp32 limit, nominal and at the rate the fp32 GEMM
+    probe reached in the same run. The second ratio stays comparable on a virtual machine whose speed drifts
+    from day to day: it asks how far the model is from what the machine delivered to dense arithmetic then."""
+    fp32 = results["machine"]["limits"].get("fp32")
+    headers = ["config", "size", "default runtime", "Predictor ms", "fp32 limit ms (nominal)", "x nominal",
+               "GEMM GFLOP/s in the run", "fp32 limit ms at that rate", "x that rate"]
+    rows = []
+    for model, entry in results["models"].items():
+        for size in results["protocol"]["sizes"]:
+            lat = entry.get("latency", {}).get(size, {})
+            default = _default_row(entry, lat)
+            t = default and default.get("predictor")
+            gflops, probe = entry["gflops"].get(size), entry.get("gemm_probe", {}).get(size)
+            if not t or gflops is None:
+                continue
+            nominal = fp32 and limit_ms(gflops, fp32)
+            at_rate = probe and 1000.0 * gflops / probe["gflops_per_s"]
+            ms = t["median_ms"]
+            rows.append([model, size, default["title"], _ms(ms), _ms(nominal), f"{ms / nominal:.2f}" if nominal else "",
+                         f"{probe['gflops_per_s']:.0f}" if probe else "", _ms(at_rate),
+                         f"{ms / at_rate:.2f}" if at_rate else ""])
+    return headers, rows
+
+
 def reference_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     """Per model and size with a --reference timing: segkit's forward and Predictor times as ratios of it."""
     title = results["protocol"].get("reference", {}).get("title", REFERENCE)
@@ -308,7 +339,7 @@ def reference_rows(results: dict) -> tuple[list[str], list[list[str]]]:
                 return (f"{row['title']}: " if label else "") + f"{_ms(t['median_ms'])} ({t['median_ms'] / base:.2f}x)"
 
             segkit = [r for k, r in lat.items() if k != REFERENCE]
-            default = next((r for r in segkit if r["runtime"] == entry.get("default_runtime") and r["exact"]), None)
+            default = _default_row(entry, lat)
             rows.append([model, size, _ms(base), cell(lat.get("eager"), "model"),
                          cell(default, "predictor", label=True),
                          cell(_fastest_predictor(segkit, exact=True), "predictor", label=True),
@@ -349,6 +380,11 @@ def markdown(results: dict, picture: str | None) -> str:
             if rows and any(cell for row in rows for cell in row[1:]):
                 lines += ["", f"**{what}, {size}**, median ms (x its limit: {LIMITS_NOTE}):", "",
                           tabulate(rows, headers=headers, tablefmt="github")]
+    headers, rows = default_rows(results)
+    if rows:
+        lines += ["", "**The exact default against the fp32 limit** (Predictor end to end; the limit at the nominal "
+                  "clock, and at the rate the fp32 GEMM reached in the same run):", "",
+                  tabulate(rows, headers=headers, tablefmt="github")]
     headers, rows = reference_rows(results)
     if rows:
         lines += ["", f"**Against {results['protocol']['reference']['title']}** (its forward pass in the same "
@@ -386,6 +422,10 @@ def report(results: dict, out: str, args: argparse.Namespace) -> None:
             if rows and any(cell for row in rows for cell in row[1:]):
                 print(f"\n{size}, {timing}: median ms (x its limit: {LIMITS_NOTE})")
                 print(tabulate(rows, headers=headers))
+    headers, rows = default_rows(results)
+    if rows:
+        print("\nthe default Predictor against the fp32 limit: nominal, and at the GEMM's rate in the same run")
+        print(tabulate(rows, headers=headers))
     headers, rows = reference_rows(results)
     if rows:
         print("\nagainst the reference: median ms (x its forward pass)")

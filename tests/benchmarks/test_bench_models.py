@@ -77,6 +77,19 @@ def test_from_json_draws_the_picture_when_a_published_figure_exists(run, capsys)
     assert "74.95 (bisenetv2_cityscapes)" in page.read_text() and "edited.png" in page.read_text()
 
 
+def test_the_default_is_set_beside_the_nominal_limit_and_the_gemm_rate_of_its_run():
+    """10 GFLOPs at 512x1024: 100 ms at the nominal 100 GFLOP/s, 125 ms at the 80 GFLOP/s the GEMM reached."""
+    row = {"runtime": "onnx", "exact": True, "title": "ONNX Runtime fp32", "predictor": {"median_ms": 150.0}}
+    lossy = {"runtime": "onnx", "exact": False, "title": "ONNX Runtime INT8", "predictor": {"median_ms": 50.0}}
+    results = {"machine": {"limits": {"fp32": {"gops": 100.0}}}, "protocol": {"sizes": ["512x1024", "1024x2048"]},
+               "models": {"m": {"default_runtime": "onnx", "gflops": {"512x1024": 10.0},
+                                "gemm_probe": {"512x1024": {"gflops_per_s": 80.0}},
+                                "latency": {"512x1024": {"ort_int8": lossy, "ort_fp32": row}}}}}
+    headers, rows = bench.default_rows(results)
+    assert rows == [["m", "512x1024", "ONNX Runtime fp32", "150", "100", "1.50", "80", "125", "1.20"]]
+    assert headers[5] == "x nominal" and headers[-1] == "x that rate"
+
+
 def test_bad_arguments_are_named(tmp_path, capsys):
     with pytest.raises(SystemExit, match="config 'no_such_model' not found"):
         bench.main(["--configs", "no_such_model", "--out", str(tmp_path / "x.json")])

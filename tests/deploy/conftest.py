@@ -2,6 +2,7 @@
 its config file, weights and parity-checked ONNX file, built once per session."""
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 
 import numpy as np
@@ -35,6 +36,18 @@ def exported(tmp_path_factory) -> SimpleNamespace:
     results = export_onnx(model, str(onnx_path), check_sizes=CHECK_SIZES, num_classes=19)
     return SimpleNamespace(tmp=tmp, cfg_file=str(cfg_file), cfg=cfg, model=model, weights=str(weights),
                            onnx=str(onnx_path), results=results)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logger():
+    # The tools point the "segkit" logger at a test's captured stdout; later tests must not write there.
+    logger = logging.getLogger("segkit")
+    handlers, propagate, level = list(logger.handlers), logger.propagate, logger.level
+    yield
+    for h in logger.handlers:
+        if h not in handlers:
+            h.close()
+    logger.handlers[:], logger.propagate, logger.level = handlers, propagate, level
 
 
 @pytest.fixture(autouse=True)

@@ -1,26 +1,12 @@
 """tools/export_onnx.py: the verified file, the INT8 file on the generated demo set, the error exits."""
 from __future__ import annotations
 
-import logging
-
 import onnx
 import pytest
 import torch
 
 from segkit.deploy import OnnxSegmentor
 from tools.export_onnx import main
-
-
-@pytest.fixture(autouse=True)
-def _restore_logger():
-    # The tool points the "segkit" logger at this test's captured stdout; later tests must not write there.
-    logger = logging.getLogger("segkit")
-    handlers, propagate, level = list(logger.handlers), logger.propagate, logger.level
-    yield
-    for h in logger.handlers:
-        if h not in handlers:
-            h.close()
-    logger.handlers[:], logger.propagate, logger.level = handlers, propagate, level
 
 
 def test_export_and_int8_on_the_demo_set(exported, tmp_path, capsys):
