@@ -22,9 +22,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from tabulate import tabulate  # noqa: E402
 
-from segkit.deploy import dataset_calibration  # noqa: E402
+from segkit.deploy import ExportError, ParityError, dataset_calibration  # noqa: E402
 from segkit.deploy.fastpath import cached_onnx_export  # noqa: E402
-from segkit.deploy.ranges import activation_spread, widest_spreads  # noqa: E402
+from segkit.deploy.ranges import TensorSpread, activation_spread, widest_spreads  # noqa: E402
 from segkit.deploy.runtime import OUTPUT_NAME  # noqa: E402
 from segkit.utils.cli import WEIGHTS_HELP, add_config_args, parse_tool_args, run_tool  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _row(s) -> list:
+def _row(s: TensorSpread) -> list[str]:
     m = s.maxima
     return [s.name, s.op_type, f"{m.min():.3g}", f"{np.median(m):.3g}", f"{m.max():.3g}", f"{s.spread:.1f}x"]
 
@@ -66,7 +66,7 @@ def report(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logger()
-    return run_tool(lambda: report(args), extra_errors=(OSError,))
+    return run_tool(lambda: report(args), extra_errors=(ExportError, ParityError, OSError))
 
 
 if __name__ == "__main__":

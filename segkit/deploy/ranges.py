@@ -54,7 +54,8 @@ def activation_spread(fp32_path: str, inputs: Iterable[np.ndarray], threads: int
         names = [o.name for o in session.get_outputs()]
         for x in inputs:
             # A graph output comes twice: as itself and as a saved copy.
-            values = {name.removesuffix(_SAVED): value for name, value in zip(names, session.run(None, {INPUT_NAME: x}))}
+            outputs = session.run(None, {INPUT_NAME: x})
+            values = {name.removesuffix(_SAVED): value for name, value in zip(names, outputs)}
             for name, value in values.items():
                 if np.issubdtype(value.dtype, np.floating) and value.size:
                     maxima.setdefault(name, []).append(float(np.abs(value).max()))

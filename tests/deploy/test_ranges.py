@@ -41,7 +41,8 @@ def test_spread_ignores_inputs_where_a_tensor_is_zero():
 
 
 def test_the_widest_are_kept_in_graph_order():
-    spreads = [TensorSpread(n, "Conv", np.array([1.0, m])) for n, m in (("a", 3.0), ("b", 50.0), ("c", 1.0), ("d", 9.0))]
+    largest = (("a", 3.0), ("b", 50.0), ("c", 1.0), ("d", 9.0))
+    spreads = [TensorSpread(n, "Conv", np.array([1.0, m])) for n, m in largest]
     assert [s.name for s in widest_spreads(spreads, 2)] == ["b", "d"]
 
 
