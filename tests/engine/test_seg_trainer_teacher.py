@@ -167,6 +167,7 @@ def _camvid_folder(root) -> str:
 
 
 @pytest.mark.parametrize("name", ["pidnet_s_cpu_distill", "pidnet_s_cpu_distill_feature", "stdc1_cpu_distill",
+                                  "stdc1_cpu_distill_feature",
                                   "bisenetv1_r18_cpu_pretrained_quarter", "bisenetv1_r18_cpu_pretrained_semi",
                                   "bisenetv1_r18_cpu_pretrained_semi_selftrain"])
 def test_camvid_teacher_configs_build_and_train_an_iteration(tmp_path, monkeypatch, name):
