@@ -134,15 +134,22 @@ def usable_workers(requested: int, key: str = "DATALOADER.NUM_WORKERS") -> int:
     return cpus
 
 
+def worker_kwargs(requested: int, key: str = "DATALOADER.NUM_WORKERS") -> dict:
+    """DataLoader arguments for `requested` workers: the number `usable_workers` allows and how to start them.
+
+    A worker forked from a process whose OpenCV thread pool has run (demo generation, label scan, an earlier
+    loader) deadlocks in its first OpenCV call: workers start from a clean forkserver instead."""
+    workers = usable_workers(requested, key)
+    if workers == 0:
+        return {"num_workers": 0}
+    return {"num_workers": workers,
+            "multiprocessing_context": "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"}
+
+
 def _loader_kwargs(cfg) -> dict:
-    workers = usable_workers(cfg.DATALOADER.NUM_WORKERS)
-    kw = dict(num_workers=workers, pin_memory=bool(cfg.DATALOADER.PIN_MEMORY) and torch.cuda.is_available(),
-              collate_fn=collate, worker_init_fn=worker_init_fn, persistent_workers=workers > 0)
-    if workers > 0:
-        # A worker forked from a process whose OpenCV thread pool has run (demo generation, label scan)
-        # deadlocks in its first OpenCV call: start workers from a clean forkserver instead.
-        kw["multiprocessing_context"] = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    return kw
+    kw = worker_kwargs(cfg.DATALOADER.NUM_WORKERS)
+    return dict(kw, pin_memory=bool(cfg.DATALOADER.PIN_MEMORY) and torch.cuda.is_available(), collate_fn=collate,
+                worker_init_fn=worker_init_fn, persistent_workers=kw["num_workers"] > 0)
 
 
 def build_train_loader(cfg, dataset: Dataset | None = None, start_iter: int = 0, ims_per_batch: int = 0,

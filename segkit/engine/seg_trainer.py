@@ -119,6 +119,9 @@ class SegTrainer(TrainerBase):
         batch["iteration"] = iteration
         return batch
 
+    def close_data(self) -> None:
+        self._loader = self._unlabeled_loader = None
+
     def compute_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         images = batch["image"].to(self.device, non_blocking=True)
         labels = batch["label"].to(self.device, non_blocking=True)

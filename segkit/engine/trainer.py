@@ -24,6 +24,7 @@ A subclass implements:
   `self.eval_period` and `self.checkpoint_period` (0: never), optionally `self.ema` (a solver.ModelEma,
   updated after every step and saved as "ema").
 - `next_batch(iteration)`: the batch of that iteration (the loaders are rebuilt from `start_iter`).
+- `close_data()`: drop the loaders `next_batch` built (called when `train()` ends, however it ends).
 - `compute_losses(batch) -> dict[str, Tensor]`: run under autocast; "loss" is back-propagated, every other
   "loss*" entry is logged. Override it to add terms (distillation) without touching the step. Entries that
   are not losses (a teacher's ms per iteration, a pseudo-label accuracy) are logged too when `build` names
@@ -132,6 +133,13 @@ class TrainerBase:
 
     def next_batch(self, iteration: int) -> Any:
         raise TypeError(f"{type(self).__name__} must define next_batch()")
+
+    def close_data(self) -> None:
+        """Drop the training loaders, which shuts their worker processes down; `train()` calls it however
+        it ends. The workers ignore SIGTERM (`segkit.data.worker_init_fn`: a scheduler's signal to the process
+        group must leave them to the trainer's last save), so a loader still held when the interpreter exits
+        (a trainer kept by a reference cycle) hangs the exit: multiprocessing's exit handler terminates its
+        workers with SIGTERM and then joins them, forever."""
 
     def compute_losses(self, batch: Any) -> dict[str, torch.Tensor]:
         raise TypeError(f"{type(self).__name__} must define compute_losses()")
@@ -299,6 +307,16 @@ class TrainerBase:
         self._saved_iter = self.start_iter
         self.train_model.train()
         self.logger.info("training from iteration %d to %d", self.start_iter, self.max_iter)
+        try:
+            metrics = self._train_loop(meters, log_period)
+        finally:
+            self.close_data()
+        self.events.close()
+        if is_main_process():
+            draw_curves(self.cfg.OUTPUT_DIR)
+        return metrics
+
+    def _train_loop(self, meters: WindowMeters, log_period: int) -> dict[str, Any]:
         with self.stop:
             for it in range(self.start_iter, self.max_iter):
                 start = time.perf_counter()
@@ -322,9 +340,6 @@ class TrainerBase:
                 state = self.save(FINAL_CHECKPOINT, self.max_iter)
                 if is_main_process():
                     self.after_final_checkpoint(state)
-        self.events.close()
-        if is_main_process():
-            draw_curves(self.cfg.OUTPUT_DIR)
         return metrics
 
     def after_iteration(self, done: int) -> None:

@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from yacs.config import CfgNode
 
-from ..data.build import usable_workers
+from ..data.build import worker_kwargs
 from ..data.labels import cached_per_file, read_header
 from ..data import iteration_batches, worker_init_fn
 from ..data.samplers import InferenceSampler
@@ -239,7 +239,7 @@ def build_cls_train_loader(cfg: CfgNode, dataset: ImageFolder, device: torch.dev
     rule segmentation follows too (`segkit.data.iteration_batches`), so a resumed run draws what an
     uninterrupted one would."""
     return iteration_batches(dataset, cfg.SOLVER.IMS_PER_BATCH, cfg.SEED, start_iter,
-                             num_workers=usable_workers(cfg.DATALOADER.NUM_WORKERS), worker_init_fn=worker_init_fn,
+                             **worker_kwargs(cfg.DATALOADER.NUM_WORKERS), worker_init_fn=worker_init_fn,
                              pin_memory=cfg.DATALOADER.PIN_MEMORY and device.type == "cuda")
 
 
@@ -248,5 +248,5 @@ def build_cls_val_loader(cfg: CfgNode, dataset: ImageFolder, device: torch.devic
     sampler = InferenceSampler(len(dataset), get_rank(), get_world_size())
     batch = cfg.DATALOADER.VAL_BATCH_SIZE or per_process_batch(cfg.SOLVER.IMS_PER_BATCH)
     return DataLoader(dataset, batch_size=batch, sampler=sampler,
-                      num_workers=usable_workers(cfg.DATALOADER.NUM_WORKERS),
+                      **worker_kwargs(cfg.DATALOADER.NUM_WORKERS),
                       pin_memory=cfg.DATALOADER.PIN_MEMORY and device.type == "cuda")

@@ -102,6 +102,9 @@ class ClsTrainer(TrainerBase):
             self._loader = build_cls_train_loader(self.cfg, self.train_set, self.device, start_iter=iteration)
         return next(self._loader)
 
+    def close_data(self) -> None:
+        self._loader = None
+
     def compute_losses(self, batch: Any) -> dict[str, torch.Tensor]:
         images, target = batch
         images = images.to(self.device, non_blocking=True)
