@@ -1,4 +1,3 @@
-import multiprocessing
 import os
 import sys
 
@@ -35,29 +34,6 @@ def _own_cache(tmp_path_factory):
     """Label histograms and ONNX exports go to a cache of the test session, never the user's ~/.cache:
     a warm cache there would hide the cost (and the bugs) of a first run."""
     os.environ["SEGKIT_CACHE"] = str(tmp_path_factory.getbasetemp() / "segkit-cache-session")
-
-
-@pytest.fixture
-def watch_workers():
-    """Wraps a trainer's next_batch to record the loader workers alive while it trains; returns
-    (workers seen during training, workers left afterwards), both counting only processes the test started.
-
-    Workers ignore SIGTERM, so those of a loader still held at interpreter exit hang it (`TrainerBase.close_data`)."""
-    before = set(multiprocessing.active_children())
-    seen: set = set()
-
-    def watch(trainer):
-        next_batch = trainer.next_batch
-
-        def recording(iteration):
-            batch = next_batch(iteration)
-            seen.update(set(multiprocessing.active_children()) - before)
-            return batch
-
-        trainer.next_batch = recording
-        return lambda: (seen, set(multiprocessing.active_children()) - before)
-
-    return watch
 
 
 @pytest.fixture

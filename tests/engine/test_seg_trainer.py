@@ -86,16 +86,6 @@ def test_resumed_run_gives_the_same_losses_and_weights_as_an_uninterrupted_one(d
     assert load_cfg(str(saved)) == cfg
 
 
-def test_the_loader_workers_exit_when_training_ends(demo_root, tmp_path, watch_workers):
-    trainer = SegTrainer(load_cfg(None, tiny_opts(demo_root, tmp_path, **{"DATALOADER.NUM_WORKERS": 1,
-                                                                         "SOLVER.MAX_ITER": 2})))
-    workers = watch_workers(trainer)
-    trainer.train()  # the trainer stays referenced, as a cycle would keep it at exit
-    during, left = workers()
-    assert during, "the loader started no worker: this test would check nothing"
-    assert not left
-
-
 def test_resumed_loader_continues_the_stream(demo_root, tmp_path):
     # Augmentation is seeded per stream position (not by a worker's history), so start_iter resumes it.
     # NUM_WORKERS 0: forking a worker after OpenCV threads ran in this process (the demo generation) can hang.

@@ -2,6 +2,9 @@
 teacher) stay out of the optimizer and the checkpoints, and a resume with other teacher weights is refused."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -67,3 +70,49 @@ def test_resume_refuses_a_checkpoint_of_another_model_or_no_training_state(data_
     save_checkpoint(str(out / "model_0000008.pth"), {"model": {}})
     with pytest.raises(CheckpointError, match="not a training checkpoint"):
         ClsTrainer(tiny_cfg(data_root, out), resume=True)
+
+
+# Both trainers with one loader worker each, kept referenced until the interpreter exits (as a reference cycle
+# keeps a trainer: matplotlib's text parsing leaves exception/frame cycles holding train()'s frame). Workers
+# ignore SIGTERM (segkit.data.worker_init_fn), so a loader still held then hangs the exit in multiprocessing's
+# exit handler; train() must have shut them down. Its own process: loader workers inside a pytest-xdist worker
+# have crashed it.
+WORKERS_AT_EXIT_SCRIPT = r"""
+import multiprocessing, os, sys
+from segkit.config import get_cls_cfg, load_cfg
+from segkit.data import generate_demo_dataset
+from segkit.engine.seg_trainer import SegTrainer
+from segkit.pretrain import ClsTrainer, make_demo_cls_dataset
+
+tmp = sys.argv[1]
+seg_data = os.path.join(tmp, "seg")
+generate_demo_dataset(seg_data, (64, 128), num_train=4, num_val=2, seed=0, workers=1)
+seg = SegTrainer(load_cfg(None, ["DATASET.ROOT", seg_data, "OUTPUT_DIR", os.path.join(tmp, "seg_run"),
+                                 "INPUT.CROP_SIZE", "[64, 128]", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.MAX_ITER", "2",
+                                 "SOLVER.WARMUP_ITERS", "0", "DATALOADER.NUM_WORKERS", "1", "TEST.EVAL_PERIOD", "0"]))
+cls_cfg = get_cls_cfg()
+cls_cfg.OUTPUT_DIR = os.path.join(tmp, "cls_run")
+cls_cfg.DATASET.ROOT = make_demo_cls_dataset(os.path.join(tmp, "cls"), num_classes=2, train_per_class=4,
+                                             val_per_class=2, size=36)
+cls_cfg.MODEL.NAME, cls_cfg.MODEL.NUM_CLASSES = "resnet18", 2
+cls_cfg.INPUT.TRAIN_SIZE = cls_cfg.INPUT.VAL_SIZE = 32
+cls_cfg.SOLVER.IMS_PER_BATCH, cls_cfg.SOLVER.EPOCHS, cls_cfg.SOLVER.WARMUP_EPOCHS = 4, 1, 0
+cls_cfg.DATALOADER.NUM_WORKERS = 1
+KEPT = []
+for make in (lambda: seg, lambda: ClsTrainer(cls_cfg)):
+    trainer = make()
+    KEPT.append(trainer)
+    started = []
+    next_batch = trainer.next_batch
+    trainer.next_batch = lambda it: (started.append(len(multiprocessing.active_children())), next_batch(it))[1]
+    trainer.train()
+    print(type(trainer).__name__, "workers while training", max(started), "after", len(multiprocessing.active_children()))
+"""
+
+
+def test_training_leaves_no_loader_worker_to_hang_the_exit(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", WORKERS_AT_EXIT_SCRIPT, str(tmp_path)], capture_output=True,
+                          text=True, timeout=240, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if "workers while training" in line]
+    assert lines == ["SegTrainer workers while training 1 after 0", "ClsTrainer workers while training 1 after 0"]
