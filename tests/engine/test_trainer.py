@@ -98,10 +98,8 @@ cls_cfg.MODEL.NAME, cls_cfg.MODEL.NUM_CLASSES = "resnet18", 2
 cls_cfg.INPUT.TRAIN_SIZE = cls_cfg.INPUT.VAL_SIZE = 32
 cls_cfg.SOLVER.IMS_PER_BATCH, cls_cfg.SOLVER.EPOCHS, cls_cfg.SOLVER.WARMUP_EPOCHS = 4, 1, 0
 cls_cfg.DATALOADER.NUM_WORKERS = 1
-KEPT = []
-for make in (lambda: seg, lambda: ClsTrainer(cls_cfg)):
-    trainer = make()
-    KEPT.append(trainer)
+KEPT = [seg, ClsTrainer(cls_cfg)]
+for trainer in KEPT:
     started = []
     next_batch = trainer.next_batch
     trainer.next_batch = lambda it: (started.append(len(multiprocessing.active_children())), next_batch(it))[1]
