@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,7 +12,10 @@ import torch
 from segkit.models.classifier import create_classifier
 from segkit.pretrain import ClsTrainer
 from segkit.utils.checkpoint import CheckpointError, find_last_checkpoint, load_checkpoint
+from tests.engine.test_seg_trainer import demo_root  # noqa: F401  (a fixture)
 from tests.pretrain.test_trainer import CLASSES, data_root, tiny_backbone, tiny_cfg  # noqa: F401  (fixtures)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _teacher_file(path, seed: int) -> str:
@@ -79,26 +83,18 @@ def test_resume_refuses_a_checkpoint_of_another_model_or_no_training_state(data_
 # have crashed it.
 WORKERS_AT_EXIT_SCRIPT = r"""
 import multiprocessing, os, sys
-from segkit.config import get_cls_cfg, load_cfg
-from segkit.data import generate_demo_dataset
+from segkit.config import load_cfg
 from segkit.engine.seg_trainer import SegTrainer
-from segkit.pretrain import ClsTrainer, make_demo_cls_dataset
+from segkit.pretrain import ClsTrainer
+from tests.engine.test_seg_trainer import tiny_opts
+from tests.pretrain.test_trainer import tiny_cfg
 
-tmp = sys.argv[1]
-seg_data = os.path.join(tmp, "seg")
-generate_demo_dataset(seg_data, (64, 128), num_train=4, num_val=2, seed=0, workers=1)
-seg = SegTrainer(load_cfg(None, ["DATASET.ROOT", seg_data, "OUTPUT_DIR", os.path.join(tmp, "seg_run"),
-                                 "INPUT.CROP_SIZE", "[64, 128]", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.MAX_ITER", "2",
-                                 "SOLVER.WARMUP_ITERS", "0", "DATALOADER.NUM_WORKERS", "1", "TEST.EVAL_PERIOD", "0"]))
-cls_cfg = get_cls_cfg()
-cls_cfg.OUTPUT_DIR = os.path.join(tmp, "cls_run")
-cls_cfg.DATASET.ROOT = make_demo_cls_dataset(os.path.join(tmp, "cls"), num_classes=2, train_per_class=4,
-                                             val_per_class=2, size=36)
-cls_cfg.MODEL.NAME, cls_cfg.MODEL.NUM_CLASSES = "resnet18", 2
-cls_cfg.INPUT.TRAIN_SIZE = cls_cfg.INPUT.VAL_SIZE = 32
-cls_cfg.SOLVER.IMS_PER_BATCH, cls_cfg.SOLVER.EPOCHS, cls_cfg.SOLVER.WARMUP_EPOCHS = 4, 1, 0
-cls_cfg.DATALOADER.NUM_WORKERS = 1
-KEPT = [seg, ClsTrainer(cls_cfg)]
+seg_root, cls_root, tmp = sys.argv[1:]
+one_worker = {"DATALOADER.NUM_WORKERS": 1, "SOLVER.MAX_ITER": 2, "SOLVER.CHECKPOINT_PERIOD": 0, "LOG_PERIOD": 10}
+cls_cfg = tiny_cfg(cls_root, os.path.join(tmp, "cls_run"), epochs=1)
+cls_cfg.MODEL.NAME, cls_cfg.DATALOADER.NUM_WORKERS = "resnet18", 1  # tiny_test is registered only inside pytest
+KEPT = [SegTrainer(load_cfg(None, tiny_opts(seg_root, os.path.join(tmp, "seg_run"), **one_worker))),
+        ClsTrainer(cls_cfg)]
 for trainer in KEPT:
     started = []
     next_batch = trainer.next_batch
@@ -108,9 +104,9 @@ for trainer in KEPT:
 """
 
 
-def test_training_leaves_no_loader_worker_to_hang_the_exit(tmp_path):
-    proc = subprocess.run([sys.executable, "-c", WORKERS_AT_EXIT_SCRIPT, str(tmp_path)], capture_output=True,
-                          text=True, timeout=240, check=False)
+def test_training_leaves_no_loader_worker_to_hang_the_exit(demo_root, data_root, tmp_path):  # noqa: F811
+    proc = subprocess.run([sys.executable, "-c", WORKERS_AT_EXIT_SCRIPT, demo_root, data_root, str(tmp_path)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=240, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [line for line in proc.stdout.splitlines() if "workers while training" in line]
     assert lines == ["SegTrainer workers while training 1 after 0", "ClsTrainer workers while training 1 after 0"]
