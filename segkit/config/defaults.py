@@ -126,6 +126,7 @@ _C.SEMI.ENABLED = False  # pseudo-labels on DATASET.UNLABELED images supervise t
 _C.SEMI.TEACHER = "ema"  # who labels the weak view: "ema" (mean teacher: the student's EMA) or "fixed" (TEACHER.*)
 _C.SEMI.EMA_DECAY = 0.99  # mean-teacher decay (CutMix-Seg, French et al. 2020), ramped up as (1+n)/(10+n)
 _C.SEMI.THRESHOLD = 0.95  # pseudo-labels count where the teacher's confidence reaches this (FixMatch / UniMatch)
+_C.SEMI.CLASS_KEEP = 1.0  # per class, the most confident share of its pseudo-labels in a batch that counts (CBST); 1: all
 _C.SEMI.LOSS_WEIGHT = 1.0  # weight of the unsupervised loss against the supervised one
 _C.SEMI.IMS_PER_BATCH = 0  # unlabelled images per iteration, all processes together; 0: SOLVER.IMS_PER_BATCH
 _C.SEMI.CUTMIX_PROB = 0.5  # share of unlabelled images that get a CutMix box from another one (UniMatch)

@@ -8,7 +8,10 @@ and a pixel-aligned strong view of each crop):
    pseudo-label, the confidence and the valid (not padding) mask, so they stay aligned;
 3. the student predicts the mixed strong views; cross-entropy against the pseudo-labels where the confidence
    reaches SEMI.THRESHOLD, averaged over the valid pixels (UniMatch's normalisation), weighted by
-   SEMI.LOSS_WEIGHT.
+   SEMI.LOSS_WEIGHT. With SEMI.CLASS_KEEP < 1, a pixel also has to be among the most confident SEMI.CLASS_KEEP
+   share of the batch's pixels its teacher assigns to the same class (CBST's class-balanced selection, Zou et
+   al. ECCV 2018): every class keeps the same share of its pseudo-labels, so a global cut does not starve the
+   classes the teacher is least sure of, and each class sheds its own least confident pixels.
 The teacher is the student's exponential moving average (SEMI.TEACHER "ema": the mean teacher, updated after
 every optimiser step, its state checkpointed) or a fixed model (SEMI.TEACHER "fixed": TEACHER.CONFIG/WEIGHTS).
 Logged: the share of valid pixels above the threshold, and every SEMI.ACCURACY_PERIOD iterations the teacher's
@@ -66,6 +69,21 @@ def mix(tensor: torch.Tensor, boxes: torch.Tensor, partner: torch.Tensor) -> tor
     return torch.where(box, tensor[partner], tensor)
 
 
+def class_balanced(labels: torch.Tensor, conf: torch.Tensor, candidates: torch.Tensor, keep: float) -> torch.Tensor:
+    """Of the `candidates` pixels, per pseudo-label class the ceil(keep x count) most confident (ties at the cut
+    kept too); bool, shaped like `labels`. Per batch and per process: CBST ranks a whole target set, a stream
+    of crops only has the batch."""
+    if keep >= 1.0:
+        return candidates
+    kept = torch.zeros_like(candidates)
+    for c in labels[candidates].unique():
+        member = candidates & (labels == c)
+        scores = conf[member]
+        cut = scores.kthvalue(scores.numel() - math.ceil(keep * scores.numel()) + 1).values
+        kept |= member & (conf >= cut)
+    return kept
+
+
 def pseudo_labels(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(argmax [N,H,W], max softmax probability [N,H,W]) in float32."""
     conf, labels = F.softmax(logits.detach().float(), dim=1).max(dim=1)
@@ -88,9 +106,12 @@ class SemiSupervision:
             raise ConfigError(f"SEMI.THRESHOLD must be in [0, 1], got {s.THRESHOLD}")
         if not 0.0 <= s.CUTMIX_PROB <= 1.0:
             raise ConfigError(f"SEMI.CUTMIX_PROB must be in [0, 1], got {s.CUTMIX_PROB}")
+        if not 0.0 < s.CLASS_KEEP <= 1.0:
+            raise ConfigError(f"SEMI.CLASS_KEEP must be in (0, 1], got {s.CLASS_KEEP}")
         if s.LOSS_WEIGHT < 0:
             raise ConfigError(f"SEMI.LOSS_WEIGHT must be >= 0, got {s.LOSS_WEIGHT}")
         self.threshold, self.cutmix_prob, self.weight = float(s.THRESHOLD), float(s.CUTMIX_PROB), float(s.LOSS_WEIGHT)
+        self.class_keep = float(s.CLASS_KEEP)
         self.accuracy_period = int(s.ACCURACY_PERIOD)
         self.device = device
         self.ignore_index = int(cfg.DATASET.IGNORE_INDEX)
@@ -115,13 +136,17 @@ class SemiSupervision:
             out = self._teach(images)
         return out[0] if isinstance(out, (tuple, list)) else out
 
+    def select(self, labels: torch.Tensor, conf: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        """The pseudo-labels that count: above SEMI.THRESHOLD, then class-balanced by SEMI.CLASS_KEEP."""
+        return class_balanced(labels, conf, (conf >= self.threshold) & candidates, self.class_keep)
+
     def prepare(self, batch: dict[str, Any]) -> PseudoTargets:
         """Pseudo-label the weak views of an unlabelled batch and CutMix the strong views with them."""
         weak = batch["image"].to(self.device, non_blocking=True)
         strong = batch["image_strong"].to(self.device, non_blocking=True)
         valid = batch["valid"].to(self.device, non_blocking=True)
         labels, conf = pseudo_labels(self.teach(weak))
-        confident = (conf >= self.threshold) & valid
+        confident = self.select(labels, conf, valid)
         share = confident.sum() / valid.sum().clamp_min(1)
         n, _, h, w = strong.shape
         boxes = cutmix_boxes(n, h, w, self.cutmix_prob, strong.device)
@@ -145,14 +170,14 @@ class SemiSupervision:
     def pseudo_label_accuracy(self, images: torch.Tensor, labels: torch.Tensor,
                               iteration: int) -> dict[str, torch.Tensor]:
         """Every SEMI.ACCURACY_PERIOD iterations (else {}): the teacher's pixel accuracy on a labelled batch,
-        over all labelled pixels ("pseudo_acc") and over those above the threshold ("pseudo_acc_confident",
+        over all labelled pixels ("pseudo_acc") and over those that would count (`select`: "pseudo_acc_confident",
         left out when there are none)."""
         if self.accuracy_period <= 0 or (iteration + 1) % self.accuracy_period:
             return {}
         pred, conf = pseudo_labels(self.teach(images))
         labelled = labels != self.ignore_index
         right = (pred == labels) & labelled
-        confident = labelled & (conf >= self.threshold)
+        confident = self.select(pred, conf, labelled)
         out = {"pseudo_acc": right.sum() / labelled.sum().clamp_min(1)}
         if confident.any():  # no confident pixel: no accuracy to report (0 would read as "all wrong")
             out["pseudo_acc_confident"] = (right & confident).sum() / confident.sum()

@@ -2,12 +2,14 @@
 aligned, the unsupervised loss and the logged pseudo-label figures."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
 
 from segkit.config import ConfigError, get_cfg
-from segkit.engine.semi import SemiSupervision, cutmix_boxes, mix
+from segkit.engine.semi import SemiSupervision, class_balanced, cutmix_boxes, mix
 
 
 def _cfg(**semi):
@@ -63,6 +65,41 @@ def test_pseudo_labels_count_only_where_the_confidence_reaches_the_threshold():
                                                  / batch["valid"].sum().item())
     none = SemiSupervision(_cfg(THRESHOLD=1.0, CUTMIX_PROB=0.0), Identity1x1()).prepare(batch)
     assert not none.confident.any()
+
+
+def test_class_balanced_selection_keeps_the_most_confident_share_of_each_class():
+    labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 2])
+    conf = torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4, 0.99])
+    candidates = torch.tensor([True] * 7 + [False])
+    # keep 0.5: class 0 its top 2 of 4, class 1 its top ceil(1.5) = 2 of 3 (though less confident than class 0's
+    # dropped pixels); class 2 is not a candidate.
+    kept = class_balanced(labels, conf, candidates, 0.5)
+    assert kept.tolist() == [True, True, False, False, True, True, False, False]
+    assert torch.equal(class_balanced(labels, conf, candidates, 1.0), candidates)
+    ties = class_balanced(torch.zeros(4, dtype=torch.long), torch.tensor([0.5, 0.5, 0.5, 0.1]),
+                          torch.ones(4, dtype=torch.bool), 0.25)
+    assert ties.tolist() == [True, True, True, False]  # ties at the cut are kept
+
+
+def test_class_keep_applies_to_the_pseudo_labels_and_to_their_logged_accuracy():
+    semi = SemiSupervision(_cfg(THRESHOLD=0.0, CUTMIX_PROB=0.0, CLASS_KEEP=0.5, ACCURACY_PERIOD=1), Identity1x1())
+    batch = _batch()
+    targets = semi.prepare(batch)
+    conf, labels = torch.softmax(10 * batch["image"], 1).max(1)
+    for c in range(3):
+        member = (labels == c) & batch["valid"]
+        kept = targets.confident & member
+        assert kept.sum() == math.ceil(member.sum().item() / 2)
+        assert conf[kept].min() >= conf[member & ~kept].max()
+    assert targets.share.item() == pytest.approx(targets.confident.sum().item() / batch["valid"].sum().item())
+    # On a labelled batch (no padding), wrong labels only where the selection drops pixels: the accuracy over
+    # the pixels that count stays 1, over all of them it falls.
+    batch["valid"][:] = True
+    kept = semi.prepare(batch).confident
+    wrong = torch.where(kept, labels, (labels + 1) % 3)
+    acc = semi.pseudo_label_accuracy(batch["image"], wrong, iteration=0)
+    assert acc["pseudo_acc_confident"].item() == 1.0
+    assert acc["pseudo_acc"].item() == pytest.approx(kept.float().mean().item())
 
 
 def test_cutmix_moves_image_pseudo_label_confidence_and_valid_mask_together():
@@ -134,6 +171,7 @@ def test_pseudo_label_accuracy_on_the_labelled_batch_every_period():
     ({"TEACHER": "fixed"}, r"SEMI\.TEACHER 'fixed' needs TEACHER\.CONFIG and TEACHER\.WEIGHTS"),
     ({"TEACHER": "self"}, r"SEMI\.TEACHER must be 'ema' or 'fixed', got 'self'"),
     ({"THRESHOLD": 1.5}, r"SEMI\.THRESHOLD must be in \[0, 1\]"),
+    ({"CLASS_KEEP": 0.0}, r"SEMI\.CLASS_KEEP must be in \(0, 1\], got 0\.0"),
     ({"EMA_DECAY": 1.0}, r"SEMI\.EMA_DECAY: EMA decay must be in \[0, 1\)"),
 ])
 def test_bad_semi_settings_are_named(semi, message):
