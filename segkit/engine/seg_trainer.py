@@ -21,8 +21,9 @@ Learning from a teacher (TEACHER.*, SEMI.*; segkit.engine.teacher and segkit.eng
   the base's `ema`, so updated after every step and checkpointed as "ema"; or the fixed teacher) labels the
   weak views, and the student's loss on the strong views is added to the total.
 - Logged beside the losses: teacher_ms (the teacher's milliseconds per iteration, pseudo-labelling included),
-  pseudo_share (share of unlabelled pixels that count: SEMI.THRESHOLD, SEMI.CLASS_KEEP), pseudo_acc / pseudo_acc_confident (the
-  teacher's accuracy on the labelled batch, every SEMI.ACCURACY_PERIOD iterations).
+  pseudo_share (share of unlabelled pixels that count: SEMI.THRESHOLD, SEMI.CLASS_KEEP), pseudo_acc /
+  pseudo_acc_confident (the teacher's accuracy on the labelled batch, over all pixels / over those that would
+  count, every SEMI.ACCURACY_PERIOD iterations).
 - DATASET.TRAIN_SUBSET: the labelled and unlabelled lists are written to OUTPUT_DIR (train_labelled.txt,
   train_unlabelled.txt).
 """

@@ -14,7 +14,7 @@ and a pixel-aligned strong view of each crop):
    classes the teacher is least sure of, and each class sheds its own least confident pixels.
 The teacher is the student's exponential moving average (SEMI.TEACHER "ema": the mean teacher, updated after
 every optimiser step, its state checkpointed) or a fixed model (SEMI.TEACHER "fixed": TEACHER.CONFIG/WEIGHTS).
-Logged: the share of valid pixels above the threshold, and every SEMI.ACCURACY_PERIOD iterations the teacher's
+Logged: the share of valid pixels that count, and every SEMI.ACCURACY_PERIOD iterations the teacher's
 pixel accuracy on the labelled batch (how right the pseudo-labels would be).
 """
 from __future__ import annotations
