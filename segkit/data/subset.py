@@ -50,10 +50,14 @@ def restrict_to_subset(dataset: SegDataset, fraction: float, seed: int) -> list[
 
 
 def write_subset_lists(output_dir: str, labelled: Sequence[Sample], rest: Sequence[Sample]) -> tuple[str, str]:
-    """OUTPUT_DIR/train_labelled.txt ("image label" lines) and train_unlabelled.txt ("image" lines), absolute
-    paths: the split a run trained on, readable again through DATASET.LIST_FILE."""
+    """OUTPUT_DIR/train_labelled.txt and train_unlabelled.txt, "image label" lines (absolute paths): the split a
+    run trained on, readable again through DATASET.LIST_FILE. The unlabelled list keeps the labels the run held
+    back, so a teacher's pseudo-labels can be scored on exactly the images it labels (tools/evaluate.py with
+    DATASET.LIST_FILE set to it); training reads the rest through DATASET.UNLABELED, never these labels."""
+    def line(s: Sample) -> str:
+        return " ".join(os.path.abspath(path) for path in (s.image, s.label) if path) + "\n"
+
     paths = (os.path.join(output_dir, "train_labelled.txt"), os.path.join(output_dir, "train_unlabelled.txt"))
-    atomic_write_text(paths[0], "".join(f"{os.path.abspath(s.image)} {os.path.abspath(s.label)}\n"
-                                        if s.label else f"{os.path.abspath(s.image)}\n" for s in labelled))
-    atomic_write_text(paths[1], "".join(f"{os.path.abspath(s.image)}\n" for s in rest))
+    for path, samples in zip(paths, (labelled, rest)):
+        atomic_write_text(path, "".join(map(line, samples)))
     return paths

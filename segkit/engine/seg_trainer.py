@@ -25,7 +25,7 @@ Learning from a teacher (TEACHER.*, SEMI.*; segkit.engine.teacher and segkit.eng
   pseudo_acc_confident (the teacher's accuracy on the labelled batch, over all pixels / over those that would
   count, every SEMI.ACCURACY_PERIOD iterations).
 - DATASET.TRAIN_SUBSET: the labelled and unlabelled lists are written to OUTPUT_DIR (train_labelled.txt,
-  train_unlabelled.txt).
+  train_unlabelled.txt, which keeps the held-back labels for scoring a teacher on those images).
 """
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ and a pixel-aligned strong view of each crop):
 The teacher is the student's exponential moving average (SEMI.TEACHER "ema": the mean teacher, updated after
 every optimiser step, its state checkpointed) or a fixed model (SEMI.TEACHER "fixed": TEACHER.CONFIG/WEIGHTS).
 Logged: the share of valid pixels that count, and every SEMI.ACCURACY_PERIOD iterations the teacher's
-pixel accuracy on the labelled batch (how right the pseudo-labels would be).
+pixel accuracy on the labelled batch (how right the pseudo-labels would be; optimistic for a fixed teacher,
+which trained on those labels: OUTPUT_DIR/train_unlabelled.txt scores it on the unlabelled images themselves).
 """
 from __future__ import annotations
 

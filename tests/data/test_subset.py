@@ -77,4 +77,14 @@ def test_subset_lists_are_written_and_read_back_as_list_files(tmp_path):
     a, b = write_subset_lists(str(tmp_path), labelled, rest)
     back = list_file_samples(a, str(tmp_path))
     assert [(s.image, s.label) for s in back] == [(os.path.abspath(s.image), os.path.abspath(s.label)) for s in labelled]
-    assert [s.image for s in list_file_samples(b, str(tmp_path))] == [os.path.abspath(s.image) for s in rest]
+    # The unlabelled list keeps the held-back labels (to score a teacher on those images) ...
+    assert [(s.image, s.label) for s in list_file_samples(b, str(tmp_path))] == \
+        [(os.path.abspath(s.image), os.path.abspath(s.label)) for s in rest]
+    cfg.DATASET.LIST_FILE = os.path.abspath(b)  # as tools/evaluate.py reads it to score a teacher on those images
+    scored = build_dataset(cfg, "val", train=False)
+    assert [s.image for s in scored.samples] == [os.path.abspath(s.image) for s in rest] and scored.expects_labels
+    # ... and images without labels are written as image lines.
+    (tmp_path / "bare").mkdir()
+    _, c = write_subset_lists(str(tmp_path / "bare"), labelled, [Sample(s.image, None, s.name) for s in rest])
+    bare = list_file_samples(c, str(tmp_path))
+    assert [(s.image, s.label) for s in bare] == [(os.path.abspath(s.image), None) for s in rest]

@@ -130,7 +130,8 @@ def test_mean_teacher_run_logs_pseudo_labels_writes_its_split_and_resumes_exactl
     assert any("pseudo_acc" in e for e in events) and all("pseudo_share" in e for e in events if "loss" in e)
     labelled = open(tmp_path / "full" / "train_labelled.txt").read().splitlines()
     rest = open(tmp_path / "full" / "train_unlabelled.txt").read().splitlines()
-    assert len(labelled) == len(rest) == 2 and not {line.split()[0] for line in labelled} & set(rest)
+    images = [{line.split()[0] for line in lines} for lines in (labelled, rest)]
+    assert len(labelled) == len(rest) == 2 and not images[0] & images[1]
 
     cfg = _semi(demo_root, tmp_path / "cut")
     resumed = _interrupted_and_resumed(cfg)
