@@ -25,7 +25,7 @@ from segkit.config.loader import load_cfg  # noqa: E402
 from segkit.data import DATASETS, build_dataset, check_num_classes, dataset_classes  # noqa: E402
 from segkit.data.build import dataset_title  # noqa: E402
 from segkit.data.stats import scan_dataset  # noqa: E402
-from segkit.utils.cli import run_tool  # noqa: E402
+from segkit.utils.cli import parse_tool_args, run_tool  # noqa: E402
 from segkit.utils.io import atomic_write_json, check_writable  # noqa: E402
 
 
@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", default="", help="write the report as JSON here")
     parser.add_argument("--no-image-stats", action="store_true", help="skip decoding images (no size/mean/std)")
     parser.add_argument("opts", nargs="*", help="KEY VALUE config overrides")
-    args = parser.parse_intermixed_args(argv)
+    args = parse_tool_args(parser, argv)
     if not args.list and not args.config_file:
         parser.error("--config-file is required (or --list)")
     return args

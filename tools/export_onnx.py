@@ -27,7 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from segkit.data import build_dataset  # noqa: E402
 from segkit.deploy import (DEFAULT_OPSET, ExportError, ParityError, calibration_inputs, export_onnx,  # noqa: E402
                            quantize_int8)
-from segkit.utils.cli import INT8_OPS_HELP, WEIGHTS_HELP, int8_op_types, run_tool  # noqa: E402
+from segkit.utils.cli import (INT8_OPS_HELP, WEIGHTS_HELP, add_config_args, int8_op_types, parse_tool_args,  # noqa: E402
+                              run_tool)
 from segkit.utils.io import check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 from segkit.zoo import load_model_for_inference, resolve_config  # noqa: E402
@@ -35,8 +36,7 @@ from segkit.zoo import load_model_for_inference, resolve_config  # noqa: E402
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config-file", default=None,
-                   help="YAML config (may inherit with _BASE_); default: the config the --weights carry")
+    add_config_args(p, from_weights=True)
     p.add_argument("--weights", required=True, help=WEIGHTS_HELP)
     p.add_argument("--out", required=True, help="the ONNX file to write")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset, 18 or newer (default {DEFAULT_OPSET})")
@@ -44,8 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--int8-out", default=None, help="INT8 file (default: --out with _int8 before the extension)")
     p.add_argument("--calib-images", type=int, default=None, help="training images that calibrate INT8 (default 100)")
     p.add_argument("--int8-ops", type=int8_op_types, default=None, metavar="OP[,OP]", help=INT8_OPS_HELP)
-    p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs")
-    args = p.parse_args(argv)
+    args = parse_tool_args(p, argv)
     given = [flag for flag, value in (("--int8-out", args.int8_out), ("--calib-images", args.calib_images),
                                       ("--int8-ops", args.int8_ops)) if value]
     if given and not args.int8:

@@ -8,7 +8,7 @@ preprocessed as evaluation preprocesses them, and prints the --top tensors whose
 between images (smallest / median / largest of the per-image maxima, and their ratio), then the logits.
 Static INT8 gives each tensor the widest range the calibration images reach; where one image's activations
 are tens of times smaller than another's, that image keeps few of the 256 levels and INT8 costs mIoU
-(segkit.deploy.ranges; measure the cost with tools/evaluate.py --precision int8).
+(segkit.deploy.ranges; measure the cost with tools/evaluate.py --runtime auto --precision int8).
 """
 from __future__ import annotations
 

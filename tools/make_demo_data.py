@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from segkit.config.loader import load_cfg  # noqa: E402
 from segkit.data.demo import generate_demo_dataset  # noqa: E402
-from segkit.utils.cli import run_tool  # noqa: E402
+from segkit.utils.cli import parse_tool_args, run_tool  # noqa: E402
 from segkit.utils.io import check_writable  # noqa: E402
 
 
@@ -26,7 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--root", default="", help="output folder (default: DATASET.ROOT)")
     parser.add_argument("--force", action="store_true", help="replace an existing folder")
     parser.add_argument("opts", nargs="*", help="KEY VALUE config overrides")
-    return parser.parse_intermixed_args(argv)
+    return parse_tool_args(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:

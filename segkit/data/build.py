@@ -56,6 +56,11 @@ def _dataset_class(cfg) -> type[SegDataset]:
     name = cfg.DATASET.NAME
     if name not in DATASETS:
         raise KeyError(f"unknown DATASET.NAME {name!r}; known: {sorted(DATASETS)}")
+    if cfg.DATASET.LIST_FILE and not issubclass(DATASETS[name], FolderDataset):
+        # The official datasets find their own files; a list they would ignore is refused, not ignored.
+        folder_like = sorted(n for n, c in DATASETS.items() if issubclass(c, FolderDataset))
+        raise ValueError(f"DATASET.LIST_FILE ({cfg.DATASET.LIST_FILE}) applies to the datasets {folder_like}; "
+                         f"DATASET.NAME {name!r} finds its own files: leave DATASET.LIST_FILE empty")
     return DATASETS[name]
 
 

@@ -70,6 +70,18 @@ def test_unknown_dataset_name():
         build_dataset(cfg, "train")
 
 
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_a_list_file_is_refused_where_the_dataset_would_ignore_it(name):
+    cfg = get_cfg()
+    cfg.DATASET.NAME, cfg.DATASET.LIST_FILE, cfg.DATASET.ROOT = name, "/lists/val.txt", "/no/such/root"
+    if name in ("folder", "camvid"):  # these read it: the next fault is the missing root
+        with pytest.raises(FileNotFoundError, match="DATASET.ROOT"):
+            build_dataset(cfg, "val")
+    else:
+        with pytest.raises(ValueError, match=f"DATASET.LIST_FILE .*/lists/val.txt.*'{name}'"):
+            build_dataset(cfg, "val")
+
+
 def test_more_workers_than_cpus_are_capped_with_one_line(monkeypatch, segkit_log):
     from segkit.data import build as build_module
 

@@ -77,3 +77,10 @@ def test_int8_ops_take_one_comma_list_and_leave_the_overrides_alone(capsys):
         parse_args(base + ["--int8-ops", "Conv,DATASET.ROOT"])
     assert "not ONNX operator types: 'DATASET.ROOT'" in capsys.readouterr().err
     assert parse_args(["--config-file", "c.yaml", "--weights", "w", "--out", "m.onnx", "--int8"]).calib_images == 100
+
+
+def test_overrides_may_come_before_and_between_the_flags():
+    from tools.export_onnx import parse_args
+
+    args = parse_args(["DATASET.ROOT", "/data", "--weights", "w", "--out", "m.onnx", "SEED", "3", "--int8"])
+    assert args.opts == ["DATASET.ROOT", "/data", "SEED", "3"] and args.int8 and args.out == "m.onnx"

@@ -79,6 +79,19 @@ def test_flags_and_overrides_in_any_order(argv):
     assert args.flip is True and args.scales == [0.5, 1.0] and args.config_file == "c.yaml"
 
 
+def test_every_tool_with_overrides_parses_them_in_any_order():
+    """A tool that takes KEY VALUE overrides parses them with parse_tool_args (README: flags and overrides in any
+    order, in every tool); argparse's REMAINDER would swallow every flag after the first override."""
+    import glob
+    import os
+
+    tools = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "tools")
+    for path in sorted(glob.glob(os.path.join(tools, "*.py"))):
+        source = open(path, encoding="utf-8").read()
+        if "add_config_args" in source or '"opts"' in source:
+            assert "parse_tool_args" in source and "REMAINDER" not in source, os.path.basename(path)
+
+
 def test_scales_without_numbers_is_an_error(capsys):
     from segkit.utils.cli import parse_tool_args
 
