@@ -20,8 +20,9 @@ Writes benchmarks/results/<machine>.json (the protocol, the machine, library ver
 the picture benchmarks/results/<machine>.png (latency against published mIoU, benchmarks/plot_results.py)
 and, with --page, the generated tables between the markers of that page. --reference FILE times another
 implementation of the same network in the same round-robin (FILE defines TITLE and MODELS, a dictionary from
-config name to a function returning the eval-mode nn.Module; benchmarks/references/ has one) and prints each
-segkit runtime's Predictor as a ratio of that forward pass. The JSON is written after each
+config name to a function returning the eval-mode nn.Module; benchmarks/references/ has one) and prints
+segkit's eager forward pass, the default Predictor and the fastest exact and lossy Predictors as ratios of
+that forward pass. The JSON is written after each
 model, so an interrupted run keeps what it measured; --merge keeps the other configs and sizes of an existing file.
 """
 from __future__ import annotations

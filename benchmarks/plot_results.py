@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-MARKERS = "osD^v<>PXhp*dH8"  # one per runtime: 14, more than the 12 variants and a reference
+MARKERS = "osD^v<>PXhp*dH8"  # one per runtime: 15, more than the CPU (11) or CUDA (6) variants and a reference
 
 
 def plot_results(results: dict, out: str, size: str | None = None, timing: str = "model") -> str | None:

@@ -4,10 +4,11 @@
     python tools/cache.py info                              # size per part: onnx/, labels, headers, ...
     python tools/cache.py clean [--older-than DAYS] [--dry-run]
 
-The cache holds ONNX exports of models that ran with runtime auto (one per set of weights) and the
-per-file indexes of datasets; everything in it is rebuilt when needed, so cleaning only costs the next
-run the rebuild. `clean` without --older-than empties it; with it, it removes what was not used for
-DAYS days. Files a running process is writing are left alone.
+The cache holds ONNX exports of models that ran with runtime auto (one per set of weights), the per-file
+indexes of datasets and zoo checkpoints (zoo/); they are rebuilt or downloaded again when needed, so
+cleaning only costs the next run that work. `clean` without --older-than empties it; with it, it removes
+what was not used for DAYS days. Files a running process is writing are left alone, and so are the zoo
+files placed by hand (those a web page hands out, which segkit cannot fetch again): remove them yourself.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from tabulate import tabulate  # noqa: E402
 from segkit.utils.cache import DAY_S, cache_files, cache_summary, clean_cache, format_size  # noqa: E402
 from segkit.utils.cli import run_tool  # noqa: E402
 from segkit.utils.io import cache_dir  # noqa: E402
+from segkit.zoo import ENTRIES, cached_path  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,10 +49,14 @@ def info() -> None:
 
 
 def clean(args: argparse.Namespace) -> None:
-    removed = clean_cache(older_than_days=args.older_than, dry_run=args.dry_run)
+    by_hand = [cached_path(e) for e in ENTRIES.values() if not e.direct]
+    removed = clean_cache(older_than_days=args.older_than, dry_run=args.dry_run, keep=by_hand)
     verb = "would remove" if args.dry_run else "removed"
     age = f" unused for {args.older_than:g} days" if args.older_than is not None else ""
     print(f"{verb} {len(removed)} file(s){age}, {format_size(sum(f.size for f in removed))}, from {cache_dir()}")
+    kept = [path for path in by_hand if os.path.isfile(path)]
+    if kept:
+        print(f"kept {len(kept)} zoo file(s) placed by hand, which segkit cannot download again: {', '.join(kept)}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,10 @@
 """What segkit keeps in its cache folder ($SEGKIT_CACHE, default ~/.cache/segkit), and removing it.
 
 The cache holds ONNX exports of models run with runtime auto (onnx/, tens of MB each), per-file header
-and label-histogram indexes of datasets (headers-*.json, labels-*.json, cls-headers-*.json) and whatever
-other parts of segkit store there. Everything in it is rebuilt on demand, so any of it may be removed;
-`tools/cache.py` reports its size and cleans it.
+and label-histogram indexes of datasets (headers-*.json, labels-*.json, cls-headers-*.json), zoo checkpoints
+(zoo/) and whatever other parts of segkit store there. All of it is rebuilt or downloaded again on demand
+except the zoo files a user placed by hand (those a web page hands out), which `clean_cache` keeps when its
+caller names them in `keep`; `tools/cache.py` reports the cache's size and cleans it.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass
+from typing import Collection
 
 from .checkpoint import _process_alive
 from .io import cache_dir
@@ -62,17 +64,19 @@ def cache_summary(files: list[CacheFile]) -> list[tuple[str, int, int, float]]:
     return sorted(rows, key=lambda r: -r[2])
 
 
-def clean_cache(root: str | None = None, older_than_days: float | None = None,
-                dry_run: bool = False) -> list[CacheFile]:
+def clean_cache(root: str | None = None, older_than_days: float | None = None, dry_run: bool = False,
+                keep: Collection[str] = ()) -> list[CacheFile]:
     """Remove the cache files not used for `older_than_days` days (None: all of them); returns them.
 
-    Files being written by a live process are left alone; folders left empty are removed.
+    Files being written by a live process and the paths in `keep` are left alone; folders left empty are removed.
     """
     root = root or cache_dir()
     if older_than_days is not None and older_than_days < 0:
         raise ValueError(f"--older-than must be >= 0 days, got {older_than_days}")
     cutoff = time.time() - older_than_days * DAY_S if older_than_days is not None else float("inf")
-    doomed = [f for f in cache_files(root) if f.last_used < cutoff and not _being_written(os.path.basename(f.path))]
+    kept = {os.path.abspath(p) for p in keep}
+    doomed = [f for f in cache_files(root) if f.last_used < cutoff and not _being_written(os.path.basename(f.path))
+              and os.path.abspath(f.path) not in kept]
     if dry_run:
         return doomed
     for f in doomed:
