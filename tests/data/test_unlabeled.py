@@ -28,8 +28,10 @@ def test_weak_and_strong_views_share_the_crop_and_differ_only_in_colour(cfg, mon
     item = ds[0]
     assert item["image"].shape == item["image_strong"].shape == (3, 16, 16)
     assert item["valid"].dtype == torch.bool and 0 < item["valid"].sum() < 256
-    # Padding is the mean colour in both views (0 after normalisation): the strong view moved no pixel.
+    # Padding is the mean colour in the weak view (0 after normalisation).
     assert torch.allclose(item["image"][:, ~item["valid"]], torch.zeros(1), atol=0.02)
+    # The strong view is perturbed (each perturbation has its probability; this seed draws some) ...
+    assert not torch.equal(item["image"], item["image_strong"])
     # Without the photometric perturbations, the strong view is the weak one exactly.
     monkeypatch.setattr(unlabeled_module, "STRONG_JITTER_PROB", 0.0)
     monkeypatch.setattr(unlabeled_module, "GREY_PROB", 0.0)

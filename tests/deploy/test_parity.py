@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
-from segkit.deploy.parity import MAX_ABS_DIFF, MIN_AGREEMENT, ParityResult
+from segkit.deploy.parity import MAX_ABS_DIFF, MIN_AGREEMENT, ParityResult, check_parity
 
 
 def result(diff: float, agreement: float = 1.0, torch_error: float | None = None,
@@ -32,3 +33,32 @@ def test_description_states_each_bar_and_whether_it_is_met() -> None:
     assert "argmax agreement 100.0000% (bar >= 99.99%: ok)" in good and "\n" not in good
     bad = result(2e-5, agreement=0.99).describe()
     assert "argmax agreement 99.0000% (bar >= 99.99%: FAILS)" in bad
+
+
+class _Fixed(torch.nn.Module):
+    """Logits whose two best classes are 1.5e-4 apart on every pixel (class 0 ahead of class 1)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = torch.zeros(x.shape[0], 3, *x.shape[-2:])
+        logits[:, 0], logits[:, 1] = 1.0 + 1.5e-4, 1.0
+        return logits
+
+
+def test_check_parity_counts_flipped_decisions_within_the_difference_bar() -> None:
+    model = _Fixed()
+
+    def shifted(x: torch.Tensor) -> torch.Tensor:  # every logit 1e-4 up: no decision changes
+        return model(x) + 1e-4
+
+    def flipped(x: torch.Tensor) -> torch.Tensor:  # 1e-4 from class 0 to class 1 on the left half: flips there
+        out = model(x)
+        out[:, 0, :, : x.shape[-1] // 2] -= 1e-4
+        out[:, 1, :, : x.shape[-1] // 2] += 1e-4
+        return out
+
+    same = check_parity(model, "unused.onnx", [(4, 6), (5, 4)], runner=shifted)
+    assert all(r.ok and r.agreement == 1.0 and r.decided == 1.0 for r in same)
+    # 1e-4 is within the 1e-3 bar, and the 1.5e-4 margins exceed it, so every pixel counts: half disagree.
+    moved = check_parity(model, "unused.onnx", [(4, 6)], runner=flipped)[0]
+    assert moved.max_abs_diff == pytest.approx(1e-4, rel=1e-3) and moved.decided == 1.0
+    assert moved.agreement == pytest.approx(0.5) and not moved.ok

@@ -96,7 +96,10 @@ def test_distillation_keeps_the_teacher_frozen_logs_its_time_and_resumes_exactly
     full.train()
     assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in before.items())  # weights and BN statistics
     assert all(p.grad is None and not p.requires_grad for p in teacher.parameters())
-    assert any(not torch.equal(v, connector.state_dict()[k]) for k, v in connector_before.items())
+    # Trained by the distillation loss: its parameters moved and the last step's gradients reach them (its BatchNorm
+    # statistics move with any forward pass, and weight decay moves the weights without any loss).
+    assert any(not torch.equal(p, connector_before[k]) for k, p in connector.named_parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in connector.parameters())
     assert {"loss_cwd", "loss_kd", "loss_cwd_feature", "teacher_ms"} <= set(full_losses[0])
     assert all(full_losses[it]["teacher_ms"] > 0 for it in full_losses)
     log, events = _logged(tmp_path / "full")
@@ -156,6 +159,26 @@ def test_a_fixed_teacher_pseudo_labels_and_distils_at_once(demo_root, tmp_path, 
     trainer.train()
     assert {"loss_kd", "loss_unsup", "pseudo_share", "pseudo_acc", "teacher_ms"} <= set(seen[1])
     assert all(torch.equal(v, trainer.frozen["teacher"].state_dict()[k]) for k, v in before.items())
+
+
+def test_the_weighted_unsupervised_and_distillation_terms_make_the_total(demo_root, tmp_path, teacher_file):
+    cfg = _semi(demo_root, tmp_path, teacher_file, **{"SEMI.TEACHER": "fixed", "TEACHER.LOSSES": "['kd']",
+                                                       "SEMI.LOSS_WEIGHT": 0.7, "TEACHER.LOSS_WEIGHTS": "[0.5]"})
+    trainer = SegTrainer(cfg)
+    batch = trainer.next_batch(0)
+
+    def losses() -> dict[str, float]:
+        torch.manual_seed(0)  # the same dropout and CutMix boxes in every call
+        return {k: float(v) for k, v in trainer.compute_losses(batch).items()}
+
+    full = losses()
+    trainer.semi = None
+    distilled = losses()
+    trainer.distiller = None
+    own = losses()
+    assert full["loss_unsup"] > 0 and full["loss_kd"] > 0
+    assert full["loss"] - distilled["loss"] == pytest.approx(0.7 * full["loss_unsup"], rel=1e-4)
+    assert distilled["loss"] - own["loss"] == pytest.approx(0.5 * full["loss_kd"], rel=1e-4)
 
 
 # ---------------------------------------------------------------- the CamVid configs

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from segkit.models.layers import ConvBNAct, get_act, get_norm, init_weights, make_divisible
+from segkit.models.layers import ConvBNAct, DropPath, get_act, get_norm, init_weights, make_divisible
 
 
 def _filled(*modules: nn.Module) -> nn.Sequential:
@@ -73,3 +73,17 @@ def test_convbnact_keeps_size_at_any_dilation():
     m = ConvBNAct(3, 8, 3, dilation=4)
     assert m(torch.randn(1, 3, 11, 13)).shape == (1, 8, 11, 13)
     assert m.conv.bias is None and isinstance(ConvBNAct(3, 8, norm=None).conv.bias, nn.Parameter)
+
+
+def test_drop_path_is_identity_in_eval_and_drops_whole_samples_in_training() -> None:
+    x = torch.randn(64, 3, 4, 4)
+    layer = DropPath(0.25)
+    assert torch.equal(layer.eval()(x), x)
+    torch.manual_seed(0)
+    out = layer.train()(x)
+    dropped = (out == 0).flatten(1).all(1)
+    kept = ~dropped
+    assert 0 < int(dropped.sum()) < 64  # some samples dropped whole, the others kept
+    assert torch.allclose(out[kept], x[kept] / 0.75)  # survivors rescaled by 1 / (1 - rate)
+    with pytest.raises(ValueError, match="drop path rate"):
+        DropPath(1.0)

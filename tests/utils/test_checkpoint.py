@@ -31,6 +31,10 @@ def test_save_is_atomic_and_last_checkpoint_is_tracked(tmp_path):
     assert find_last_checkpoint(str(out)).endswith("model_0000020.pth")
     assert not [f for f in os.listdir(out) if ".tmp" in f]
     assert load_checkpoint(find_last_checkpoint(str(out)))["iteration"] == 20
+    assert (out / "last_checkpoint").read_text().strip() == "model_0000020.pth"
+    # The marker, not the file names, says which checkpoint is the last one.
+    (out / "last_checkpoint").write_text("model_0000010.pth")
+    assert find_last_checkpoint(str(out)).endswith("model_0000010.pth")
     # Without the marker the newest numbered file is found.
     os.remove(out / "last_checkpoint")
     assert find_last_checkpoint(str(out)).endswith("model_0000020.pth")

@@ -138,7 +138,7 @@ def test_threads_with_a_pytorch_runtime_is_refused_not_ignored(capsys):
     assert "--runtime fused runs PyTorch" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # evaluate.py's default runtime is torch
         evaluate_args(["--config-file", "c.yaml", "--weights", "w.pth", "--threads", "2"])
-    capsys.readouterr()
+    assert "--runtime torch runs PyTorch" in capsys.readouterr().err
     assert evaluate_args(["--config-file", "c.yaml", "--weights", "w.pth", "--runtime", "auto", "--threads", "2"]
                          ).threads == 2
 

@@ -10,7 +10,7 @@ from segkit.utils.io import UnwritablePathError, atomic_write_text, check_writab
 
 def test_atomic_write_leaves_no_temporary(tmp_path):
     atomic_write_text(str(tmp_path / "a" / "f.txt"), "x")
-    assert os.listdir(tmp_path / "a") == ["f.txt"]
+    assert os.listdir(tmp_path / "a") == ["f.txt"] and (tmp_path / "a" / "f.txt").read_text() == "x"
 
 
 def test_a_writable_path_passes_and_creates_its_folder_only(tmp_path):

@@ -20,8 +20,14 @@ def test_confusion_matrix_picture(tmp_path):
     assert img.std() > 10  # not a blank canvas
 
 
-def test_class_iou_bars_mark_missing_classes(tmp_path):
+def test_class_iou_bars_mark_missing_classes(tmp_path, monkeypatch):
+    from segkit.utils import plots
+
     _png(plot_class_iou({"road": 97.5, "car": 80.0, "train": None}, str(tmp_path / "iou.png")))
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.append(fig) or path)
+    plot_class_iou({"road": 97.5, "car": 80.0, "train": None}, str(tmp_path / "iou2.png"))
+    assert sorted(t.get_text() for t in drawn[0].axes[0].texts) == ["80.0", "97.5", "n/a"]
 
 
 def test_training_curves_from_events(tmp_path):
