@@ -54,8 +54,8 @@ from torch import nn
 
 from ..solver import build_lr_scheduler, build_optimizer, clip_gradients
 from ..utils.amp import autocast
-from ..utils.checkpoint import (CheckpointError, extract_model_state, find_last_checkpoint, load_newest_readable,
-                                prune_checkpoints, save_checkpoint, save_state)
+from ..utils.checkpoint import (CheckpointError, checkpoint_candidates, extract_model_state, find_last_checkpoint,
+                                load_newest_readable, prune_checkpoints, save_checkpoint, save_state)
 from ..utils.comm import (all_reduce_sum, barrier, broadcast_buffers, broadcast_state, is_main_process,
                           reduce_mean_dict)
 from ..utils.events import EventWriter, draw_curves
@@ -227,6 +227,10 @@ class TrainerBase:
         """
         found = load_newest_readable(self.cfg.OUTPUT_DIR, self.logger.warning)
         if found is None:
+            unreadable = [os.path.basename(p) for p in checkpoint_candidates(self.cfg.OUTPUT_DIR)]
+            if unreadable:  # a start from scratch would write over the run those files belong to
+                raise CheckpointError(f"--resume: no checkpoint in {self.cfg.OUTPUT_DIR} loads ({', '.join(unreadable)}"
+                                      "; the reasons are logged above): restore one, or start afresh with --overwrite")
             self.logger.info("--resume: no checkpoint in %s, starting from scratch", self.cfg.OUTPUT_DIR)
             return
         path, ckpt = found

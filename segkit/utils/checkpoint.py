@@ -31,6 +31,8 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict
     """Load a checkpoint or state_dict safely (tensors and plain containers only)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.lower().endswith(".onnx"):  # torch.load's own advice (weights_only=False) would be wrong here
+        raise CheckpointError(f"{path} is an ONNX file, not a PyTorch checkpoint (tools/evaluate.py takes it with --onnx)")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:  # weights_only refused an object: not a plain checkpoint

@@ -76,6 +76,18 @@ def test_resume_refuses_a_checkpoint_of_another_model_or_no_training_state(data_
         ClsTrainer(tiny_cfg(data_root, out), resume=True)
 
 
+def test_resume_refuses_a_run_whose_checkpoints_all_fail_to_load(data_root, tmp_path):  # noqa: F811
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "model_final.pth").write_bytes(b"cut short")
+    (out / "events.jsonl").write_text('{"iteration": 5, "loss": 1.0}\n')
+    with pytest.raises(CheckpointError, match=r"--resume: no checkpoint in .*run loads \(model_final.pth; the "
+                                              r"reasons are logged above\): restore one, or start afresh"):
+        ClsTrainer(tiny_cfg(data_root, out), resume=True)
+    assert (out / "events.jsonl").read_text() == '{"iteration": 5, "loss": 1.0}\n'  # the run is left as it was
+    ClsTrainer(tiny_cfg(data_root, tmp_path / "fresh"), resume=True)  # no checkpoint at all: a fresh start
+
+
 # Both trainers with one loader worker each, kept referenced until the interpreter exits (as a reference cycle
 # keeps a trainer: matplotlib's text parsing leaves exception/frame cycles holding train()'s frame). Workers
 # ignore SIGTERM (segkit.data.worker_init_fn), so a loader still held then hangs the exit in multiprocessing's

@@ -48,6 +48,9 @@ def test_load_refuses_pickled_objects_and_names_missing_files(tmp_path):
         load_checkpoint(str(path))
     with pytest.raises(FileNotFoundError, match="nope.pth"):
         load_checkpoint(str(tmp_path / "nope.pth"))
+    (tmp_path / "model.onnx").write_bytes(b"\x08\x07")
+    with pytest.raises(CheckpointError, match=r"model.onnx is an ONNX file.*tools/evaluate.py takes it with --onnx"):
+        load_checkpoint(str(tmp_path / "model.onnx"))
 
 
 def test_ddp_prefix_is_stripped():
