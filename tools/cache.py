@@ -9,6 +9,7 @@ indexes of datasets and zoo checkpoints (zoo/); they are rebuilt or downloaded a
 cleaning only costs the next run that work. `clean` without --older-than empties it; with it, it removes
 what was not used for DAYS days. Files a running process is writing are left alone, and so are the zoo
 files placed by hand (those a web page hands out, which segkit cannot fetch again): remove them yourself.
+Only the files segkit writes are counted and removed; anything else in $SEGKIT_CACHE is left alone and counted.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from tabulate import tabulate  # noqa: E402
 
-from segkit.utils.cache import DAY_S, cache_files, cache_summary, clean_cache, format_size  # noqa: E402
+from segkit.utils.cache import DAY_S, cache_files, cache_summary, clean_cache, format_size, other_files  # noqa: E402
 from segkit.utils.cli import run_tool  # noqa: E402
 from segkit.utils.io import cache_dir  # noqa: E402
 from segkit.zoo import ENTRIES, cached_path  # noqa: E402
@@ -46,6 +47,13 @@ def info() -> None:
                        disable_numparse=True, colalign=("left", "right", "right", "right")))
     print(f"{root}: {len(files)} files, {format_size(sum(f.size for f in files))}"
           + ("" if files else " (empty)") + "; `python tools/cache.py clean [--older-than DAYS]` removes them")
+    _report_others()
+
+
+def _report_others() -> None:
+    others = other_files()
+    if others:
+        print(f"left alone: {len(others)} file(s) or folder(s) in {cache_dir()} that segkit did not write")
 
 
 def clean(args: argparse.Namespace) -> None:
@@ -57,6 +65,7 @@ def clean(args: argparse.Namespace) -> None:
     kept = [path for path in by_hand if os.path.isfile(path)]
     if kept:
         print(f"kept {len(kept)} zoo file(s) placed by hand, which segkit cannot download again: {', '.join(kept)}")
+    _report_others()
 
 
 def main(argv: list[str] | None = None) -> int:

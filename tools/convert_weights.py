@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from segkit.models.convert import SOURCES, available_conversions, convert_state_dict  # noqa: E402
 from segkit.utils.checkpoint import load_checkpoint, save_state, strip_prefix  # noqa: E402
 from segkit.utils.cli import run_tool  # noqa: E402
-from segkit.utils.io import check_writable  # noqa: E402
+from segkit.utils.io import check_not_input, check_writable  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,6 +46,7 @@ def convert(args: argparse.Namespace) -> None:
         for source, name in available_conversions():
             print(f"{source:12s} {name}")
         return
+    check_not_input(str(args.dst), "--dst", str(args.src), "--src")
     check_writable(str(args.dst), "--dst")
     state = load_checkpoint(str(args.src))
     try:

@@ -38,7 +38,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
 from segkit.data import build_dataset  # noqa: E402
-from segkit.evaluation import evaluate_dataset, format_metrics_table, save_metrics  # noqa: E402
+from segkit.evaluation import InferenceMode, evaluate_dataset, format_metrics_table, save_metrics  # noqa: E402
 from segkit.evaluation.cross_dataset import adapt_to_dataset, checkpoint_config  # noqa: E402
 from segkit.evaluation.report import write_report_plots  # noqa: E402
 from segkit.deploy import PRECISIONS, RUNTIMES, build_runtime, dataset_calibration, runtime_label  # noqa: E402
@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def evaluate(args: argparse.Namespace) -> None:
     cfg = resolve_config(args.config_file, args.onnx or args.weights, args.opts)
+    # The inference settings first (TEST.* and the flags): a bad value fails before weights, data or export.
+    InferenceMode.from_config(cfg, slide=args.slide, msc=args.msc, flip=args.flip, scales=args.scales)
     # Outputs and inputs are checked before the evaluation, whose result would otherwise be lost.
     out = args.out or os.path.join(cfg.OUTPUT_DIR, "metrics_eval.json")
     check_writable(out, "--out" if args.out else "OUTPUT_DIR/metrics_eval.json")

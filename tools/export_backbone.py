@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from segkit.pretrain import export_backbone  # noqa: E402
 from segkit.utils.cli import run_tool  # noqa: E402
-from segkit.utils.io import check_writable  # noqa: E402
+from segkit.utils.io import check_not_input, check_writable  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def export() -> None:
+        check_not_input(args.out, "OUT", args.checkpoint, "CKPT")
         check_writable(args.out, "OUT")
         state = export_backbone(args.checkpoint, args.out, use_ema=args.ema)
         print(f"wrote {args.out}: {len(state)} tensors ({'EMA' if args.ema else 'raw'} weights)")

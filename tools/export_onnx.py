@@ -29,7 +29,7 @@ from segkit.deploy import (DEFAULT_OPSET, ExportError, ParityError, calibration_
                            quantize_int8)
 from segkit.utils.cli import (INT8_OPS_HELP, WEIGHTS_HELP, add_config_args, int8_op_types, parse_tool_args,  # noqa: E402
                               run_tool)
-from segkit.utils.io import check_writable  # noqa: E402
+from segkit.utils.io import check_not_input, check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 from segkit.zoo import load_model_for_inference, resolve_config  # noqa: E402
 
@@ -61,9 +61,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def export(args: argparse.Namespace) -> None:
+    int8_out = args.int8_out or f"{os.path.splitext(args.out)[0]}_int8.onnx"
+    # No output may replace the weights it is made from, nor the INT8 file the fp32 one it is quantized from.
+    check_not_input(args.out, "--out", args.weights, "--weights")
+    if args.int8:
+        check_not_input(int8_out, "--int8-out", args.weights, "--weights")
+        check_not_input(int8_out, "--int8-out", args.out, "--out")
     cfg = resolve_config(args.config_file, args.weights, args.opts)
     logger = setup_logger()
-    int8_out = args.int8_out or f"{os.path.splitext(args.out)[0]}_int8.onnx"
     # Every output and the calibration data are checked before the export and its parity check.
     check_writable(args.out, "--out")
     dataset = None

@@ -22,9 +22,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from segkit.models import build_model  # noqa: E402
 from segkit.utils.checkpoint import load_weights, save_state  # noqa: E402
 from segkit.utils.cli import run_tool  # noqa: E402
+from segkit.utils.io import check_not_input, check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 from segkit.zoo import describe_entry, ensure_file, entry_cfg, entry_state, get_entry, zoo_table  # noqa: E402
 from segkit.zoo.download import sha256_of  # noqa: E402
+from segkit.zoo.formats import FormatError  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,8 +65,14 @@ def convert(args: argparse.Namespace) -> None:
     """The file converted, checked by a strict load into the entry's model, written with the entry's config."""
     logger = setup_logger()
     entry = get_entry(args.name)
+    # Checked before the conversion, which loads and converts the whole file.
+    check_not_input(args.out, "--out", args.src, "--src")
+    check_writable(args.out, "--out")
     cfg = entry_cfg(entry)
-    state = entry_state(entry, args.src, cfg)
+    try:
+        state = entry_state(entry, args.src, cfg)
+    except FormatError as e:  # the format check names the keys, not the file they came from
+        raise FormatError(f"--src {args.src}: {e}") from None
     if entry.sha256 and not sha256_of(args.src).startswith(entry.sha256):
         logger.warning("%s does not have the published SHA-256 prefix %s of %s (another release?); its keys "
                        "fit all the same", args.src, entry.sha256, entry.filename)

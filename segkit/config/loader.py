@@ -17,6 +17,22 @@ class ConfigError(ValueError):
     """A config file or override names a key the defaults do not have, or gives it a bad value."""
 
 
+def _parse_yaml(text: str, source: str) -> object:
+    """`text` as YAML; a syntax error is a ConfigError naming `source`, the line, the column and yaml's reason
+    (yaml's own message spans several lines and comes with a long traceback)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None)
+        if mark is None or not problem:
+            raise ConfigError(f"{source}: not valid YAML: {' '.join(str(e).split())}") from None
+        context, start = getattr(e, "context", None), getattr(e, "context_mark", None)
+        # The context says where the construct left open began (a '[' never closed), often the real fault.
+        where = f" ({context} started at line {start.line + 1}, column {start.column + 1})" if context and start else ""
+        raise ConfigError(f"{source}: not valid YAML at line {mark.line + 1}, column {mark.column + 1}: "
+                          f"{problem}{where}") from None
+
+
 def _read_yaml_chain(path: str, seen: tuple[str, ...] = ()) -> list[tuple[str, dict]]:
     """The file and its `_BASE_` ancestors as (path, dict), the root ancestor first."""
     path = os.path.abspath(path)
@@ -24,8 +40,12 @@ def _read_yaml_chain(path: str, seen: tuple[str, ...] = ()) -> list[tuple[str, d
         raise ConfigError(f"config {path}: _BASE_ cycle through {' -> '.join(seen)}")
     if not os.path.isfile(path):
         raise ConfigError(f"config file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        data = yaml.safe_load(f) or {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config {path} is not UTF-8 text (byte {e.start})") from None
+    data = _parse_yaml(text, f"config {path}") or {}
     if not isinstance(data, dict):
         raise ConfigError(f"config {path}: top level must be a mapping, got {type(data).__name__}")
     base = data.pop(BASE_KEY, None)
@@ -163,7 +183,7 @@ def load_cfg_text(text: str, source: str, opts: Sequence[str] | None = None) -> 
     """
     from .defaults import get_cfg
 
-    data = yaml.safe_load(text) or {}
+    data = _parse_yaml(text, source) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the config it carries is not a mapping")
     cfg = get_cfg()

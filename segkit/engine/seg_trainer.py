@@ -40,7 +40,7 @@ from yacs.config import CfgNode
 from ..config import ConfigError
 from ..data import (build_dataset, build_train_loader, build_unlabeled_dataset, build_unlabeled_loader,
                     check_num_classes, write_subset_lists)
-from ..evaluation import evaluate_dataset, format_metrics_table, save_metrics
+from ..evaluation import InferenceMode, evaluate_dataset, format_metrics_table, save_metrics
 from ..evaluation.report import SUMMARY_METRICS, val_pictures
 from ..losses import build_criterion
 from ..models import build_model
@@ -71,6 +71,9 @@ class SegTrainer(TrainerBase):
 
     def build(self) -> None:
         cfg = self.cfg
+        # The mode every evaluation runs (evaluate_dataset builds the same one from cfg), built first: a bad
+        # TEST value is an error now, not at the first evaluation after the training it would cost.
+        self.eval_mode = InferenceMode.from_config(cfg, device=self.device)
         self.train_set = build_dataset(cfg, cfg.DATASET.TRAIN_SPLIT)  # a demo set generates itself here, once
         self.val_set = build_dataset(cfg, cfg.DATASET.VAL_SPLIT)
         check_num_classes(cfg, self.train_set)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..config import ConfigError
 from ..utils.amp import autocast
 from ..utils.amp import autocast_dtype as amp_dtype_for
 
@@ -155,6 +156,31 @@ def argmax_classes(scores: torch.Tensor, dtype: torch.dtype = torch.int64) -> to
     return labels
 
 
+def _check_size_pair(value: Any, key: str) -> None:
+    """A TEST size key must be (height, width) of integers >= 1 (or one such integer); else a ConfigError naming it."""
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) and v >= 1 for v in pair):
+        raise ConfigError(f"{key} must be (height, width), integers >= 1, got {value}")
+
+
+def check_test_config(t: Any, *, slide: bool, msc: bool) -> None:
+    """The TEST keys an inference mode reads, checked by name: InferenceMode's own checks cannot name the
+    key, and the trainer builds its mode before training, so a bad value costs no training run."""
+    # TEST.SCALE whatever TEST.MSC says: the validation pictures of a run predict at it.
+    if not t.SCALE > 0:  # `not >` also refuses NaN
+        raise ConfigError(f"TEST.SCALE must be positive, got {t.SCALE}")
+    if msc and (not t.SCALES or not all(s > 0 for s in t.SCALES)):
+        raise ConfigError(f"TEST.SCALES must be a non-empty list of positive scales, got {list(t.SCALES)}")
+    for key in ("BATCH_SIZE", "SIZE_DIVISOR"):
+        value = getattr(t, key)
+        if value < 1:  # a divisor of 0 would divide by zero in the padding; a batch of 0 never runs
+            raise ConfigError(f"TEST.{key} must be >= 1, got {value}")
+    if slide:
+        _check_size_pair(t.CROP_SIZE, "TEST.CROP_SIZE")
+        if t.STRIDE:  # empty: the default stride
+            _check_size_pair(t.STRIDE, "TEST.STRIDE")
+
+
 def _scaled_size(h: int, w: int, scale: float) -> tuple[int, int]:
     return max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5))
 
@@ -188,6 +214,8 @@ class InferenceMode:
             raise ValueError(f"scales must be positive, got {list(self.scales)}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.size_divisor < 1:
+            raise ValueError(f"size_divisor must be >= 1, got {self.size_divisor}")
         if self.slide:
             if self.crop_size is None:
                 raise ValueError("slide inference needs crop_size")
@@ -199,12 +227,13 @@ class InferenceMode:
                     flip: bool | None = None, scales: Sequence[float] | None = None,
                     device: torch.device | str | None = None) -> "InferenceMode":
         """The config's TEST settings; explicit arguments win (`scales` implies msc). `device`: where the model
-        runs, for TEST.AMP (autocast on CUDA only)."""
+        runs, for TEST.AMP (autocast on CUDA only). A bad TEST value is a ConfigError naming the key."""
         t = cfg.TEST
         slide = t.SLIDE if slide is None else slide
         if scales:
             msc = True if msc is None else msc
         msc = t.MSC if msc is None else msc
+        check_test_config(t, slide=bool(slide), msc=bool(msc) and not scales)  # explicit scales replace TEST.SCALES
         used = [float(s) for s in (scales or t.SCALES)] if msc else [float(t.SCALE)]
         amp = amp_dtype_for(t.AMP, cfg.SOLVER.AMP.DTYPE, torch.device(device), key="TEST.AMP") if device is not None else None
         return cls(scales=tuple(used), flip=bool(t.FLIP if flip is None else flip), slide=bool(slide),

@@ -9,6 +9,7 @@ are converted.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import warnings
 from typing import Callable, Iterator
@@ -18,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from yacs.config import CfgNode
 
+from ..config import ConfigError
 from ..data.build import worker_kwargs
 from ..data.labels import cached_per_file, read_header
 from ..data import iteration_batches, worker_init_fn
@@ -220,6 +222,28 @@ class ImageFolder(Dataset):
                 continue
             return (self.transform(img) if self.transform is not None else img), target
         raise UnreadableImageError(f"no readable image in {self.root}")
+
+
+def check_cls_config(cfg: CfgNode, train: bool = True) -> None:
+    """The input sizes, crop ranges and batch sizes of a classification config, each refused by name before
+    any data is scanned: torch would fail on them only at the first batch (the val ones after a whole epoch),
+    in its own words. `train` False: only what evaluation reads (--eval-only)."""
+    inp = cfg.INPUT
+    sizes = {"INPUT.VAL_SIZE": inp.VAL_SIZE, "SOLVER.IMS_PER_BATCH": cfg.SOLVER.IMS_PER_BATCH}
+    if train:
+        sizes["INPUT.TRAIN_SIZE"] = inp.TRAIN_SIZE
+    for key, value in sizes.items():
+        if value < 1:
+            raise ConfigError(f"{key} must be >= 1, got {value}")
+    if cfg.DATALOADER.VAL_BATCH_SIZE < 0:  # 0 is valid: the per-process training batch
+        raise ConfigError("DATALOADER.VAL_BATCH_SIZE must be >= 1 (or 0: the per-process training batch), "
+                          f"got {cfg.DATALOADER.VAL_BATCH_SIZE}")
+    # RandomResizedCrop draws the area fraction from RRC_SCALE and the log aspect ratio from RRC_RATIO.
+    ranges = {"INPUT.RRC_SCALE": (inp.RRC_SCALE, 1.0), "INPUT.RRC_RATIO": (inp.RRC_RATIO, math.inf)} if train else {}
+    for key, (value, top) in ranges.items():
+        if len(value) != 2 or not 0 < value[0] <= value[1] <= top:
+            bound = " <= 1" if top == 1.0 else ""
+            raise ConfigError(f"{key} must be a range [lo, hi] with 0 < lo <= hi{bound}, got {list(value)}")
 
 
 def build_cls_dataset(cfg: CfgNode, train: bool, classes: list[str] | None = None) -> ImageFolder:

@@ -11,7 +11,7 @@ from ..utils.amp import autocast, autocast_dtype
 from ..utils.checkpoint import load_weights
 from ..utils.comm import all_reduce_sum
 from ..engine.run import start_run
-from .data import build_cls_dataset, build_cls_val_loader
+from .data import build_cls_dataset, build_cls_val_loader, check_cls_config
 
 
 def topk_correct(logits: torch.Tensor, target: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[int]:
@@ -51,6 +51,7 @@ def evaluate_classifier(
 def evaluate_weights(cfg: CfgNode, weights: str) -> dict[str, float]:
     """Top-1 / top-5 of a classifier checkpoint or state_dict on the config's val set (starts the process
     as a trainer does, logging to the console only)."""
+    check_cls_config(cfg, train=False)  # what evaluation reads; the training keys may be anything here
     run = start_run(None, cfg.SEED, cfg.DETERMINISTIC)
     net = build_classifier(cfg)
     load_weights(net, weights, what=f"classifier {cfg.MODEL.NAME}", strict=True)

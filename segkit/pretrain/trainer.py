@@ -30,7 +30,7 @@ from ..utils.checkpoint import load_weights
 from ..utils.comm import is_main_process, reduce_mean_dict
 from ..utils.io import atomic_write_json
 from .backbone_weights import CHECKPOINT_KIND, export_backbone
-from .data import build_cls_dataset, build_cls_train_loader, build_cls_val_loader
+from .data import build_cls_dataset, build_cls_train_loader, build_cls_val_loader, check_cls_config
 from .evaluate import evaluate_classifier
 from .losses import ClassificationLoss, DistillationLoss
 from .mix import Mixup
@@ -44,6 +44,7 @@ class ClsTrainer(TrainerBase):
     CHECKPOINT_KIND = CHECKPOINT_KIND
 
     def __init__(self, cfg: CfgNode, resume: bool = False, overwrite: bool = False) -> None:
+        check_cls_config(cfg)  # before the output folder is claimed and the data scanned
         if cfg.EXPORT not in ("raw", "ema"):
             raise ValueError(f"EXPORT must be 'raw' or 'ema', got '{cfg.EXPORT}'")
         if cfg.EXPORT == "ema" and not cfg.EMA.ENABLED:

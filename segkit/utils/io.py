@@ -100,3 +100,18 @@ def check_writable(path: str, what: str, folder: bool = False) -> None:
             raise PermissionError(13, "Permission denied")
     except OSError as e:
         raise UnwritablePathError(f"cannot write {what} {path}: {e.strerror or e}") from e
+
+
+def check_not_input(path: str, what: str, source: str, source_what: str) -> None:
+    """Raise UnwritablePathError naming both flags and the path when the output `path` is the input `source`.
+
+    A tool would otherwise overwrite its own input without a word (OUT = CKPT turns a checkpoint into its
+    export). Links and other spellings of one file count as the same file when both exist.
+    """
+    try:
+        same = os.path.samefile(path, source)
+    except OSError:  # one of them does not exist (yet): compare the paths
+        same = os.path.normcase(os.path.realpath(path)) == os.path.normcase(os.path.realpath(source))
+    if same:
+        raise UnwritablePathError(f"{what} {path} is the same file as {source_what}: writing it would overwrite "
+                                  f"the input; give {what} another path")

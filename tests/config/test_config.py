@@ -64,6 +64,24 @@ def test_missing_file_and_odd_overrides(tmp_path):
         load_cfg(None, ["SOLVER.MAX_ITER"])
 
 
+def test_invalid_yaml_is_one_line_naming_file_line_column_and_problem(tmp_path):
+    from segkit.config import load_cfg_text
+
+    base = _write(tmp_path / "base.yaml", "MODEL:\n  NAME: [bisenetv1\n  NUM_CLASSES: 19\n")
+    child = _write(tmp_path / "child.yaml", "_BASE_: base.yaml\n")
+    with pytest.raises(ConfigError) as err:
+        load_cfg(child)  # the file at fault is the base, not the one given
+    assert str(err.value) == (f"config {base}: not valid YAML at line 3, column 14: expected ',' or ']', but got "
+                              "':' (while parsing a flow sequence started at line 2, column 9)")
+    tab = _write(tmp_path / "tab.yaml", "SOLVER:\n\tBASE_LR: 0.1\n")
+    with pytest.raises(ConfigError, match=rf"^config {tab}: not valid YAML at line 2, column 1: found character "
+                                          r"'\\t' that cannot start any token$"):
+        load_cfg(tab)
+    with pytest.raises(ConfigError, match=r"^ckpt\.pth: not valid YAML at line 1, column 8: mapping values are not "
+                                          r"allowed here$"):
+        load_cfg_text("SEED: 1: 2", "ckpt.pth")
+
+
 def test_saved_config_loads_back(tmp_path):
     cfg = load_cfg(None, ["SOLVER.MAX_ITER", "7", "MODEL.BACKBONE.NAME", "resnet34"])
     save_cfg(cfg, str(tmp_path / "out" / "config.yaml"))

@@ -84,3 +84,22 @@ def test_overrides_may_come_before_and_between_the_flags():
 
     args = parse_args(["DATASET.ROOT", "/data", "--weights", "w", "--out", "m.onnx", "SEED", "3", "--int8"])
     assert args.opts == ["DATASET.ROOT", "/data", "SEED", "3"] and args.int8 and args.out == "m.onnx"
+
+
+@pytest.mark.parametrize("flags, refusal", [
+    (["--out", "cp/m.pth"], "--out cp/m.pth is the same file as --weights"),
+    (["--out", "m.onnx", "--int8", "--int8-out", "cp/./m.pth"], "--int8-out cp/./m.pth is the same file as --weights"),
+    (["--out", "m.onnx", "--int8", "--int8-out", "./m.onnx"], "--int8-out ./m.onnx is the same file as --out"),
+])
+def test_an_output_onto_an_input_is_refused_before_anything_runs(flags, refusal, tmp_path, capsys, monkeypatch):
+    import tools.export_onnx as tool
+
+    monkeypatch.setattr(tool, "resolve_config", lambda *a: pytest.fail("read the weights before checking --out"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cp").mkdir()
+    (tmp_path / "cp" / "m.pth").write_bytes(b"checkpoint")
+    assert main(["--weights", "cp/m.pth"] + flags) == 1
+    flag = refusal.split()[0]
+    assert capsys.readouterr().err == (f"error: {refusal}: writing it would overwrite the input; give {flag} "
+                                       f"another path\n")
+    assert (tmp_path / "cp" / "m.pth").read_bytes() == b"checkpoint"

@@ -221,3 +221,24 @@ def test_a_cityscapes_recipe_from_scratch_is_warned_about(demo_root, tmp_path):
     SegTrainer(cfg)
     with open(os.path.join(cfg.OUTPUT_DIR, "log.txt")) as f:
         assert "trains FROM SCRATCH" in f.read()
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"TEST.SCALE": -0.5}, "TEST.SCALE must be positive, got -0.5"),
+    ({"TEST.SLIDE": True, "TEST.STRIDE": "[0, 0]"}, r"TEST.STRIDE must be \(height, width\), integers >= 1, got \[0, 0\]"),
+    ({"TEST.BATCH_SIZE": 0}, "TEST.BATCH_SIZE must be >= 1, got 0"),
+    ({"TEST.SIZE_DIVISOR": 0}, "TEST.SIZE_DIVISOR must be >= 1, got 0"),
+])
+def test_a_bad_test_setting_fails_at_construction_not_after_training(overrides, message, tmp_path):
+    from segkit.config import ConfigError
+
+    # A data root that does not exist: the mode is checked before the data are even looked at.
+    cfg = load_cfg(None, tiny_opts(str(tmp_path / "no_data"), tmp_path / "out", **overrides))
+    with pytest.raises(ConfigError, match=message):
+        SegTrainer(cfg)
+    assert not os.path.exists(os.path.join(cfg.OUTPUT_DIR, "config.yaml"))  # no run left behind
+
+
+def test_the_trainer_keeps_the_mode_its_evaluations_run(demo_root, tmp_path):
+    cfg = load_cfg(None, tiny_opts(demo_root, tmp_path, **{"TEST.SCALE": 0.5, "TEST.FLIP": True}))
+    assert SegTrainer(cfg).eval_mode.describe()["scales"] == [0.5]

@@ -166,3 +166,13 @@ def test_predict_writes_files_and_no_metrics(tmp_path):
     result = predict_dataset(_model(), TinySet(3), _cfg(), "cpu", str(tmp_path), flip=True)
     assert set(result) == {"mode", "num_images"} and result["num_images"] == 3 and result["mode"]["flip"]
     assert len(os.listdir(tmp_path / "trainIds")) == 3 and len(os.listdir(tmp_path / "color")) == 3
+
+
+def test_a_bad_test_setting_fails_before_the_model_runs():
+    from segkit.config import ConfigError
+
+    cfg, model = _cfg(), _model()
+    cfg.TEST.SIZE_DIVISOR = 0  # divided by in the padding: a ZeroDivisionError at the first image otherwise
+    with pytest.raises(ConfigError, match="TEST.SIZE_DIVISOR must be >= 1, got 0"):
+        evaluate_dataset(model, TinySet(2), cfg, "cpu")
+    assert model.calls == []

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -254,3 +256,29 @@ def test_labels_of_one_whole_view_at_the_input_size_come_from_the_model(mode, ou
 def test_own_labels_of_another_class_count_are_refused():
     with pytest.raises(ValueError, match="predicts 5 classes, expected num_classes=7"):
         inference(OwnArgmaxNet().eval(), torch.randn(3, 8, 8), num_classes=7, return_probs=False)
+
+
+@pytest.mark.parametrize("opts, message", [
+    (["TEST.SCALE", "-0.5"], "TEST.SCALE must be positive, got -0.5"),
+    (["TEST.MSC", "True", "TEST.SCALES", "[1.0, 0.0]"], "TEST.SCALES must be a non-empty list of positive scales, got [1.0, 0.0]"),
+    (["TEST.MSC", "True", "TEST.SCALES", "[]"], "TEST.SCALES must be a non-empty list of positive scales, got []"),
+    (["TEST.BATCH_SIZE", "0"], "TEST.BATCH_SIZE must be >= 1, got 0"),
+    (["TEST.SIZE_DIVISOR", "0"], "TEST.SIZE_DIVISOR must be >= 1, got 0"),
+    (["TEST.SLIDE", "True", "TEST.STRIDE", "[0, 0]"], "TEST.STRIDE must be (height, width), integers >= 1, got [0, 0]"),
+    (["TEST.SLIDE", "True", "TEST.CROP_SIZE", "[32]"], "TEST.CROP_SIZE must be (height, width), integers >= 1, got [32]"),
+])
+def test_bad_test_settings_are_config_errors_naming_the_key(opts, message):
+    from segkit.config import ConfigError, load_cfg
+
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        InferenceMode.from_config(load_cfg(None, opts))
+
+
+def test_test_settings_the_mode_does_not_read_are_not_refused():
+    from segkit.config import load_cfg
+
+    cfg = load_cfg(None, ["TEST.STRIDE", "[0, 0]", "TEST.SCALES", "[-1.0]"])  # no slide, no TEST.MSC
+    assert InferenceMode.from_config(cfg).scales == (1.0,)
+    assert InferenceMode.from_config(cfg, scales=[0.5, 1.0]).scales == (0.5, 1.0)  # explicit scales replace TEST.SCALES
+    with pytest.raises(ValueError, match="size_divisor must be >= 1, got 0"):  # built from arguments: named too
+        InferenceMode(size_divisor=0)

@@ -193,3 +193,42 @@ def test_events_and_tensorboard_of_pretraining(data_root, tmp_path):
     epoch_end = [r for r in records if "top1" in r]
     assert len(epoch_end) == 1 and "ema_top1" in epoch_end[0]
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path / "tb" / "tb"))
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("INPUT.VAL_SIZE", 0, "INPUT.VAL_SIZE must be >= 1, got 0"),
+    ("INPUT.TRAIN_SIZE", 0, "INPUT.TRAIN_SIZE must be >= 1, got 0"),
+    ("SOLVER.IMS_PER_BATCH", 0, "SOLVER.IMS_PER_BATCH must be >= 1, got 0"),
+    ("DATALOADER.VAL_BATCH_SIZE", -3, r"DATALOADER.VAL_BATCH_SIZE must be >= 1 \(or 0: the per-process training "
+                                      r"batch\), got -3"),
+    ("INPUT.RRC_SCALE", [0.9, 0.1], r"INPUT.RRC_SCALE must be a range \[lo, hi\] with 0 < lo <= hi <= 1, got \[0.9, 0.1\]"),
+    ("INPUT.RRC_SCALE", [0.5, 1.5], r"INPUT.RRC_SCALE .* got \[0.5, 1.5\]"),
+    ("INPUT.RRC_SCALE", [0.0, 1.0], r"INPUT.RRC_SCALE .* got \[0.0, 1.0\]"),
+    ("INPUT.RRC_RATIO", [1.33, 0.75], r"INPUT.RRC_RATIO must be a range \[lo, hi\] with 0 < lo <= hi, got \[1.33, 0.75\]"),
+    ("INPUT.RRC_RATIO", [1.0], r"INPUT.RRC_RATIO .* got \[1.0\]"),
+])
+def test_bad_input_and_batch_values_are_refused_by_name_before_anything_runs(key, value, message, tmp_path):
+    from segkit.config import ConfigError
+
+    # A data root that does not exist and an output folder never created: the check comes before both.
+    cfg = tiny_cfg(str(tmp_path / "no_data"), tmp_path / "out")
+    section, name = key.split(".")
+    cfg[section][name] = value
+    with pytest.raises(ConfigError, match=message):
+        ClsTrainer(cfg)
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_eval_only_checks_what_evaluation_reads(tmp_path):
+    from segkit.config import ConfigError
+    from segkit.pretrain import evaluate_weights
+    from segkit.pretrain.data import check_cls_config
+
+    cfg = tiny_cfg(str(tmp_path / "no_data"), tmp_path / "out")
+    cfg.INPUT.RRC_SCALE, cfg.INPUT.RRC_RATIO = [1.0, 1.0], [1.0, 1.0]  # the edges of the ranges are valid
+    check_cls_config(cfg)
+    cfg.INPUT.TRAIN_SIZE = 0  # not read by evaluation
+    check_cls_config(cfg, train=False)
+    cfg.INPUT.VAL_SIZE = 0
+    with pytest.raises(ConfigError, match="INPUT.VAL_SIZE must be >= 1, got 0"):
+        evaluate_weights(cfg, str(tmp_path / "missing.pth"))

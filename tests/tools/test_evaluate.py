@@ -83,6 +83,12 @@ def test_weights_of_another_model_are_a_clear_error(setup, capsys):
     assert str(other) in capsys.readouterr().err
 
 
+def test_a_bad_test_setting_is_refused_before_the_weights_are_read(setup, capsys):
+    tmp, cfg_file, _, _, _ = setup
+    assert main(["--config-file", str(cfg_file), "--weights", str(tmp / "missing.pth"), "TEST.SIZE_DIVISOR", "0"]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "error: TEST.SIZE_DIVISOR must be >= 1, got 0"
+
+
 def test_demo_config_generates_its_set_first(setup):
     tmp, cfg_file, _, _, weights = setup
     root = tmp / "demo"

@@ -77,3 +77,11 @@ def test_unwritable_output_dir_fails_before_the_data_is_built(tmp_path, capsys):
     assert main(tiny_demo_argv(tmp_path, "OUTPUT_DIR", str(blocker / "run"))) == 1
     assert capsys.readouterr().err.startswith(f"error: cannot write OUTPUT_DIR {blocker}/run: ")
     assert not (tmp_path / "demo_cityscapes").exists()  # nothing was generated or built before the check
+
+
+def test_a_config_that_is_not_yaml_is_one_error_line(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("MODEL:\n  NAME: [bisenetv1\n")
+    assert main(["--config-file", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: config {bad}: not valid YAML at line 3, column 1: ") and err.count("\n") == 1

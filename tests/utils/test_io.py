@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
-from segkit.utils.io import UnwritablePathError, atomic_write_text, check_writable
+from segkit.utils.io import UnwritablePathError, atomic_write_text, check_not_input, check_writable
 
 
 def test_atomic_write_leaves_no_temporary(tmp_path):
@@ -28,3 +29,20 @@ def test_unwritable_paths_name_the_flag_and_the_path(tmp_path):
         check_writable(str(blocker), "--save-pred", folder=True)
     with pytest.raises(OSError, match=rf"--out {tmp_path} is a folder: give a file path"):
         check_writable(str(tmp_path), "--out")
+
+
+def test_an_output_that_is_its_input_is_refused_naming_both_flags(tmp_path, monkeypatch):
+    src = tmp_path / "cp" / "m.pth"
+    src.parent.mkdir()
+    src.write_bytes(b"checkpoint")
+    os.symlink(src, tmp_path / "link.pth")
+    monkeypatch.chdir(tmp_path)
+    # The same file by its path, another spelling of it, a link to it, and both missing but equal paths.
+    for out, given in ((str(src), str(src)), ("cp/../cp/m.pth", str(src)), ("link.pth", "cp/m.pth"),
+                       ("new/x.pth", "./new/x.pth")):
+        with pytest.raises(ValueError, match=rf"^--out {re.escape(out)} is the same file as --weights: writing it "
+                                             rf"would overwrite the input; give --out another path$"):
+            check_not_input(out, "--out", given, "--weights")
+    for out in ("cp/other.pth", "m.pth", str(tmp_path / "cp")):  # another file, a missing one, the input's folder
+        check_not_input(out, "--out", str(src), "--weights")
+    assert src.read_bytes() == b"checkpoint"

@@ -91,10 +91,25 @@ def test_convert_refuses_a_file_of_another_model(zoo, tmp_path, capsys):
     src_bad = tmp_path / "bad.pth"
     torch.save({"state_dict": {"net.head.classifier.weight": torch.zeros(19, 4, 1, 1), "x": torch.zeros(1)}}, src_bad)
     assert zoo_tool.main(["convert", NAME, "--src", str(src_bad), "--out", str(tmp_path / "o.pth")]) == 1
-    assert "keys ['x'] fit no manifest" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith(f"error: --src {src_bad}: no official format fits: keys ['x'] fit no ")
     assert zoo_tool.main(["convert", NAME, "--src", str(src), "--out", str(tmp_path / "o.pth")]) == 1
     assert "missing keys ['aux16." in capsys.readouterr().err
     assert not (tmp_path / "o.pth").exists()
+
+
+def test_convert_checks_out_before_converting(zoo, tmp_path, capsys, monkeypatch):
+    entry, cfg, model = zoo
+    src = official_file(model.state_dict(), tmp_path / "by_hand.pth")
+    before = src.read_bytes()
+    monkeypatch.setattr(zoo_tool, "entry_state", lambda *a: pytest.fail("converted before checking --out"))
+    folder = tmp_path / "existing"
+    folder.mkdir()
+    assert zoo_tool.main(["convert", NAME, "--src", str(src), "--out", str(folder)]) == 1
+    assert capsys.readouterr().err == f"error: --out {folder} is a folder: give a file path\n"
+    assert zoo_tool.main(["convert", NAME, "--src", str(src), "--out", str(src)]) == 1
+    assert capsys.readouterr().err == (f"error: --out {src} is the same file as --src: writing it would overwrite "
+                                       f"the input; give --out another path\n")
+    assert src.read_bytes() == before
 
 
 def test_list_shows_every_entry_and_what_is_cached(zoo, capsys):
