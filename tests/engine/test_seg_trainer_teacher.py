@@ -169,7 +169,7 @@ def test_the_weighted_unsupervised_and_distillation_terms_make_the_total(demo_ro
 
     def losses() -> dict[str, float]:
         torch.manual_seed(0)  # the same dropout and CutMix boxes in every call
-        return {k: float(v) for k, v in trainer.compute_losses(batch).items()}
+        return {k: float(v.detach()) for k, v in trainer.compute_losses(batch).items()}
 
     full = losses()
     trainer.semi = None
