@@ -5,8 +5,8 @@ Multi-GPU: `torchrun --nproc_per_node=N tools/pretrain_cls.py --config-file X`. 
 last checkpoint in OUTPUT_DIR; `--eval-only --weights W` prints top-1 / top-5 of W on the val set.
 Writes under OUTPUT_DIR: log.txt, config.yaml, model_XXXXXXX.pth (the newest epoch), model_best.pth,
 model_final.pth, metrics.json, events.jsonl (curves.png with matplotlib) and backbone_final.pth (backbone-only
-state_dict for MODEL.BACKBONE.WEIGHTS of a segmentation config). SIGTERM, SIGUSR1 or Ctrl-C save the current iteration and exit with code 75
-(continue with --resume); under `torchrun --max-restarts N` a restarted worker group resumes by itself.
+state_dict for MODEL.BACKBONE.WEIGHTS of a segmentation config). SIGTERM, SIGUSR1 or Ctrl-C save the current
+iteration and exit with code 75 (continue with --resume); under `torchrun --max-restarts N` a restarted worker group resumes by itself.
 """
 from __future__ import annotations
 

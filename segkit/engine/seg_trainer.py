@@ -71,8 +71,8 @@ class SegTrainer(TrainerBase):
 
     def build(self) -> None:
         cfg = self.cfg
-        # The mode every evaluation runs (evaluate_dataset builds the same one from cfg), built first: a bad
-        # TEST value is an error now, not at the first evaluation after the training it would cost.
+        # The mode every evaluation of the run uses, built first: a bad TEST value is an error now, not at the
+        # first evaluation after the training it would cost.
         self.eval_mode = InferenceMode.from_config(cfg, device=self.device)
         self.train_set = build_dataset(cfg, cfg.DATASET.TRAIN_SPLIT)  # a demo set generates itself here, once
         self.val_set = build_dataset(cfg, cfg.DATASET.VAL_SPLIT)
@@ -207,7 +207,8 @@ class SegTrainer(TrainerBase):
         """Evaluate on DATASET.VAL_SPLIT, log the table and write OUTPUT_DIR/metrics.json."""
         start = time.perf_counter()
         broadcast_buffers(self.model)  # rank 0's BN statistics, the ones its checkpoints hold, on every shard
-        metrics = evaluate_dataset(self.model, self.val_set, self.cfg, self.device)  # restores train mode
+        # evaluate_dataset restores the model's train mode afterwards.
+        metrics = evaluate_dataset(self.model, self.val_set, self.cfg, self.device, mode=self.eval_mode)
         if is_main_process():
             self.logger.info(
                 "evaluation on %s at iteration %d (%.1fs):\n%s",

@@ -29,8 +29,12 @@ def evaluate_dataset(
     flip: bool | None = None,
     scales: Sequence[float] | None = None,
     save_pred_dir: str | None = None,
+    mode: InferenceMode | None = None,
 ) -> dict[str, Any]:
     """Metrics of `model` on `dataset` ({"mIoU","mAcc","aAcc","per_class","mode","num_images"}, percent).
+
+    The inference mode is `mode` when given (a trainer builds its own once, checked before training), else
+    the config's TEST settings with `slide` / `msc` / `flip` / `scales` winning.
 
     A dataset with an `instance_spec` (Cityscapes with instanceIds files) adds the benchmark's other
     numbers: "iIoU", "category_IoU", "category_iIoU", per-class "iIoU" and "per_category". A dataset with
@@ -52,7 +56,7 @@ def evaluate_dataset(
         logger.warning("the dataset has no labels and no prediction folder is given: nothing to evaluate or save")
     if save_pred_dir:
         consumers.append(PredictionWriter.from_dataset(dataset, save_pred_dir))
-    mode = InferenceMode.from_config(cfg, slide=slide, msc=msc, flip=flip, scales=scales, device=device)
+    mode = mode or InferenceMode.from_config(cfg, slide=slide, msc=msc, flip=flip, scales=scales, device=device)
     result = inference_on_dataset(model, dataset, cfg, device, consumers, mode, desc="evaluate")
     if save_pred_dir:
         logger.info("predictions written to %s", save_pred_dir)
