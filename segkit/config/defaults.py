@@ -90,6 +90,14 @@ _C.INPUT.FLIP_PROB = 0.5  # probability of a horizontal flip
 _C.INPUT.BRIGHTNESS = 0.4  # colour jitter: factor drawn from [1-x, 1+x]
 _C.INPUT.CONTRAST = 0.4  # colour jitter: factor drawn from [1-x, 1+x]
 _C.INPUT.SATURATION = 0.4  # colour jitter: factor drawn from [1-x, 1+x]
+# How the jitter amounts apply (segkit/data/photometric.py): torchvision (ColorJitter's blends), bisenet (the
+# CoinCheung/BiSeNet reproduction's: contrast about grey 74, saturation to the channel mean) or mmseg
+# (PhotoMetricDistortion: each step with p 0.5; BRIGHTNESS is an offset of x * 255, HUE a shift in HSV).
+_C.INPUT.JITTER = "torchvision"
+_C.INPUT.HUE = 0.0  # INPUT.JITTER mmseg only: hue shift drawn from [-x, x) of a full turn (mmsegmentation: 0.1)
+_C.INPUT.SCALE_STEP = 0.0  # > 0: the scale is drawn from the grid low, low + step, ..., high of SCALE_RANGE
+_C.INPUT.COVER_CROP = False  # True: a scale leaving the image smaller than the crop is raised until it covers it
+_C.INPUT.CAT_MAX_RATIO = 1.0  # < 1: redraw (up to 10 times) a crop where one class holds more of the labelled pixels
 
 # ---------------------------------------------------------------------------- data loader
 _C.DATALOADER = CN()

@@ -5,8 +5,8 @@ is float32 CHW in RGB order, normalised with INPUT.MEAN/STD (0..1 scale).
 
 The train transform is built for speed: the scale and the crop window are drawn first and only the
 source region that lands inside the crop is resized, so a 2048x1024 image cropped to 1024x1024 costs
-one resize of about a million output pixels whatever the scale. Colour jitter runs on the crop only,
-as one colour-matrix pass, and normalisation is a float32 lookup table per channel.
+one resize of about a million output pixels whatever the scale. Colour jitter runs on the crop only
+(segkit.data.photometric), and normalisation is a float32 lookup table per channel.
 """
 from __future__ import annotations
 
@@ -15,6 +15,12 @@ from typing import Sequence
 
 import cv2
 import numpy as np
+
+from .photometric import JITTER_STYLES, jitter_colours, photometric_distortion
+
+# mmsegmentation's RandomCrop redraws a window in which one class holds more than INPUT.CAT_MAX_RATIO of the
+# labelled pixels up to this many times, then keeps the last draw.
+CROP_REDRAWS = 10
 
 
 def normalise_luts(mean: Sequence[float], std: Sequence[float]) -> list[np.ndarray]:
@@ -58,32 +64,19 @@ def _source_span(start: int, end: int, scale: float, size: int) -> tuple[int, in
     return a, b
 
 
-def jitter_colours(img: np.ndarray, brightness: float, contrast: float, saturation: float) -> np.ndarray:
-    """torchvision's brightness, contrast and saturation blends on a BGR uint8 image, as one colour matrix.
-
-    brightness x -> b*x; contrast y -> c*y + (1-c)*mean_grey(y); saturation z -> s*z + (1-s)*grey(z).
-    All three are affine, so they compose into a single cv2.transform pass; values are clipped once at
-    the end rather than after each step (a difference only where an intermediate step saturates).
-    """
-    b, c, s = brightness, contrast, saturation
-    if b == c == s == 1.0:
-        return img
-    grey_w = np.array([0.114, 0.587, 0.299])  # BGR weights of the ITU-R 601 luma
-    # The mean grey of a strided view is as good a blend target as the full mean, at 1/64 of the cost.
-    mean_grey = float(img[::8, ::8].reshape(-1, 3).mean(0) @ grey_w) if c != 1.0 else 0.0
-    sat = s * np.eye(3) + (1 - s) * np.outer(np.ones(3), grey_w)
-    m = np.empty((3, 4), dtype=np.float32)
-    m[:, :3] = c * b * sat
-    m[:, 3] = (1 - c) * b * mean_grey  # sat maps a grey vector to itself: the offset stays grey
-    return cv2.transform(img, m)
-
-
 class SegTrainTransform:
     """Random scale, pad and crop, horizontal flip, colour jitter, normalisation.
 
     Geometric parameters are drawn once and applied to image (bilinear) and label (nearest, exact
     pixel-centre convention so both sample the same positions); padding is `pad_value` for the image
     (the mean colour, 0 after normalisation) and `ignore_index` for the label.
+
+    The recipes differ in details, each a parameter: `scale_step` > 0 draws the scale from the grid
+    low, low + step, ..., high instead of uniformly (STDC-Seg: 0.125; PIDNet and DDRNet: 0.1); `cover_crop`
+    raises a scale that would leave the image smaller than the crop to the smallest one that covers it
+    (STDC-Seg) instead of padding; `cat_max_ratio` < 1 redraws a crop window in which one class holds more
+    than that share of the labelled pixels (mmsegmentation: 0.75); `jitter_style` and `hue` choose the
+    colour jitter (segkit.data.photometric).
     """
 
     def __init__(
@@ -97,6 +90,11 @@ class SegTrainTransform:
         mean: Sequence[float],
         std: Sequence[float],
         ignore_index: int = 255,
+        scale_step: float = 0.0,
+        cover_crop: bool = False,
+        cat_max_ratio: float = 1.0,
+        jitter_style: str = "torchvision",
+        hue: float = 0.0,
     ) -> None:
         if len(crop_size) != 2 or min(crop_size) <= 0:
             raise ValueError(f"INPUT.CROP_SIZE must be [height, width] > 0, got {list(crop_size)}")
@@ -105,10 +103,27 @@ class SegTrainTransform:
         for key, x in (("BRIGHTNESS", brightness), ("CONTRAST", contrast), ("SATURATION", saturation)):
             if not 0 <= x < 1:
                 raise ValueError(f"INPUT.{key} must be in [0, 1), got {x}")
+        if scale_step < 0:
+            raise ValueError(f"INPUT.SCALE_STEP must be >= 0 (0: any scale in INPUT.SCALE_RANGE), got {scale_step}")
+        if not 0 < cat_max_ratio <= 1:
+            raise ValueError(f"INPUT.CAT_MAX_RATIO must be in (0, 1] (1: off), got {cat_max_ratio}")
+        if jitter_style not in JITTER_STYLES:
+            raise ValueError(f"INPUT.JITTER must be one of {list(JITTER_STYLES)}, got '{jitter_style}'")
+        if not 0 <= hue <= 0.5:
+            raise ValueError(f"INPUT.HUE must be in [0, 0.5] (a share of a full turn), got {hue}")
+        if hue and jitter_style != "mmseg":
+            raise ValueError(f"INPUT.HUE {hue} applies to INPUT.JITTER mmseg only, not '{jitter_style}'")
         self.crop_h, self.crop_w = int(crop_size[0]), int(crop_size[1])
         self.scale_range = (float(scale_range[0]), float(scale_range[1]))
+        low, high = self.scale_range
+        # The grid's last point is `high` when the step divides the range (a hair of slack for float steps).
+        self.scales = low + scale_step * np.arange(int((high - low) / scale_step + 1e-6) + 1) if scale_step else None
+        self.cover_crop = bool(cover_crop)
+        self.cat_max_ratio = float(cat_max_ratio)
         self.flip_prob = float(flip_prob)
         self.jitter = (float(brightness), float(contrast), float(saturation))
+        self.jitter_style = jitter_style
+        self.hue = float(hue)
         self.luts = normalise_luts(mean, std)
         # BGR padding colour that normalises to about zero.
         self.pad_value = tuple(int(round(m * 255)) for m in reversed(list(mean)))
@@ -118,17 +133,38 @@ class SegTrainTransform:
     def from_config(cls, cfg, ignore_index: int | None = None) -> "SegTrainTransform":
         i = cfg.INPUT
         return cls(i.CROP_SIZE, i.SCALE_RANGE, i.FLIP_PROB, i.BRIGHTNESS, i.CONTRAST, i.SATURATION, i.MEAN, i.STD,
-                   cfg.DATASET.IGNORE_INDEX if ignore_index is None else ignore_index)
+                   cfg.DATASET.IGNORE_INDEX if ignore_index is None else ignore_index, scale_step=i.SCALE_STEP,
+                   cover_crop=i.COVER_CROP, cat_max_ratio=i.CAT_MAX_RATIO, jitter_style=i.JITTER, hue=i.HUE)
 
-    def geometry(self, image: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Scale, pad, crop and flip; uint8 in, uint8 out (crop-sized)."""
+    def draw_scale(self, h: int, w: int) -> float:
+        """The rescale factor of an h x w image: from the range or its grid, raised to cover the crop if asked."""
+        s = float(np.random.choice(self.scales)) if self.scales is not None else np.random.uniform(*self.scale_range)
+        if self.cover_crop:
+            s = max(s, self.crop_h / h, self.crop_w / w)
+        return s
+
+    def _one_class_dominates(self, label: np.ndarray) -> bool:
+        counts = np.bincount(label.ravel(), minlength=256)
+        if self.ignore_index < counts.size:
+            counts[self.ignore_index] = 0
+        total = counts.sum()
+        return np.count_nonzero(counts) <= 1 or counts.max() >= self.cat_max_ratio * total
+
+    def geometry(self, image: np.ndarray, label: np.ndarray, balance: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Scale, pad, crop and flip; uint8 in, uint8 out (crop-sized). `balance` False skips the
+        `cat_max_ratio` redraws (a label that is only a validity mask)."""
         h, w = label.shape[:2]
-        s = np.random.uniform(*self.scale_range)
+        s = self.draw_scale(h, w)
         sh, sw = max(1, int(round(h * s))), max(1, int(round(w * s)))
-        y0, y1, pad_top = sample_window(sh, self.crop_h)
-        x0, x1, pad_left = sample_window(sw, self.crop_w)
-        a, b = _source_span(y0, y1, s, h)
-        c, d = _source_span(x0, x1, s, w)
+        for attempt in range(CROP_REDRAWS + 1):
+            y0, y1, pad_top = sample_window(sh, self.crop_h)
+            x0, x1, pad_left = sample_window(sw, self.crop_w)
+            a, b = _source_span(y0, y1, s, h)
+            c, d = _source_span(x0, x1, s, w)
+            # The class shares of the source window stand for the crop's: resizing keeps them up to rounding.
+            if (not balance or self.cat_max_ratio >= 1 or attempt == CROP_REDRAWS
+                    or not self._one_class_dominates(label[a:b, c:d])):
+                break
         out_size = (x1 - x0, y1 - y0)  # cv2 order: width, height
         img = cv2.resize(image[a:b, c:d], out_size, interpolation=cv2.INTER_LINEAR)
         lab = cv2.resize(label[a:b, c:d], out_size, interpolation=cv2.INTER_NEAREST_EXACT)
@@ -142,12 +178,14 @@ class SegTrainTransform:
         return img, lab
 
     def color_jitter(self, img: np.ndarray) -> np.ndarray:
-        """Brightness, contrast and saturation factors drawn from [1-x, 1+x], applied by `jitter_colours`."""
+        """The INPUT.JITTER style's colour jitter (segkit.data.photometric); amounts of 0 change nothing."""
         bj, cj, sj = self.jitter
+        if self.jitter_style == "mmseg":
+            return photometric_distortion(img, bj, cj, sj, self.hue)
         b = np.random.uniform(1 - bj, 1 + bj) if bj else 1.0
         c = np.random.uniform(1 - cj, 1 + cj) if cj else 1.0
         s = np.random.uniform(1 - sj, 1 + sj) if sj else 1.0
-        return jitter_colours(img, b, c, s)
+        return jitter_colours(img, b, c, s, self.jitter_style)
 
     def __call__(self, image: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         img, lab = self.geometry(image, label)

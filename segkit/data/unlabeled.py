@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from yacs.config import CfgNode
 
 from .base import Sample, read_image
 from .build import build_dataset, build_train_loader
@@ -51,7 +52,7 @@ class UnlabeledTransform:
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         inside = np.zeros(image.shape[:2], dtype=np.uint8)  # padding becomes the ignore index
-        crop, mask = self.geometry.geometry(image, inside)
+        crop, mask = self.geometry.geometry(image, inside, balance=False)
         luts = self.geometry.luts
         return normalise(crop, luts), normalise(strong_photometric(crop), luts), mask != self.geometry.ignore_index
 
@@ -75,7 +76,7 @@ class UnlabeledDataset(Dataset):
                 "valid": torch.from_numpy(valid), "name": sample.name, "path": sample.image}
 
 
-def unlabeled_samples(cfg) -> list[Sample]:
+def unlabeled_samples(cfg: CfgNode) -> list[Sample]:
     """The images DATASET.UNLABELED names (see the module docstring), labels dropped."""
     spec = cfg.DATASET.UNLABELED
     if not spec:
@@ -106,7 +107,7 @@ def images_under(folder: str) -> list[Sample]:
     return samples
 
 
-def build_unlabeled_dataset(cfg) -> UnlabeledDataset:
+def build_unlabeled_dataset(cfg: CfgNode) -> UnlabeledDataset:
     """The unlabelled images of the config with the labelled data's training geometry."""
     return UnlabeledDataset(unlabeled_samples(cfg), UnlabeledTransform(SegTrainTransform.from_config(cfg)))
 
@@ -115,7 +116,7 @@ def build_unlabeled_dataset(cfg) -> UnlabeledDataset:
 UNLABELED_SEED_OFFSET = 1_000_003
 
 
-def build_unlabeled_loader(cfg, dataset: UnlabeledDataset, start_iter: int = 0):
+def build_unlabeled_loader(cfg: CfgNode, dataset: UnlabeledDataset, start_iter: int = 0):
     """Endless batches of SEMI.IMS_PER_BATCH (0: SOLVER.IMS_PER_BATCH) unlabelled images, resumable like the
     labelled stream (segkit.data.build_train_loader) and seeded apart from it."""
     return build_train_loader(cfg, dataset, start_iter, ims_per_batch=cfg.SEMI.IMS_PER_BATCH,

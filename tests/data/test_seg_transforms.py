@@ -101,3 +101,61 @@ def test_bad_settings_are_errors():
     with pytest.raises(ValueError, match="STD"):
         normalise_luts([0, 0, 0], [1, 0, 1])
     assert normalise(np.zeros((2, 2, 3), np.uint8), normalise_luts([0] * 3, [1] * 3)).shape == (3, 2, 2)
+    with pytest.raises(ValueError, match="SCALE_STEP"):
+        SegTrainTransform((8, 8), (1, 2), 0, 0, 0, 0, [0] * 3, [1] * 3, scale_step=-0.1)
+    with pytest.raises(ValueError, match="CAT_MAX_RATIO"):
+        SegTrainTransform((8, 8), (1, 2), 0, 0, 0, 0, [0] * 3, [1] * 3, cat_max_ratio=0.0)
+    with pytest.raises(ValueError, match="INPUT.JITTER"):
+        SegTrainTransform((8, 8), (1, 2), 0, 0, 0, 0, [0] * 3, [1] * 3, jitter_style="albumentations")
+    with pytest.raises(ValueError, match="mmseg only"):
+        SegTrainTransform((8, 8), (1, 2), 0, 0, 0, 0, [0] * 3, [1] * 3, hue=0.1)
+
+
+def test_scale_step_draws_from_the_grid_only():
+    # PIDNet's 0.5 + randint(0, 16) / 10: 17 scales from 0.5 to 2.1.
+    t = SegTrainTransform((8, 8), (0.5, 2.1), 0, 0, 0, 0, [0] * 3, [1] * 3, scale_step=0.1)
+    np.random.seed(0)
+    drawn = {round(t.draw_scale(100, 100), 6) for _ in range(2000)}
+    assert drawn == {round(0.5 + k / 10, 6) for k in range(17)}
+
+
+def test_cover_crop_scales_up_instead_of_padding():
+    # STDC-Seg: a 1024x2048 frame at scale 0.125 would be 128x256 inside a 512x1024 crop; it becomes the whole crop.
+    image, label = block_scene(np.random.default_rng(3), h=64, w=128, block=8)
+    padded = identity_transform(crop=(32, 64), scale=(0.125, 0.125), flip=0.0)
+    covered = SegTrainTransform((32, 64), (0.125, 0.125), 0.0, 0, 0, 0, [0] * 3, [1 / 255] * 3, cover_crop=True)
+    np.random.seed(0)
+    assert (padded(image, label)[1] == 255).mean() > 0.9
+    np.random.seed(0)
+    assert covered.draw_scale(64, 128) == 0.5
+    out, lab = covered(image, label)
+    assert (lab != 255).all() and out.shape == (3, 32, 64)
+
+
+def test_cat_max_ratio_redraws_windows_one_class_fills():
+    # A frame that is class 1 except a 16-pixel-wide strip of class 2 on the left: most 16x16 windows hold class 1
+    # alone; mmsegmentation's cat_max_ratio 0.75 redraws them (up to 10 times), so most crops show the strip.
+    label = np.ones((16, 80), np.uint8)
+    label[:, :16] = 2
+    image = PALETTE[label]
+    plain = identity_transform(crop=(16, 16), scale=(1.0, 1.0), flip=0.0)
+    balanced = SegTrainTransform((16, 16), (1.0, 1.0), 0.0, 0, 0, 0, [0] * 3, [1 / 255] * 3, cat_max_ratio=0.75)
+    np.random.seed(0)
+    plain_hits = sum(2 in plain(image, label)[1] for _ in range(200))
+    balanced_hits = sum(2 in balanced(image, label)[1] for _ in range(200))
+    assert plain_hits < 80 and balanced_hits > 150  # expected about 50 and 180 of 200
+    # Without labels (a validity mask), no redraws: the draws match the plain transform's.
+    np.random.seed(1)
+    a = plain.geometry(image, label)[0]
+    np.random.seed(1)
+    b = balanced.geometry(image, label, balance=False)[0]
+    np.testing.assert_array_equal(a, b)
+
+
+def test_bisenet_jitter_turns_contrast_about_grey_74():
+    # CoinCheung/BiSeNet's contrast table: 74 + (v - 74) * rate; saturation towards the plain channel mean.
+    image = np.random.default_rng(4).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    out = jitter_colours(image, 1.0, 0.5, 1.0, style="bisenet")
+    np.testing.assert_allclose(out, np.clip(74 + (image.astype(float) - 74) * 0.5, 0, 255), atol=1)
+    grey = jitter_colours(image, 1.0, 1.0, 0.0, style="bisenet")
+    np.testing.assert_allclose(grey[..., 0], image.mean(-1), atol=1)

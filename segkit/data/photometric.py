@@ -1,0 +1,84 @@
+"""Colour jitter of BGR uint8 crops in the three forms the published recipes use (INPUT.JITTER).
+
+- "torchvision": brightness x -> b*x, contrast blends with the image's mean grey, saturation with each pixel's
+  luma (torchvision's ColorJitter without hue), factors from [1-x, 1+x].
+- "bisenet": the CoinCheung/BiSeNet reproduction's variant: contrast about the fixed grey 74, saturation
+  towards the plain mean of the three channels.
+- "mmseg": mmsegmentation's PhotoMetricDistortion: each step with probability 0.5 and clipped to uint8: add a
+  brightness offset, scale contrast (before or after the HSV steps, at random), scale the HSV saturation,
+  shift the HSV hue.
+
+The first two are affine in the colour vector, so brightness, contrast and saturation compose into one
+cv2.transform pass (clipped once at the end rather than after each step: they differ only where an
+intermediate step saturates).
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+JITTER_STYLES = ("torchvision", "bisenet", "mmseg")
+
+_LUMA_BGR = np.array([0.114, 0.587, 0.299])  # ITU-R 601 luma weights, BGR order
+_THIRDS = np.full(3, 1 / 3)
+_BISENET_PIVOT = 74.0  # the grey CoinCheung/BiSeNet's contrast table turns about
+
+
+def jitter_colours(img: np.ndarray, brightness: float, contrast: float, saturation: float,
+                   style: str = "torchvision") -> np.ndarray:
+    """Brightness, contrast and saturation factors (1 = unchanged) applied as one colour matrix.
+
+    `style` "torchvision" or "bisenet" (module docstring): the contrast pivot and the grey that saturation
+    blends towards differ, the composition does not.
+    """
+    b, c, s = brightness, contrast, saturation
+    if b == c == s == 1.0:
+        return img
+    grey_w = _THIRDS if style == "bisenet" else _LUMA_BGR
+    if style == "bisenet":
+        pivot = _BISENET_PIVOT
+    else:  # the mean grey after brightness; a strided view is as good a blend target at 1/64 of the cost
+        pivot = b * float(img[::8, ::8].reshape(-1, 3).mean(0) @ grey_w) if c != 1.0 else 0.0
+    sat = s * np.eye(3) + (1 - s) * np.outer(np.ones(3), grey_w)
+    m = np.empty((3, 4), dtype=np.float32)
+    m[:, :3] = c * b * sat
+    m[:, 3] = (1 - c) * pivot  # sat maps a grey vector to itself: the offset stays grey
+    return cv2.transform(img, m)
+
+
+def _scale_shift(x: np.ndarray, alpha: float = 1.0, beta: float = 0.0) -> np.ndarray:
+    return np.clip(x.astype(np.float32) * alpha + beta, 0, 255).astype(np.uint8)
+
+
+def photometric_distortion(img: np.ndarray, brightness: float, contrast: float, saturation: float,
+                           hue: float) -> np.ndarray:
+    """mmsegmentation's PhotoMetricDistortion on a BGR uint8 image.
+
+    `brightness`: the offset is drawn from [-x, x] * 255 (mmseg: 32/255); `contrast`, `saturation`: factors
+    from [1-x, 1+x] (mmseg: 0.5); `hue`: a shift drawn from [-x, x) of a full turn, in OpenCV's 180 hue steps
+    (mmseg: 18/180 = 0.1). A zero amount skips its step without a draw.
+    """
+    def maybe_contrast(x: np.ndarray) -> np.ndarray:
+        if contrast and np.random.randint(2):
+            return _scale_shift(x, alpha=np.random.uniform(1 - contrast, 1 + contrast))
+        return x
+
+    if brightness and np.random.randint(2):
+        img = _scale_shift(img, beta=np.random.uniform(-brightness, brightness) * 255)
+    contrast_first = np.random.randint(2) == 1
+    if contrast_first:
+        img = maybe_contrast(img)
+    do_sat = bool(saturation) and np.random.randint(2) == 1
+    sat_factor = np.random.uniform(1 - saturation, 1 + saturation) if do_sat else 1.0
+    hue_steps = round(hue * 180)
+    shift = int(np.random.randint(-hue_steps, hue_steps)) if hue_steps and np.random.randint(2) else 0
+    if do_sat or shift:
+        hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
+        if do_sat:
+            hsv[..., 1] = _scale_shift(hsv[..., 1], alpha=sat_factor)
+        if shift:
+            hsv[..., 0] = (hsv[..., 0].astype(np.int16) + shift) % 180
+        img = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+    if not contrast_first:
+        img = maybe_contrast(img)
+    return img
