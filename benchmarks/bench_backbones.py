@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import os
 import statistics
 import sys
@@ -34,16 +35,37 @@ TORCHVISION = {f"resnet{d}" for d in (18, 34, 50, 101, 152)} | {f"efficientnet_b
 
 
 def reference(name: str) -> tuple[str, nn.Module]:
-    """The torchvision model of that name if torchvision has it, else timm's."""
+    """The torchvision model of that name if torchvision has it, else timm's (`check_references` first)."""
     if name in TORCHVISION:
         import torchvision
 
         return "torchvision", getattr(torchvision.models, name)()
     import timm
 
-    if name not in timm.list_models(name):
-        raise SystemExit(f"no torchvision or timm reference for '{name}'")
     return "timm", timm.create_model(name)
+
+
+def check_references(models: list[str]) -> list[str]:
+    """The models whose reference is available, checked before anything is timed (a missing timm or an unknown
+    name used to stop the run after the models before it had been timed). Without timm (the hub extra) its
+    models are named and left out; a name no library has, or nothing left to time, ends the run.
+    """
+    needs_timm = [m for m in models if m not in TORCHVISION]
+    if not needs_timm:
+        return models
+    if importlib.util.find_spec("timm") is None:
+        line = f"{', '.join(needs_timm)}: the timm reference needs timm, not installed (pip install -e \".[hub]\")"
+        kept = [m for m in models if m in TORCHVISION]
+        if not kept:
+            raise SystemExit(f"error: {line}")
+        print(f"skipped {line}", file=sys.stderr, flush=True)
+        return kept
+    import timm
+
+    unknown = [m for m in needs_timm if m not in timm.list_models(m)]
+    if unknown:
+        raise SystemExit(f"error: no torchvision or timm reference for {', '.join(repr(m) for m in unknown)}")
+    return models
 
 
 def bench_model(name: str, device: torch.device, batch: int, size: tuple[int, int], iters: int) -> dict:
@@ -92,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--batch", type=int, default=None, help="default 1 on CPU, 8 on CUDA")
     args = parser.parse_args(argv)
-    models = args.models or (["resnet18"] if args.quick else DEFAULT_MODELS)
+    models = check_references(args.models or (["resnet18"] if args.quick else DEFAULT_MODELS))
     iters = args.iters or (2 if args.quick else 3)
     use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
     if use_cuda and not torch.cuda.is_available():

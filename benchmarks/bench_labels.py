@@ -20,6 +20,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -29,9 +30,13 @@ from torch import nn  # noqa: E402
 from segkit.config import load_cfg  # noqa: E402
 from segkit.data import render_scene  # noqa: E402
 from segkit.deploy import Predictor  # noqa: E402
-from segkit.deploy.speed import build_variant, rendered_calibration, variants  # noqa: E402
+from segkit.deploy.speed import CPU_VARIANTS, build_variant, rendered_calibration, variants  # noqa: E402
 from segkit.models import build_model  # noqa: E402
 from segkit.utils.analysis import measure_latency  # noqa: E402
+
+from needs import runnable  # noqa: E402
+
+EXPORTED = [v for v in CPU_VARIANTS if v.runtime in ("onnx", "openvino")]  # those with an argmax inside
 
 
 class LogitsOnly(nn.Module):
@@ -53,14 +58,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--iters", type=int, default=9)
-    exported = [v.name for v in variants("cpu") if v.runtime in ("onnx", "openvino")]
-    p.add_argument("--runtimes", nargs="+", default=exported, choices=exported, metavar="RUNTIME",
-                   help=f"variants of segkit.deploy.speed (default: all of {', '.join(exported)})")
+    names = [v.name for v in EXPORTED]
+    p.add_argument("--runtimes", nargs="+", default=None, choices=names, metavar="RUNTIME",
+                   help=f"variants of segkit.deploy.speed: {', '.join(names)} (default: those this machine offers)")
     args = p.parse_args(argv)
+    # Checked before anything is built or timed: a runtime without its packages is named, never dropped.
+    offered = {v.name for v in variants("cpu")}
+    requested = [v for v in EXPORTED if v.name in args.runtimes] if args.runtimes else \
+        [v for v in EXPORTED if v.name in offered]
+    chosen, left_out = runnable(requested or EXPORTED)
+    if not chosen:
+        print(f"error: no runtime with an argmax inside can run here: {left_out}", file=sys.stderr)
+        return 1
+    if left_out:
+        print(f"skipped {left_out}", file=sys.stderr)
     torch.set_num_threads(args.threads)
     h, w = (int(v) for v in args.size.lower().split("x"))
     frame, _ = render_scene(np.random.default_rng(1), h, w)
-    chosen = [v for v in variants("cpu") if v.name in args.runtimes]
     rows = []
     for name in args.configs:
         cfg = load_cfg(os.path.join(ROOT, "configs", "cityscapes", f"{name}.yaml"),

@@ -51,7 +51,8 @@ from segkit.utils.machine import compute_limits, library_versions, limit_ms, mac
 from segkit.utils.logger import setup_logger  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plot_results import plot_results  # noqa: E402
+from needs import runnable  # noqa: E402
+from plot_results import matplotlib_missing, plot_results  # noqa: E402
 
 CONFIG_DIR = os.path.join(ROOT, "configs", "cityscapes")
 RESULTS_DIR = os.path.join(ROOT, "benchmarks", "results")
@@ -174,8 +175,7 @@ def measure(args: argparse.Namespace) -> dict:
     info = machine(args)
     args.threads = info["threads"]
     torch.set_num_threads(args.threads)
-    available = variants(args.device)
-    chosen = tuple(v for v in available if args.runtimes is None or v.name in args.runtimes)
+    chosen = tuple(runnable_variants(args))
     skipped = sorted(set(args.runtimes or ()) - {v.name for v in chosen})
     out = args.out or os.path.join(RESULTS_DIR, f"{info['name']}.json")
     results = {"machine": info, "protocol": protocol(args, chosen), "command": " ".join(["python", *sys.argv]),
@@ -227,6 +227,32 @@ def measure(args: argparse.Namespace) -> dict:
             print(f"{name}: {entry['wall_s']} s (written to {out})", flush=True)
     results["out"] = out
     return results
+
+
+def runnable_variants(args: argparse.Namespace) -> list:
+    """The variants to time: those of --runtimes (default: all this machine offers) whose packages are installed.
+
+    Checked before anything is timed; the others are named with what they lack, and a run that could time
+    none of them is an error (it used to exit 0 having timed nothing).
+    """
+    if args.facts_only:  # nothing is timed
+        return [v for v in variants(args.device) if args.runtimes is None or v.name in args.runtimes]
+    every = CUDA_VARIANTS if torch.device(args.device).type == "cuda" else CPU_VARIANTS
+    if args.runtimes is None:
+        requested = list(variants(args.device))
+    else:  # in the device's order, as before; a name of the other device only is named as such
+        requested = [v for v in every if v.name in args.runtimes]
+        names = {v.name for v in requested}
+        for v in (*CPU_VARIANTS, *CUDA_VARIANTS):
+            if v.name in args.runtimes and v.name not in names:
+                requested.append(v)
+                names.add(v.name)
+    chosen, left_out = runnable(requested, args.device)
+    if not chosen:
+        raise SystemExit(f"error: none of the runtimes asked for can run here: {left_out}")
+    if left_out:
+        print(f"skipped {left_out}", file=sys.stderr, flush=True)
+    return chosen
 
 
 def save(results: dict, path: str) -> None:
@@ -440,8 +466,11 @@ def report(results: dict, out: str, args: argparse.Namespace) -> None:
     picture = None
     if not args.facts_only:
         size = args.plot_size and f"{args.plot_size[0]}x{args.plot_size[1]}"
-        picture = plot_results(results, os.path.splitext(out)[0] + ".png", size=size)
-        print(f"\nresults: {out}" + (f"\npicture: {picture}" if picture else "\npicture: none (no model has a published mIoU)"))
+        # matplotlib was checked before the run (main): without it the JSON and the page are still written.
+        no_plot = matplotlib_missing()
+        picture = None if no_plot else plot_results(results, os.path.splitext(out)[0] + ".png", size=size)
+        why = f"none ({no_plot})" if no_plot else "none (no model has a published mIoU)"
+        print(f"\nresults: {out}" + (f"\npicture: {picture}" if picture else f"\npicture: {why}"))
     if args.page:
         rel = picture and os.path.relpath(picture, os.path.dirname(os.path.abspath(args.page)))
         write_page(args.page, markdown(results, rel))
@@ -451,6 +480,8 @@ def report(results: dict, out: str, args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logger()
+    if not (args.facts_only or args.from_json) and matplotlib_missing():  # said before a long run, not after it
+        print(f"picture skipped: {matplotlib_missing()}", file=sys.stderr, flush=True)
     if args.from_json:
         with open(args.from_json) as f:
             results = json.load(f)

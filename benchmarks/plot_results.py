@@ -11,11 +11,19 @@ published figure are left out. Writes the PNG beside the JSON unless --out names
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
 
 MARKERS = "osD^v<>PXhp*dH8"  # one per runtime: 15, more than the CPU (11) or CUDA (6) variants and a reference
+
+
+def matplotlib_missing() -> str | None:
+    """None, or the line saying that drawing needs matplotlib and which extra brings it."""
+    if importlib.util.find_spec("matplotlib") is not None:
+        return None
+    return 'matplotlib is not installed: pip install -e ".[vis]"'
 
 
 def plot_results(results: dict, out: str, size: str | None = None, timing: str = "model") -> str | None:
@@ -73,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timing", default="model", choices=("model", "predictor"))
     p.add_argument("--out", default=None, help="PNG path (default: the JSON's path with .png)")
     args = p.parse_args(argv)
+    missing = matplotlib_missing()
+    if missing:
+        print(f"error: drawing the picture needs matplotlib; {missing}", file=sys.stderr)
+        return 1
     with open(args.results) as f:
         results = json.load(f)
     if args.size and args.size not in results["protocol"]["sizes"]:

@@ -22,14 +22,18 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import torch  # noqa: E402
 
 from segkit.config import load_cfg  # noqa: E402
+from segkit.deploy.speed import model_facts  # noqa: E402
 from segkit.models import build_model  # noqa: E402
 from segkit.models.fuse import prepare_for_inference  # noqa: E402
-from segkit.utils.analysis import count_flops, count_params, measure_latency  # noqa: E402
+from segkit.utils.analysis import measure_latency  # noqa: E402
 from segkit.utils.cli import add_config_args, parse_tool_args, run_tool  # noqa: E402
 from segkit.utils.comm import check_device  # noqa: E402
+from segkit.zoo import backbone_label  # noqa: E402
 
-# "fused" is the runtime of that name (segkit.deploy): Conv+BN folded, channels_last.
+# (channels_last, fuse) of each variant --compare times; "fused" is the runtime of that name (segkit.deploy):
+# Conv+BN folded, channels_last.
 VARIANTS = {"eager": (False, False), "channels_last": (True, False), "fused": (True, True)}
+BN_FOLDED = "bn_folded"  # --fuse without --channels-last, which --compare leaves out
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -65,16 +69,17 @@ def benchmark(args: argparse.Namespace) -> None:
     size = (args.size[0], args.size[1])
     model = build_model(cfg).eval()
 
-    result: dict = {"config": args.config_file, "model": cfg.MODEL.NAME, "backbone": cfg.MODEL.BACKBONE.NAME if hasattr(model, "backbone") else cfg.MODEL.VARIANT or "own stem",
+    result: dict = {"config": args.config_file, "model": cfg.MODEL.NAME, "backbone": backbone_label(cfg, model),
                     "size": list(size), "device": str(device), "threads": torch.get_num_threads()}
-    result.update(count_params(model))
-    result["gflops"] = count_flops(model, size) / 1e9
+    facts = model_facts(model, [size])
+    (gflops,) = facts["gflops"].values()  # one size: its figure alone
+    result.update(facts, gflops=gflops)
     if args.iters > 0:
         if args.compare:
             variants = {v: prepare_for_inference(model, device, args.half, cl, fuse) for v, (cl, fuse) in VARIANTS.items()}
         else:
-            name = {(False, False): "eager", (True, False): "channels_last", (True, True): "fused",
-                    (False, True): "bn_folded"}[(args.channels_last, args.fuse)]
+            flags = (args.channels_last, args.fuse)
+            name = next((v for v, f in VARIANTS.items() if f == flags), BN_FOLDED)
             variants = {name: prepare_for_inference(model, device, args.half, args.channels_last, args.fuse)}
         if args.compile:
             variants = {f"{k}+compile": torch.compile(m) for k, m in variants.items()}

@@ -22,9 +22,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tabulate import tabulate  # noqa: E402
 
 from segkit.config.loader import load_cfg  # noqa: E402
-from segkit.data import DATASETS, build_dataset, check_num_classes, dataset_classes  # noqa: E402
+from segkit.data import DATASETS, build_dataset, dataset_classes  # noqa: E402
 from segkit.data.build import dataset_title  # noqa: E402
-from segkit.data.stats import scan_dataset  # noqa: E402
+from segkit.data.stats import add_config_problems, scan_dataset  # noqa: E402
 from segkit.utils.cli import parse_tool_args, run_tool  # noqa: E402
 from segkit.utils.io import atomic_write_json, check_writable  # noqa: E402
 
@@ -79,16 +79,7 @@ def check(args: argparse.Namespace) -> int:
     report = scan_dataset(dataset, image_stats=not args.no_image_stats, workers=max(1, cfg.DATALOADER.NUM_WORKERS))
     report["split"] = split
     report["dataset"] = cfg.DATASET.NAME
-    problems = []
-    try:
-        check_num_classes(cfg, dataset)  # the check the trainer and evaluate.py make, reported here
-    except ValueError as e:
-        problems.append(str(e))
-        report["ok"] = False
-    if report["labels_expected"] and report["num_labelled"] == 0:
-        problems.append(f"no image of split '{split}' has a label: is its label folder missing? (only "
-                        f"DATASET.TEST_SPLIT '{cfg.DATASET.TEST_SPLIT}' may be unlabelled)")
-    report["problems"] = problems
+    problems = add_config_problems(report, cfg, dataset, split)
 
     labels = (f"{report['num_labelled']} with labels" if report["labels_expected"] else
               "no labels expected (the test split, DATASET.TEST_SPLIT): images checked only")

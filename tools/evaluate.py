@@ -41,9 +41,9 @@ from segkit.data import build_dataset  # noqa: E402
 from segkit.evaluation import InferenceMode, evaluate_dataset, format_metrics_table, save_metrics  # noqa: E402
 from segkit.evaluation.cross_dataset import adapt_to_dataset, checkpoint_config  # noqa: E402
 from segkit.evaluation.report import write_report_plots  # noqa: E402
-from segkit.deploy import PRECISIONS, RUNTIMES, build_runtime, dataset_calibration, runtime_label  # noqa: E402
-from segkit.utils.cli import (WEIGHTS_HELP, add_config_args, add_inference_args, add_runtime_args,  # noqa: E402
-                              check_runtime_flags, parse_tool_args, run_tool)
+from segkit.deploy import DEFAULT_CALIB_IMAGES, PRECISIONS, RUNTIMES, config_runtime, runtime_label  # noqa: E402
+from segkit.utils.cli import (SPLIT_KEYS, WEIGHTS_HELP, add_config_args, add_inference_args,  # noqa: E402
+                              add_runtime_args, check_runtime_flags, dataset_split, parse_tool_args, run_tool)
 from segkit.utils.comm import init_distributed, is_main_process, main_process_first  # noqa: E402
 from segkit.utils.io import check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
@@ -56,9 +56,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     weights = p.add_mutually_exclusive_group(required=True)
     weights.add_argument("--weights", help=WEIGHTS_HELP)
     weights.add_argument("--onnx", metavar="FILE", help="evaluate an exported file (tools/export_onnx.py) instead")
-    add_runtime_args(p, RUNTIMES, PRECISIONS, default=None)
+    add_runtime_args(p, RUNTIMES, PRECISIONS, DEFAULT_CALIB_IMAGES, default=None)
     add_inference_args(p)
-    p.add_argument("--split", choices=("val", "test"), default="val",
+    p.add_argument("--split", choices=tuple(SPLIT_KEYS), default="val",
                    help="DATASET.VAL_SPLIT or DATASET.TEST_SPLIT (no labels: predictions only)")
     p.add_argument("--out", default=None, help="metrics JSON path (default OUTPUT_DIR/metrics_eval.json)")
     p.add_argument("--save-pred", default=None, metavar="DIR", help="write label-id, colour and overlay PNGs here")
@@ -78,22 +78,23 @@ def main(argv: list[str] | None = None) -> int:
 
 def evaluate(args: argparse.Namespace) -> None:
     cfg = resolve_config(args.config_file, args.onnx or args.weights, args.opts)
-    # The inference settings first (TEST.* and the flags): a bad value fails before weights, data or export.
-    InferenceMode.from_config(cfg, slide=args.slide, msc=args.msc, flip=args.flip, scales=args.scales)
+    rank, _, device = init_distributed()
+    # The inference settings first (TEST.* and the flags, TEST.AMP on this device): a bad value fails before
+    # weights, data or export. The evaluation runs this very mode.
+    mode = InferenceMode.from_config(cfg, slide=args.slide, msc=args.msc, flip=args.flip, scales=args.scales,
+                                     device=device)
     # Outputs and inputs are checked before the evaluation, whose result would otherwise be lost.
     out = args.out or os.path.join(cfg.OUTPUT_DIR, "metrics_eval.json")
     check_writable(out, "--out" if args.out else "OUTPUT_DIR/metrics_eval.json")
     if args.save_pred:
         check_writable(args.save_pred, "--save-pred", folder=True)
-    rank, _, device = init_distributed()
     logger = setup_logger(cfg.OUTPUT_DIR, rank)
-    split = cfg.DATASET.VAL_SPLIT if args.split == "val" else cfg.DATASET.TEST_SPLIT
+    split = dataset_split(cfg, args.split)
     model = None if args.onnx else load_model_for_inference(cfg, args.weights)
 
     def runner():
-        return build_runtime(model, args.runtime, device=device, onnx_path=args.onnx, precision=args.precision,
-                             num_classes=cfg.MODEL.NUM_CLASSES, threads=args.threads,
-                             calibration=dataset_calibration(cfg, args.calib_images), int8_ops=args.int8_ops)
+        return config_runtime(cfg, model, args.runtime, device=device, onnx_path=args.onnx, precision=args.precision,
+                              calib_images=args.calib_images, int8_ops=args.int8_ops, threads=args.threads)
 
     # Cheap checks first: the weights or the ONNX file against the config, then the split; the export of
     # --weights to ONNX (runtime auto on a CPU) comes last.
@@ -106,8 +107,7 @@ def evaluate(args: argparse.Namespace) -> None:
     runtime, precision = runtime_label(model_runner).split(" ")
     # The model's classes against the dataset's: the same, mapped (either way), or an error naming both.
     model_runner, datasets = adapt_to_dataset(cfg, model_runner, dataset, checkpoint_config(args.weights))
-    metrics = evaluate_dataset(model_runner, dataset, cfg, device, slide=args.slide, msc=args.msc, flip=args.flip,
-                               scales=args.scales, save_pred_dir=args.save_pred)
+    metrics = evaluate_dataset(model_runner, dataset, cfg, device, save_pred_dir=args.save_pred, mode=mode)
     if is_main_process():
         weights = args.onnx or args.weights
         metrics.update(weights=weights if weights.startswith("zoo:") else os.path.abspath(weights), split=split,

@@ -25,8 +25,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
 from segkit.data import build_dataset  # noqa: E402
-from segkit.deploy import (DEFAULT_OPSET, ExportError, ParityError, calibration_inputs, export_onnx,  # noqa: E402
-                           quantize_int8)
+from segkit.deploy import (DEFAULT_CALIB_IMAGES, DEFAULT_OPSET, ExportError, ParityError,  # noqa: E402
+                           calibration_inputs, export_onnx, quantize_int8)
 from segkit.utils.cli import (INT8_OPS_HELP, WEIGHTS_HELP, add_config_args, int8_op_types, parse_tool_args,  # noqa: E402
                               run_tool)
 from segkit.utils.io import check_not_input, check_writable  # noqa: E402
@@ -42,7 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset, 18 or newer (default {DEFAULT_OPSET})")
     p.add_argument("--int8", action="store_true", help="also write a statically quantized INT8 model")
     p.add_argument("--int8-out", default=None, help="INT8 file (default: --out with _int8 before the extension)")
-    p.add_argument("--calib-images", type=int, default=None, help="training images that calibrate INT8 (default 100)")
+    p.add_argument("--calib-images", type=int, default=None,
+                   help=f"training images that calibrate INT8 (default {DEFAULT_CALIB_IMAGES})")
     p.add_argument("--int8-ops", type=int8_op_types, default=None, metavar="OP[,OP]", help=INT8_OPS_HELP)
     args = parse_tool_args(p, argv)
     given = [flag for flag, value in (("--int8-out", args.int8_out), ("--calib-images", args.calib_images),
@@ -50,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if given and not args.int8:
         # Refused rather than ignored without a word.
         p.error(f"{' and '.join(given)} {'need' if len(given) > 1 else 'needs'} --int8")
-    args.calib_images = args.calib_images or 100
+    args.calib_images = args.calib_images or DEFAULT_CALIB_IMAGES
     return args
 
 

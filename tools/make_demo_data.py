@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import time
 
@@ -17,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from segkit.config.loader import load_cfg  # noqa: E402
 from segkit.data.demo import generate_demo_dataset  # noqa: E402
 from segkit.utils.cli import parse_tool_args, run_tool  # noqa: E402
-from segkit.utils.io import check_writable  # noqa: E402
+from segkit.utils.io import replace_folder  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -38,11 +37,7 @@ def make(args: argparse.Namespace) -> None:
     cfg = load_cfg(args.config_file or None, args.opts)
     d = cfg.DATASET
     root = args.root or d.ROOT
-    if os.path.exists(root):
-        if not args.force:
-            raise ValueError(f"{root} exists; pass --force to regenerate")
-        shutil.rmtree(root)
-    check_writable(root, "--root")  # the generator writes beside it first, then renames
+    replace_folder(root, args.force, "--root")
     start = time.perf_counter()
     generate_demo_dataset(root, tuple(d.DEMO_SIZE), d.DEMO_NUM_TRAIN, d.DEMO_NUM_VAL, seed=cfg.SEED)
     print(f"wrote {d.DEMO_NUM_TRAIN} train + {d.DEMO_NUM_VAL} val images of {d.DEMO_SIZE[0]}x{d.DEMO_SIZE[1]} "

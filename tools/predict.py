@@ -31,12 +31,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
 from segkit.data import build_dataset  # noqa: E402
-from segkit.deploy import PRECISIONS, RUNTIMES, Predictor  # noqa: E402
+from segkit.deploy import DEFAULT_CALIB_IMAGES, PRECISIONS, RUNTIMES, Predictor  # noqa: E402
 from segkit.deploy.files import is_video, predict_files  # noqa: E402
 from segkit.deploy.video import overlay_video  # noqa: E402
 from segkit.evaluation import predict_dataset  # noqa: E402
-from segkit.utils.cli import (WEIGHTS_HELP, add_config_args, add_inference_args, add_runtime_args,  # noqa: E402
-                              check_runtime_flags, parse_tool_args, run_tool)
+from segkit.utils.cli import (SPLIT_KEYS, WEIGHTS_HELP, add_config_args, add_inference_args,  # noqa: E402
+                              add_runtime_args, check_runtime_flags, dataset_split, parse_tool_args, run_tool)
 from segkit.utils.comm import init_distributed, is_main_process, main_process_first  # noqa: E402
 from segkit.utils.io import check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
@@ -49,9 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--weights", required=True, help=f"{WEIGHTS_HELP}, or a .onnx file")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", help="an image, a folder of images, a video file or a camera index")
-    source.add_argument("--split", choices=("val", "test"), help="DATASET.VAL_SPLIT or DATASET.TEST_SPLIT")
+    source.add_argument("--split", choices=tuple(SPLIT_KEYS), help="DATASET.VAL_SPLIT or DATASET.TEST_SPLIT")
     p.add_argument("--out", default=None, help="output folder (default OUTPUT_DIR/predictions)")
-    add_runtime_args(p, RUNTIMES, PRECISIONS)
+    add_runtime_args(p, RUNTIMES, PRECISIONS, DEFAULT_CALIB_IMAGES)
     add_inference_args(p)
     args = parse_tool_args(p, argv)
     check_runtime_flags(p, args)
@@ -74,8 +74,8 @@ def predict(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"--input not found: {args.input}")
     dataset = None
     if args.split:
-        split = cfg.DATASET.VAL_SPLIT if args.split == "val" else cfg.DATASET.TEST_SPLIT
-        dataset = build_dataset(cfg, split, train=False)  # before the model: a missing split fails at once
+        # Before the model: a missing split fails at once.
+        dataset = build_dataset(cfg, dataset_split(cfg, args.split), train=False)
 
     def make() -> Predictor:
         return Predictor.from_config(args.config_file, args.weights, device=device.type, runtime=args.runtime,

@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from segkit.utils.checkpoint import strip_checkpoint  # noqa: E402
 from segkit.utils.cli import run_tool  # noqa: E402
-from segkit.utils.io import check_writable  # noqa: E402
+from segkit.utils.io import check_not_input, check_writable  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -29,8 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def strip(args: argparse.Namespace) -> None:
-    if os.path.abspath(args.out) == os.path.abspath(args.checkpoint):
-        raise ValueError(f"OUT is IN ({args.out}): write the weights beside the training checkpoint, not over it")
+    check_not_input(args.out, "OUT", args.checkpoint, "IN")
     check_writable(args.out, "OUT")
     kept = strip_checkpoint(args.checkpoint, args.out, use_ema=args.ema)
     before, after = os.path.getsize(args.checkpoint), os.path.getsize(args.out)

@@ -19,13 +19,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
-from segkit.models import build_model  # noqa: E402
-from segkit.utils.checkpoint import load_weights, save_state  # noqa: E402
 from segkit.utils.cli import run_tool  # noqa: E402
 from segkit.utils.io import check_not_input, check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
-from segkit.zoo import describe_entry, ensure_file, entry_cfg, entry_state, get_entry, zoo_table  # noqa: E402
-from segkit.zoo.download import sha256_of  # noqa: E402
+from segkit.zoo import convert_entry_file, describe_entry, ensure_file, get_entry, zoo_table  # noqa: E402
 from segkit.zoo.formats import FormatError  # noqa: E402
 
 
@@ -68,17 +65,10 @@ def convert(args: argparse.Namespace) -> None:
     # Checked before the conversion, which loads and converts the whole file.
     check_not_input(args.out, "--out", args.src, "--src")
     check_writable(args.out, "--out")
-    cfg = entry_cfg(entry)
     try:
-        state = entry_state(entry, args.src, cfg)
+        state = convert_entry_file(entry, args.src, args.out)
     except FormatError as e:  # the format check names the keys, not the file they came from
         raise FormatError(f"--src {args.src}: {e}") from None
-    if entry.sha256 and not sha256_of(args.src).startswith(entry.sha256):
-        logger.warning("%s does not have the published SHA-256 prefix %s of %s (another release?); its keys "
-                       "fit all the same", args.src, entry.sha256, entry.filename)
-    load_weights(build_model(cfg), state, what=f"model {cfg.MODEL.VARIANT or cfg.MODEL.NAME}", name=args.src)
-    save_state(args.out, {"model": state, "config": cfg.dump(), "kind": "segmentor", "model_name": cfg.MODEL.NAME,
-                          "zoo": entry.name, "source": entry.url})
     logger.info("wrote %s: zoo:%s as a segkit checkpoint (%d tensors) carrying configs/%s; run it with "
                 "--weights %s", args.out, entry.name, len(state), entry.config, args.out)
 

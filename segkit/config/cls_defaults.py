@@ -82,6 +82,7 @@ _C.KD.KIND = "kl"  # KD term: "kl" (KL divergence) or "ce" (cross-entropy on tea
 # Shared keys (segkit/config/solver.py) with the pretraining defaults: BASE_LR is per 256 images and scales
 # linearly with the batch; no weight decay on norms and biases (every 1-D parameter of the zoo classifiers);
 # of the per-epoch checkpoints only the newest stays (resuming needs no other; ImageNet runs have hundreds).
+# HEAD_LR_MULT stays 1.0: a classifier marks no head modules, so pretraining refuses another value.
 add_solver_config(
     _C, IMS_PER_BATCH=256, BASE_LR=0.1, LR_REFERENCE_BATCH=256, HEAD_LR_MULT=1.0, WEIGHT_DECAY=1e-4,
     LR_SCHEDULER="cosine", MIN_LR_FACTOR=1e-5, WARMUP_FACTOR=0.01, CHECKPOINT_KEEP=1,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from yacs.config import CfgNode
 
 from .base import Sample
 from .cityscapes import CLASS_NAMES, PALETTE, label_id_table, train_id_to_label_id
@@ -39,11 +40,11 @@ class CityscapesIdsDataset(OfficialDataset):
     unlabelled_splits: tuple[str, ...] = ("test",)
 
     @classmethod
-    def label_table(cls, cfg) -> np.ndarray:
+    def label_table(cls, cfg: CfgNode) -> np.ndarray:
         return label_id_table(cfg.DATASET.IGNORE_INDEX)
 
 
-def selected_conditions(cfg) -> list[str]:
+def selected_conditions(cfg: CfgNode) -> list[str]:
     """DATASET.CONDITIONS, or when empty every condition of the download under ROOT/rgb_anon/."""
     present = [c for c in CONDITIONS if os.path.isdir(os.path.join(cfg.DATASET.ROOT, "rgb_anon", c))]
     if not cfg.DATASET.CONDITIONS and not present:
@@ -62,7 +63,7 @@ class ACDCDataset(CityscapesIdsDataset):
     title = "ACDC"
     group_key = "condition"
 
-    def find_samples(self, cfg, folder: str, strict: bool) -> list[Sample]:
+    def find_samples(self, cfg: CfgNode, folder: str, strict: bool) -> list[Sample]:
         samples, self._conditions = [], []
         for condition in selected_conditions(cfg):
             found = anon_pairs(cfg.DATASET.ROOT, (condition, folder), folder not in self.unlabelled_splits, strict)
@@ -70,5 +71,5 @@ class ACDCDataset(CityscapesIdsDataset):
             self._conditions += [condition] * len(found)
         return samples
 
-    def sample_groups(self, cfg) -> list[str] | None:
+    def sample_groups(self, cfg: CfgNode) -> list[str] | None:
         return self._conditions

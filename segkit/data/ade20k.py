@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from yacs.config import CfgNode
 
 from .base import Sample
 from .official import OfficialDataset, bitwise_palette, find_pairs, value_table
@@ -54,11 +55,11 @@ class ADE20KDataset(OfficialDataset):
     default_palette = PALETTE
     split_dirs = {"train": "training", "val": "validation", "test": "testing"}
 
-    def find_samples(self, cfg, folder: str, strict: bool) -> list[Sample]:
+    def find_samples(self, cfg: CfgNode, folder: str, strict: bool) -> list[Sample]:
         root = cfg.DATASET.ROOT
         labels = None if folder == "testing" else os.path.join(root, "annotations", folder)
         return find_pairs(os.path.join(root, "images", folder), ".jpg", labels, ".png", strict)
 
     @classmethod
-    def label_table(cls, cfg) -> np.ndarray:
+    def label_table(cls, cfg: CfgNode) -> np.ndarray:
         return ade_table(cfg.DATASET.IGNORE_INDEX)

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from yacs.config import CfgNode
 
 from .categories import InstanceSpec
 from .labels import LabelReader, check_files, label_histograms
@@ -94,7 +95,7 @@ class SegDataset(Dataset):
     default_palette: Sequence[Sequence[int]] = ()
 
     @classmethod
-    def declared_classes(cls, cfg) -> tuple[list[str], list[list[int]]]:
+    def declared_classes(cls, cfg: CfgNode) -> tuple[list[str], list[list[int]]]:
         """Class names and palette (may be empty) from the config alone, no files read."""
         if not cls.default_classes:
             raise ValueError(f"{cls.__name__} declares no classes")

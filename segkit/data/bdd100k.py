@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from yacs.config import CfgNode
 
 from .base import Sample
 from .cityscapes import CLASS_NAMES, PALETTE, train_id_table
@@ -24,11 +25,11 @@ class BDD100KDataset(OfficialDataset):
     default_classes = CLASS_NAMES
     default_palette = PALETTE
 
-    def find_samples(self, cfg, folder: str, strict: bool) -> list[Sample]:
+    def find_samples(self, cfg: CfgNode, folder: str, strict: bool) -> list[Sample]:
         root = cfg.DATASET.ROOT
         labels = None if folder == "test" else os.path.join(root, "labels", "sem_seg", "masks", folder)
         return find_pairs(os.path.join(root, "images", "10k", folder), ".jpg", labels, ".png", strict)
 
     @classmethod
-    def label_table(cls, cfg) -> np.ndarray:
+    def label_table(cls, cfg: CfgNode) -> np.ndarray:
         return train_id_table(cfg.DATASET.IGNORE_INDEX)

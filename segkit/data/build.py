@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
+from yacs.config import CfgNode
 
 from ..utils.comm import get_rank, get_world_size, per_process_batch
 from .base import SegDataset, display_palette
@@ -64,7 +65,7 @@ def _dataset_class(cfg) -> type[SegDataset]:
     return DATASETS[name]
 
 
-def build_dataset(cfg, split: str, train: bool | None = None, check_labels: bool | None = None,
+def build_dataset(cfg: CfgNode, split: str, train: bool | None = None, check_labels: bool | None = None,
                   strict: bool = True) -> SegDataset:
     """The split of DATASET.NAME with train transforms when `train` (default: split is the training split).
 
@@ -90,7 +91,7 @@ def dataset_title(name: str) -> str:
     return getattr(DATASETS.get(name), "title", "") or name
 
 
-def check_num_classes(cfg, dataset: SegDataset) -> None:
+def check_num_classes(cfg: CfgNode, dataset: SegDataset) -> None:
     """MODEL.NUM_CLASSES must be the dataset's class count: an error naming both, and the value to set."""
     if cfg.MODEL.NUM_CLASSES != dataset.num_classes:
         raise ValueError(f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES} but dataset '{cfg.DATASET.NAME}' at "
@@ -98,7 +99,7 @@ def check_num_classes(cfg, dataset: SegDataset) -> None:
                          f"{dataset.num_classes}")
 
 
-def dataset_classes(cfg) -> tuple[list[str], list[tuple[int, int, int]]]:
+def dataset_classes(cfg: CfgNode) -> tuple[list[str], list[tuple[int, int, int]]]:
     """(class names, export palette) of DATASET.NAME from the config alone: the dataset's files are not needed."""
     names, palette = _dataset_class(cfg).declared_classes(cfg)
     return names, display_palette(palette, len(names))
@@ -157,7 +158,7 @@ def _loader_kwargs(cfg) -> dict:
                 worker_init_fn=worker_init_fn, persistent_workers=kw["num_workers"] > 0)
 
 
-def build_train_loader(cfg, dataset: Dataset | None = None, start_iter: int = 0, ims_per_batch: int = 0,
+def build_train_loader(cfg: CfgNode, dataset: Dataset | None = None, start_iter: int = 0, ims_per_batch: int = 0,
                        seed: int | None = None, batch_key: str = "SOLVER.IMS_PER_BATCH") -> Iterator[dict]:
     """Endless iterator of batches of SOLVER.IMS_PER_BATCH (or `ims_per_batch`, named `batch_key` in errors;
     all processes together) // world size, seeded (SEED, or `seed` for a second stream) and sharded by rank.
@@ -188,7 +189,7 @@ def iteration_batches(dataset: Dataset, global_batch: int, seed: int, start_iter
     return iter(loader)
 
 
-def build_test_loader(cfg, split: str | None = None, dataset: Dataset | None = None) -> DataLoader:
+def build_test_loader(cfg: CfgNode, split: str | None = None, dataset: Dataset | None = None) -> DataLoader:
     """Batch-1 loader over this rank's shard (indices rank::world) of the split, eval transforms."""
     split = split or cfg.DATASET.VAL_SPLIT
     dataset = dataset if dataset is not None else build_dataset(cfg, split, train=False)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from yacs.config import CfgNode
+
 from .folder import FolderDataset
 
 CAMVID_CLASSES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car",
@@ -23,7 +25,7 @@ class CamVidDataset(FolderDataset):
     default_classes = CAMVID_CLASSES
     default_palette = CAMVID_PALETTE
 
-    def __init__(self, cfg, split: str, transform: Callable | None = None, check_labels: bool | None = None,
+    def __init__(self, cfg: CfgNode, split: str, transform: Callable | None = None, check_labels: bool | None = None,
                  strict: bool = True) -> None:
         self.default_mapping = ((VOID, cfg.DATASET.IGNORE_INDEX),)
         super().__init__(cfg, split, transform, check_labels, strict)

@@ -6,17 +6,18 @@
 """
 from __future__ import annotations
 
-import glob
 import os
 from typing import Callable
 
 import numpy as np
 import torch
 from cityscapesscripts.helpers.labels import labels as CS_LABELS
+from yacs.config import CfgNode
 
 from .base import Sample, SegDataset
 from .categories import cityscapes_instance_spec
 from .labels import LabelReader
+from .official import find_pairs
 from .seg_transforms import SegTrainTransform
 
 IMAGE_SUFFIX = "_leftImg8bit.png"
@@ -71,26 +72,13 @@ def find_samples(root: str, split: str, label_type: str | None, strict: bool = T
     image_root = os.path.join(root, "leftImg8bit", split)
     if not os.path.isdir(image_root):
         raise FileNotFoundError(f"Cityscapes split folder not found: {image_root}")
-    images = sorted(glob.glob(os.path.join(image_root, "*", "*" + IMAGE_SUFFIX)))
-    if not images:
-        raise FileNotFoundError(f"no *{IMAGE_SUFFIX} images under {image_root}/<city>/")
-    label_root = os.path.join(root, "gtFine", split)
-    if label_type is not None and strict and not os.path.isdir(label_root):
-        raise FileNotFoundError(f"Cityscapes label folder not found: {label_root} ({len(images)} images in "
+    label_root = os.path.join(root, "gtFine", split) if label_type is not None else None
+    if label_root is not None and strict and not os.path.isdir(label_root):
+        # Named as a whole rather than through the first image whose label is missing.
+        images = len(find_pairs(image_root, IMAGE_SUFFIX, None, ""))
+        raise FileNotFoundError(f"Cityscapes label folder not found: {label_root} ({images} images in "
                                 f"{image_root} have no labels)")
-    samples = []
-    for path in images:
-        name = os.path.basename(path)[: -len(IMAGE_SUFFIX)]
-        label = None
-        if label_type is not None:
-            city = os.path.basename(os.path.dirname(path))
-            label = os.path.join(label_root, city, f"{name}_gtFine_{label_type}.png")
-            if not os.path.isfile(label):
-                if strict:
-                    raise FileNotFoundError(f"label of {path} not found: {label}")
-                label = None
-        samples.append(Sample(path, label, name))
-    return samples
+    return find_pairs(image_root, IMAGE_SUFFIX, label_root, f"_gtFine_{label_type}.png", strict)
 
 
 class CityscapesDataset(SegDataset):
@@ -101,7 +89,7 @@ class CityscapesDataset(SegDataset):
     default_classes = CLASS_NAMES
     default_palette = PALETTE
 
-    def __init__(self, cfg, split: str, transform: Callable | None = None, check_labels: bool | None = None,
+    def __init__(self, cfg: CfgNode, split: str, transform: Callable | None = None, check_labels: bool | None = None,
                  strict: bool = True) -> None:
         d = cfg.DATASET
         if d.LABEL_TYPE not in LABEL_TYPES:
@@ -136,6 +124,6 @@ class CityscapesDataset(SegDataset):
 
 
 def _instance_path(root: str, split: str, image: str) -> str:
-    city = os.path.basename(os.path.dirname(image))
-    name = os.path.basename(image)[: -len(IMAGE_SUFFIX)]
-    return os.path.join(root, "gtFine", split, city, f"{name}_gtFine_instanceIds.png")
+    # Beside the label, at the image's place under gtFine (as find_pairs pairs them).
+    rel = os.path.relpath(image, os.path.join(root, "leftImg8bit", split))[: -len(IMAGE_SUFFIX)]
+    return os.path.join(root, "gtFine", split, rel + "_gtFine_instanceIds.png")

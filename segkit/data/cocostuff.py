@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from yacs.config import CfgNode
 
 from .base import Sample
 from .official import OfficialDataset, bitwise_palette, find_pairs, list_pairs, value_table
@@ -78,7 +79,7 @@ class CocoStuff164kDataset(OfficialDataset):
     default_palette = PALETTE
     split_dirs = {"train": "train2017", "val": "val2017", "test": "test2017"}
 
-    def find_samples(self, cfg, folder: str, strict: bool) -> list[Sample]:
+    def find_samples(self, cfg: CfgNode, folder: str, strict: bool) -> list[Sample]:
         root = cfg.DATASET.ROOT
         labels = os.path.join(root, "annotations", folder)
         # test2017 has no stuff annotation; any other split must have them.
@@ -86,7 +87,7 @@ class CocoStuff164kDataset(OfficialDataset):
                           labels if folder != "test2017" or os.path.isdir(labels) else None, ".png", strict)
 
     @classmethod
-    def label_table(cls, cfg) -> np.ndarray:
+    def label_table(cls, cfg: CfgNode) -> np.ndarray:
         return table_164k(cfg.DATASET.IGNORE_INDEX)
 
 
@@ -98,11 +99,11 @@ class CocoStuff10kDataset(OfficialDataset):
     default_palette = PALETTE
     split_dirs = {"val": "test"}
 
-    def find_samples(self, cfg, folder: str, strict: bool) -> list[Sample]:
+    def find_samples(self, cfg: CfgNode, folder: str, strict: bool) -> list[Sample]:
         root = cfg.DATASET.ROOT
         return list_pairs(os.path.join(root, "imageLists", f"{folder}.txt"), os.path.join(root, "images", "{id}.jpg"),
                           os.path.join(root, "annotations", "{id}.mat"), strict)
 
     @classmethod
-    def label_table(cls, cfg) -> np.ndarray:
+    def label_table(cls, cfg: CfgNode) -> np.ndarray:
         return table_10k(cfg.DATASET.IGNORE_INDEX)

@@ -9,6 +9,8 @@ Classes are Cityscapes', so a Cityscapes model is evaluated directly.
 """
 from __future__ import annotations
 
+from yacs.config import CfgNode
+
 from .acdc import CityscapesIdsDataset, anon_pairs
 from .base import Sample
 
@@ -19,5 +21,5 @@ class DarkZurichDataset(CityscapesIdsDataset):
     title = "Dark Zurich"
     unlabelled_splits = ("train", "test")
 
-    def find_samples(self, cfg, folder: str, strict: bool) -> list[Sample]:
+    def find_samples(self, cfg: CfgNode, folder: str, strict: bool) -> list[Sample]:
         return anon_pairs(cfg.DATASET.ROOT, (folder,), folder not in self.unlabelled_splits, strict)

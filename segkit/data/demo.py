@@ -8,15 +8,14 @@ must use shape and context, not a colour lookup, yet the big classes are learnab
 """
 from __future__ import annotations
 
+import logging
 import os
-import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
 
-from ..utils.io import file_lock
+from ..utils.io import atomic_folder, build_folder_once
 from ..utils.progress import progress
 from .cityscapes import label_id_to_train_id
 
@@ -174,30 +173,24 @@ def generate_demo_dataset(root: str, size: tuple[int, int] = (256, 512), num_tra
 
     If `root` appears meanwhile (another rank won the race), the own copy is dropped. Returns `root`.
     """
+    with atomic_folder(root) as folder:
+        _write_demo_dataset(folder, size, num_train, num_val, seed, workers)
+    return root
+
+
+def _write_demo_dataset(root: str, size: tuple[int, int], num_train: int, num_val: int, seed: int,
+                        workers: int = 4) -> None:
+    """The demo dataset written straight into the folder `root` (the callers make that atomic)."""
     if len(size) != 2 or min(size) < 32:
         raise ValueError(f"DATASET.DEMO_SIZE must be [height, width] of at least 32, got {list(size)}")
-    root = os.path.abspath(root)
-    parent = os.path.dirname(root)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".demo-", dir=parent)
-    try:
-        jobs = []
-        for split, count, cities in (("train", num_train, TRAIN_CITIES), ("val", num_val, VAL_CITIES)):
-            for city in cities:
-                for d in ("leftImg8bit", "gtFine"):
-                    os.makedirs(os.path.join(tmp, d, split, city), exist_ok=True)
-            jobs += [(tmp, split, cities[i % len(cities)], i, seed, tuple(size)) for i in range(count)]
-        with ThreadPoolExecutor(max_workers=workers) as pool:  # OpenCV drawing/encoding drops the GIL
-            list(progress(pool.map(_write, jobs), "demo data", total=len(jobs), unit="img", every_s=15.0))
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            if not os.path.isdir(root):
-                raise
-    finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-    return root
+    jobs = []
+    for split, count, cities in (("train", num_train, TRAIN_CITIES), ("val", num_val, VAL_CITIES)):
+        for city in cities:
+            for d in ("leftImg8bit", "gtFine"):
+                os.makedirs(os.path.join(root, d, split, city), exist_ok=True)
+        jobs += [(root, split, cities[i % len(cities)], i, seed, tuple(size)) for i in range(count)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # OpenCV drawing/encoding drops the GIL
+        list(progress(pool.map(_write, jobs), "demo data", total=len(jobs), unit="img", every_s=15.0))
 
 
 def ensure_demo_dataset(cfg) -> None:
@@ -208,8 +201,11 @@ def ensure_demo_dataset(cfg) -> None:
     generates, the others wait and then find the finished folder.
     """
     d = cfg.DATASET
-    if not d.GENERATE_DEMO or os.path.exists(d.ROOT):
+    if not d.GENERATE_DEMO:
         return
-    with file_lock(os.path.abspath(d.ROOT) + ".lock"):
-        if not os.path.exists(d.ROOT):  # another process may have finished it while this one waited
-            generate_demo_dataset(d.ROOT, tuple(d.DEMO_SIZE), d.DEMO_NUM_TRAIN, d.DEMO_NUM_VAL, seed=cfg.SEED)
+
+    def build(folder: str) -> None:
+        logging.getLogger("segkit").info("generating the demo segmentation dataset at %s", d.ROOT)
+        _write_demo_dataset(folder, tuple(d.DEMO_SIZE), d.DEMO_NUM_TRAIN, d.DEMO_NUM_VAL, cfg.SEED)
+
+    build_folder_once(d.ROOT, build)

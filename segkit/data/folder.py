@@ -9,18 +9,18 @@ import os
 from typing import Callable, Sequence
 
 import cv2
+from yacs.config import CfgNode
 
+from ..utils.images import IMAGE_EXTENSIONS
 from .base import Sample, SegDataset, build_label_lut
 from .labels import LabelReader, is_palette_png
-
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def _files_by_stem(folder: str, suffix: str = "") -> dict[str, str]:
     out = {}
     for f in sorted(os.listdir(folder)):
         stem, ext = os.path.splitext(f)
-        if ext.lower() in IMAGE_EXTS and stem.endswith(suffix):
+        if ext.lower() in IMAGE_EXTENSIONS and stem.endswith(suffix):
             out[stem[: len(stem) - len(suffix)] if suffix else stem] = os.path.join(folder, f)
     return out
 
@@ -34,7 +34,7 @@ def paired_samples(image_dir: str, label_dir: str | None, label_suffix: str = ""
         raise FileNotFoundError(f"image folder not found: {image_dir}")
     images = _files_by_stem(image_dir)
     if not images:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTS)}) in {image_dir}")
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {image_dir}")
     if label_dir is None:
         return [Sample(p, None, s) for s, p in images.items()]
     if not os.path.isdir(label_dir):
@@ -120,7 +120,7 @@ class FolderDataset(SegDataset):
     default_mapping: Sequence[Sequence[int]] = ()
 
     @classmethod
-    def declared_classes(cls, cfg) -> tuple[list[str], list[list[int]]]:
+    def declared_classes(cls, cfg: CfgNode) -> tuple[list[str], list[list[int]]]:
         """DATASET.CLASS_NAMES / PALETTE, else the preset's; the palette may be empty. No files read."""
         d = cfg.DATASET
         class_names = list(d.CLASS_NAMES) or list(cls.default_classes)
@@ -131,7 +131,7 @@ class FolderDataset(SegDataset):
             raise ValueError(f"DATASET.PALETTE needs an [R, G, B] per class ({len(class_names)}), got {palette}")
         return class_names, palette
 
-    def __init__(self, cfg, split: str, transform: Callable | None = None, check_labels: bool | None = None,
+    def __init__(self, cfg: CfgNode, split: str, transform: Callable | None = None, check_labels: bool | None = None,
                  strict: bool = True) -> None:
         d = cfg.DATASET
         root = d.ROOT

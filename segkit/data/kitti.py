@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from yacs.config import CfgNode
 
 from .base import Sample
 from .cityscapes import CLASS_NAMES, PALETTE, label_id_table, train_id_to_label_id
@@ -28,11 +29,11 @@ class KITTIDataset(OfficialDataset):
     split_dirs = {"train": "training", "val": "training", "test": "testing"}
     export_table = staticmethod(train_id_to_label_id)
 
-    def find_samples(self, cfg, folder: str, strict: bool) -> list[Sample]:
+    def find_samples(self, cfg: CfgNode, folder: str, strict: bool) -> list[Sample]:
         root = cfg.DATASET.ROOT
         labels = None if folder == "testing" else os.path.join(root, folder, "semantic")
         return find_pairs(os.path.join(root, folder, "image_2"), ".png", labels, ".png", strict)
 
     @classmethod
-    def label_table(cls, cfg) -> np.ndarray:
+    def label_table(cls, cfg: CfgNode) -> np.ndarray:
         return label_id_table(cfg.DATASET.IGNORE_INDEX)

@@ -68,12 +68,18 @@ class LabelReader:
         return self.order[pos].astype(np.uint8 if len(self.keys) <= 256 else np.uint16)
 
 
+class MissingPackageError(ValueError):
+    """A package the files need is not installed: one error for the whole run, not one per unreadable file
+    (`cached_per_file` re-raises it instead of recording it against every file)."""
+
+
 def read_mat_label(path: str, key: str = "S") -> np.ndarray:
     """The label map `key` of a MATLAB file (COCO-Stuff 10k's official annotations hold it as "S")."""
     try:
         from scipy.io import loadmat
-    except ImportError as e:
-        raise ImportError(f"reading {path} needs scipy (pip install scipy)") from e
+    except ImportError:
+        raise MissingPackageError(f"reading {path} (a COCO-Stuff 10k .mat label) needs scipy, not installed: "
+                                  'pip install -e ".[data]"') from None
     try:
         data = loadmat(path, variable_names=[key])
     except (ValueError, TypeError, NotImplementedError) as e:
@@ -114,6 +120,8 @@ def cached_per_file(kind: str, paths: Sequence[str], compute: Callable[[str], An
             return hit[2]
         try:
             return compute(path)
+        except MissingPackageError:
+            raise
         except (OSError, ValueError) as e:
             if errors is None:
                 raise

@@ -22,6 +22,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+from yacs.config import CfgNode
 
 from .base import Sample
 from .official import OfficialDataset, find_pairs, value_table
@@ -106,17 +107,17 @@ class MapillaryDataset(OfficialDataset):
     indexed_labels = True
 
     @classmethod
-    def labels(cls, cfg) -> list[Label]:
+    def labels(cls, cfg: CfgNode) -> list[Label]:
         path = config_path(cfg.DATASET.ROOT, cls.version)
         return read_config(path) if os.path.isfile(path) else builtin_labels(cls.version)
 
     @classmethod
-    def declared_classes(cls, cfg) -> tuple[list[str], list[list[int]]]:
+    def declared_classes(cls, cfg: CfgNode) -> tuple[list[str], list[list[int]]]:
         evaluated = [lab for lab in cls.labels(cfg) if lab.evaluate]
         return [lab.name for lab in evaluated], [list(lab.color) for lab in evaluated]
 
     @classmethod
-    def label_table(cls, cfg) -> np.ndarray:
+    def label_table(cls, cfg: CfgNode) -> np.ndarray:
         labels = cls.labels(cfg)
         train_ids = {}
         for value, lab in enumerate(labels):
@@ -125,7 +126,7 @@ class MapillaryDataset(OfficialDataset):
         ignored = [value for value, lab in enumerate(labels) if not lab.evaluate]
         return value_table(train_ids, ignored, cfg.DATASET.IGNORE_INDEX)
 
-    def find_samples(self, cfg, folder: str, strict: bool) -> list[Sample]:
+    def find_samples(self, cfg: CfgNode, folder: str, strict: bool) -> list[Sample]:
         root = cfg.DATASET.ROOT
         labels = None if folder == "testing" else os.path.join(root, folder, self.version, "labels")
         return find_pairs(os.path.join(root, folder, "images"), ".jpg", labels, ".png", strict)

@@ -10,9 +10,10 @@ value outside the table an error naming the file.
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
+from yacs.config import CfgNode
 
 from .base import Sample, SegDataset
 from .labels import LabelReader
@@ -96,7 +97,7 @@ class OfficialDataset(SegDataset):
     split_dirs: Mapping[str, str] = {}
     export_table: Callable[[], np.ndarray] | None = None  # train id -> stored id for submissions, or None
 
-    def __init__(self, cfg, split: str, transform: Callable | None = None, check_labels: bool | None = None,
+    def __init__(self, cfg: CfgNode, split: str, transform: Callable | None = None, check_labels: bool | None = None,
                  strict: bool = True) -> None:
         d = cfg.DATASET
         if not os.path.isdir(d.ROOT):
@@ -118,13 +119,8 @@ class OfficialDataset(SegDataset):
     def label_reader(self) -> Callable[[str], np.ndarray]:
         return LabelReader(pil_palette=self.indexed_labels)
 
-    def sample_groups(self, cfg) -> list[str] | None:
+    def sample_groups(self, cfg: CfgNode) -> list[str] | None:
         return None
-
-
-def table_from_ids(ids: Sequence[int], ignore_values: Iterable[int], ignore_index: int) -> np.ndarray:
-    """The table mapping the i-th of `ids` to train id i (the evaluated classes in order)."""
-    return value_table({v: i for i, v in enumerate(ids)}, ignore_values, ignore_index)
 
 
 def bitwise_palette(num_classes: int) -> list[tuple[int, int, int]]:

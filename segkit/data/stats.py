@@ -7,8 +7,10 @@ from typing import Sequence
 
 import cv2
 import numpy as np
+from yacs.config import CfgNode
 
 from .base import SegDataset, read_image
+from .build import check_num_classes
 from .labels import check_files, label_histograms
 
 
@@ -138,3 +140,21 @@ def scan_dataset(dataset: SegDataset, image_stats: bool = True, workers: int = 4
     })
     report["ok"] = not (unknown or report["images_without_labels"] or mismatched or errors or file_problems)
     return report
+
+
+def add_config_problems(report: dict, cfg: CfgNode, dataset: SegDataset, split: str) -> list[str]:
+    """Add to a `scan_dataset` report of `split` what the files show only beside the config, as "problems" that
+    make it not `ok`: MODEL.NUM_CLASSES other than the dataset's class count (the check the trainer and
+    evaluate.py make), and a labelled split where no image has a label. Returns the problems."""
+    problems = []
+    try:
+        check_num_classes(cfg, dataset)
+    except ValueError as e:
+        problems.append(str(e))
+    if report["labels_expected"] and report["num_labelled"] == 0:
+        problems.append(f"no image of split '{split}' has a label: is its label folder missing? (only "
+                        f"DATASET.TEST_SPLIT '{cfg.DATASET.TEST_SPLIT}' may be unlabelled)")
+    report["problems"] = problems
+    if problems:
+        report["ok"] = False
+    return problems

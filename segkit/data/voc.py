@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from yacs.config import CfgNode
 
 from .base import Sample
 from .official import OfficialDataset, bitwise_palette, list_pairs, value_table
@@ -46,7 +47,7 @@ class VOCAugDataset(OfficialDataset):
     split_dirs = {"train": "train_aug"}
     indexed_labels = True
 
-    def find_samples(self, cfg, folder: str, strict: bool) -> list[Sample]:
+    def find_samples(self, cfg: CfgNode, folder: str, strict: bool) -> list[Sample]:
         root = cfg.DATASET.ROOT
         lists = os.path.join(root, "ImageSets", "Segmentation")
         label_dir = "SegmentationClass"
@@ -58,5 +59,5 @@ class VOCAugDataset(OfficialDataset):
                           labels, strict)
 
     @classmethod
-    def label_table(cls, cfg) -> np.ndarray:
+    def label_table(cls, cfg: CfgNode) -> np.ndarray:
         return voc_table(cfg.DATASET.IGNORE_INDEX)

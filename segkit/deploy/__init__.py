@@ -7,8 +7,8 @@ from .fastpath import PRECISIONS, RUNTIMES, build_runtime, cached_onnx_export, d
 from .openvino_runtime import OpenVinoSegmentor
 from .onnx_export import DEFAULT_OPSET, ExportError, export_onnx
 from .parity import ParityError, ParityResult, check_parity
-from .predictor import Predictor
-from .quantize import Calibration, calibration_inputs, dataset_calibration, quantize_int8
+from .predictor import Predictor, config_runtime
+from .quantize import DEFAULT_CALIB_IMAGES, Calibration, calibration_inputs, dataset_calibration, quantize_int8
 from .runtime import OnnxSegmentor
 from .video import open_video, overlay_video
 
@@ -16,5 +16,5 @@ __all__ = [
     "export_onnx", "ExportError", "DEFAULT_OPSET", "check_parity", "ParityError", "ParityResult",
     "OnnxSegmentor", "OpenVinoSegmentor", "quantize_int8", "calibration_inputs", "Calibration", "dataset_calibration",
     "RUNTIMES", "PRECISIONS", "build_runtime", "default_runtime", "runtime_label", "cached_onnx_export",
-    "Predictor", "open_video", "overlay_video",
+    "Predictor", "config_runtime", "DEFAULT_CALIB_IMAGES", "open_video", "overlay_video",
 ]

@@ -19,6 +19,8 @@ Precision is a separate choice, and a lossy one is never made silently:
 benchmarks/bench_models.py and RESULTS.md), else "fused" with one log line naming the missing package; on
 CUDA "fused". For a lossy precision "auto" is OpenVINO when installed (onnxruntime for int8 otherwise).
 A model whose export fails or disagrees with it runs "fused" under "auto", with a warning saying why.
+Runtime onnx or openvino, chosen or taken for an ONNX file, checks its packages before any export: a missing
+one is one ValueError naming it and the deploy extra (`exported_packages`).
 Every runtime is a callable mapping a normalised float [N,3,H,W] batch to logits [N,C,H,W], which is what
 `segkit.evaluation.inference` runs; the exported ones also take the argmax themselves (`predict_labels`),
 which inference uses for one whole view at the input size. `runtime_label(runner)` says which runtime and
@@ -30,7 +32,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib.util
 import logging
 import os
 from collections.abc import Sequence
@@ -46,7 +47,7 @@ from .onnx_export import CHECK_SIZES, DEFAULT_OPSET, ExportError, export_onnx
 from .openvino_runtime import OpenVinoSegmentor, openvino_available
 from .parity import ParityError, check_parity
 from .quantize import Calibration, cached_int8, is_quantized
-from .runtime import OnnxLoadError, OnnxSegmentor
+from .runtime import DEPLOY_INSTALL, EXPORT_PACKAGES, OnnxLoadError, OnnxSegmentor, missing_packages, require_packages
 
 logger = logging.getLogger("segkit")
 
@@ -56,7 +57,6 @@ EXACT = "fp32"
 # Which precisions each runtime offers (the PyTorch ones: fp32; lower precision there is TEST.AMP on CUDA).
 RUNTIME_PRECISIONS = {"torch": ("fp32",), "fused": ("fp32",), "compile": ("fp32",), "onnx": ("fp32", "int8"),
                       "openvino": PRECISIONS}
-EXPORT_PACKAGES = ("onnx", "onnxscript", "onnxruntime")  # export (torch.onnx dynamo), check and run
 
 
 class ChannelsLast(nn.Module):
@@ -71,15 +71,6 @@ class ChannelsLast(nn.Module):
         return self.model(x.contiguous(memory_format=torch.channels_last))
 
 
-def missing_packages(names: tuple[str, ...] = EXPORT_PACKAGES) -> list[str]:
-    """Those of `names` that are not installed."""
-    return [n for n in names if importlib.util.find_spec(n) is None]
-
-
-def onnxruntime_available() -> bool:
-    return not missing_packages(("onnxruntime",))
-
-
 def default_runtime(device: str | torch.device = "cpu", precision: str = EXACT) -> str:
     """The runtime "auto" stands for on `device` at `precision` (fp32: the fastest exact runtime)."""
     cpu = torch.device(device).type == "cpu"
@@ -88,12 +79,14 @@ def default_runtime(device: str | torch.device = "cpu", precision: str = EXACT) 
     if not cpu:
         raise ValueError(f"precision {precision} runs on the CPU runtimes (onnx, openvino); on CUDA, lower "
                          "precision is TEST.AMP (autocast) of the PyTorch runtimes")
-    if openvino_available() and not missing_packages(("onnx", "onnxscript")):
+    # OpenVINO runs the ONNX export, which needs all of EXPORT_PACKAGES (onnxruntime checks it on export).
+    if openvino_available() and not missing_packages():
         return "openvino"
     if precision == "int8" and not missing_packages():
         return "onnx"
-    raise ValueError(f"precision {precision} needs OpenVINO"
-                     + (" or onnxruntime" if precision == "int8" else "") + ": pip install openvino")
+    runs_on = "OpenVINO or onnxruntime (with onnx and onnxscript to export)" if precision == "int8" else "OpenVINO"
+    raise ValueError(f"precision {precision} runs on {runs_on}; not installed: "
+                     f"{', '.join(missing_packages((*EXPORT_PACKAGES, 'openvino')))}: {DEPLOY_INSTALL}")
 
 
 def _weights_digest(model: nn.Module, opset: int) -> str:
@@ -146,8 +139,8 @@ def _resolve(runtime: str, precision: str, device: torch.device, onnx_path: str 
         name = default_runtime(device, precision)
         if name == "fused" and device.type == "cpu" and precision == EXACT:
             missing = missing_packages()
-            logger.warning("runtime auto: %s not installed (pip install -e '.[deploy]'); running the fused PyTorch "
-                           "model, about 2x slower than onnxruntime on a CPU", ", ".join(missing))
+            logger.warning("runtime auto: %s not installed (%s); running the fused PyTorch model, about 2x slower "
+                           "than onnxruntime on a CPU", ", ".join(missing), DEPLOY_INSTALL)
         return name
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; choose auto or one of {', '.join(RUNTIMES)}")
@@ -156,6 +149,20 @@ def _resolve(runtime: str, precision: str, device: torch.device, onnx_path: str 
         raise ValueError(f"runtime {runtime} has no precision {precision} (it offers "
                          f"{', '.join(RUNTIME_PRECISIONS[runtime])}); {precision} runs on {', '.join(offering)}")
     return runtime
+
+
+def exported_packages(runtime: str, onnx_path: str | None = None) -> tuple[str, ...]:
+    """The packages runtime "onnx" or "openvino" needs, for an ONNX file `onnx_path` or a model to export.
+
+    A model is exported by torch.onnx (which writes through onnx and onnxscript) and checked by onnxruntime; a
+    file is read by onnx (its size range, whether it is INT8). Quantizing a file to INT8 for OpenVINO also needs
+    onnxruntime, which `quantize_int8` checks.
+    """
+    if onnx_path is None:
+        needed = EXPORT_PACKAGES
+    else:
+        needed = ("onnx", "onnxruntime") if runtime == "onnx" else ("onnx",)
+    return (*needed, "openvino") if runtime == "openvino" else needed
 
 
 def build_runtime(
@@ -185,6 +192,9 @@ def build_runtime(
                          f"precision {precision} quantizes nothing")
     name = _resolve(runtime, precision, device, onnx_path)
     if name in ("onnx", "openvino"):
+        # Before any export: a missing package otherwise surfaces after minutes of it, as a long traceback.
+        source = f"(ONNX file {onnx_path})" if onnx_path else "(exports the model to ONNX)"
+        require_packages(exported_packages(name, onnx_path), f"runtime {name} {source}")
         try:
             runner = _exported_runtime(model, name, precision, onnx_path, num_classes, threads, calibration, device,
                                         int8_ops)

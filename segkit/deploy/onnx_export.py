@@ -26,7 +26,7 @@ from torch.utils._sympy.numbers import int_oo  # torch.export's unbounded size
 from ..utils.io import atomic_path
 from .exportable import make_exportable
 from .parity import ParityError, ParityResult, check_parity
-from .runtime import INPUT_NAME, MAX_SIZE_KEY, MIN_SIZE_KEY, OUTPUT_NAME
+from .runtime import EXPORT_PACKAGES, INPUT_NAME, MAX_SIZE_KEY, MIN_SIZE_KEY, OUTPUT_NAME, require_packages
 
 logger = logging.getLogger("segkit")
 
@@ -172,6 +172,9 @@ def export_onnx(
     """
     if opset < 18:
         raise ValueError(f"opset {opset} is too old for the torch.export-based exporter (18 or newer)")
+    # Checked before capture: _translate takes any failure of the exporter for the model's, so a missing
+    # onnxscript would read as "<model> cannot be translated to ONNX".
+    require_packages(EXPORT_PACKAGES, "ONNX export (torch.onnx writes through onnxscript, onnxruntime checks the file)")
     device = next(model.parameters(), torch.empty(0)).device
     if device.type != "cpu":
         raise ValueError(f"export_onnx needs the model on the CPU (it is on {device}): call model.cpu() first")

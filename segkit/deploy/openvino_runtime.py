@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .runtime import INPUT_NAME, OUTPUT_NAME, checked_input, size_range
+from .runtime import INPUT_NAME, OUTPUT_NAME, checked_input, require_packages, size_range
 
 HINTS = {"fp32": "f32", "bf16": "bf16"}  # segkit precision -> OpenVINO element type of the hint
 
@@ -35,11 +35,9 @@ def openvino_available() -> bool:
 
 
 def _core() -> Any:
-    try:
-        import openvino as ov  # the optional "deploy" extra
-    except ImportError as e:
-        raise ImportError("runtime 'openvino' needs the openvino package: pip install openvino "
-                          "(or pip install -e '.[deploy]')") from e
+    require_packages(("openvino",), "runtime openvino")  # the optional "deploy" extra
+    import openvino as ov
+
     return ov.Core()
 
 
@@ -81,6 +79,7 @@ class OpenVinoSegmentor(nn.Module):
             raise ValueError(f"OpenVINO precision must be one of {', '.join(HINTS)}, got {precision!r}")
         if not os.path.isfile(path):
             raise FileNotFoundError(f"ONNX file not found: {path}")
+        require_packages(("onnx", "openvino"), f"runtime openvino ({path})")  # onnx reads the file's size range
         core = _core()
         if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
             raise ValueError(f"precision bf16 asked for {path}, but this CPU has neither AMX nor AVX512-BF16 "

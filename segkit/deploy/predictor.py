@@ -3,7 +3,8 @@
     predictor = Predictor.from_config("configs/cityscapes/bisenetv1_r18.yaml", "model_final.pth")
     predictor = Predictor.from_checkpoint("output/run/model_final.pth")  # the config it carries
     predictor = Predictor.from_pretrained("pidnet_s_cityscapes")        # a zoo entry (python tools/zoo.py list)
-    labels = predictor(cv2.imread("frame.png"))          # uint8 [H,W] train ids at the input size
+    image = cv2.imread("frame.png")                     # BGR uint8 [H,W,3], as OpenCV reads it
+    labels = predictor(image)                            # uint8 [H,W] train ids at the input size
     cv2.imwrite("overlay.png", predictor.overlay(image, labels))
 
 The image is normalised with INPUT.MEAN/STD and predicted by `segkit.evaluation.inference` in the
@@ -27,7 +28,27 @@ from ..evaluation.inference import Model
 from ..zoo import load_model_for_inference, resolve_config
 from ..utils.comm import check_device
 from .fastpath import build_runtime
-from .quantize import dataset_calibration
+from .quantize import DEFAULT_CALIB_IMAGES, dataset_calibration
+
+
+def config_runtime(
+    cfg: CfgNode,
+    model: torch.nn.Module | None,
+    runtime: str = "auto",
+    *,
+    device: str | torch.device = "cpu",
+    onnx_path: str | None = None,
+    precision: str = "fp32",
+    calib_images: int = DEFAULT_CALIB_IMAGES,
+    int8_ops: Sequence[str] | None = None,
+    threads: int | None = None,
+) -> Model:
+    """`build_runtime` for the model of `cfg` (or the ONNX file `onnx_path`): its output checked against
+    MODEL.NUM_CLASSES, an INT8 model calibrated on `calib_images` images of DATASET.TRAIN_SPLIT (read only when
+    one is built). What the Predictor and tools/evaluate.py run."""
+    return build_runtime(model, runtime, device=device, onnx_path=onnx_path, precision=precision,
+                         num_classes=int(cfg.MODEL.NUM_CLASSES), threads=threads,
+                         calibration=dataset_calibration(cfg, calib_images), int8_ops=int8_ops)
 
 
 class Predictor:
@@ -58,7 +79,7 @@ class Predictor:
         opts: Sequence[str] = (),
         *,
         precision: str = "fp32",
-        calib_images: int = 100,
+        calib_images: int = DEFAULT_CALIB_IMAGES,
         int8_ops: Sequence[str] | None = None,
         threads: int | None = None,
         slide: bool | None = None,
@@ -82,9 +103,8 @@ class Predictor:
             model, onnx_path = None, weights
         else:
             model, onnx_path = load_model_for_inference(cfg, weights), None
-        runner = build_runtime(model, runtime, device=device, onnx_path=onnx_path, precision=precision,
-                               num_classes=int(cfg.MODEL.NUM_CLASSES), threads=threads,
-                               calibration=dataset_calibration(cfg, calib_images), int8_ops=int8_ops)
+        runner = config_runtime(cfg, model, runtime, device=device, onnx_path=onnx_path, precision=precision,
+                                calib_images=calib_images, int8_ops=int8_ops, threads=threads)
         mode = InferenceMode.from_config(cfg, slide=slide, msc=msc, flip=flip, scales=scales, device=device)
         return cls(cfg, runner, device=device, mode=mode)
 

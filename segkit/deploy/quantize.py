@@ -26,7 +26,7 @@ from ..data import build_dataset
 from ..data.seg_transforms import normalise, normalise_luts
 from ..evaluation import InferenceMode, inference
 from ..utils.io import atomic_path, cache_dir as segkit_cache_dir
-from .runtime import INPUT_NAME, OnnxLoadError, create_session
+from .runtime import INPUT_NAME, OnnxLoadError, create_session, require_packages
 
 logger = logging.getLogger("segkit")
 
@@ -107,6 +107,7 @@ def quantize_int8(fp32_path: str, out_path: str, inputs: Iterator[np.ndarray], *
     onnxruntime 135 / 138 / 91 against 120 / 127 / 78), besides rounding the logits once more.
     """
     # onnxruntime is the optional "deploy" extra: imported where it is used, so segkit.deploy imports without it.
+    require_packages(("onnx", "onnxruntime"), f"INT8 quantization of {fp32_path}")
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -158,7 +159,10 @@ class Calibration:
     inputs: Callable[[], Iterator[np.ndarray]]
 
 
-def dataset_calibration(cfg: CfgNode, num_images: int = 100, split: str | None = None) -> Calibration:
+DEFAULT_CALIB_IMAGES = 100  # DATASET.TRAIN_SPLIT images that calibrate an INT8 model when no count is given
+
+
+def dataset_calibration(cfg: CfgNode, num_images: int = DEFAULT_CALIB_IMAGES, split: str | None = None) -> Calibration:
     """`num_images` images of DATASET.TRAIN_SPLIT (or `split`), preprocessed as evaluation preprocesses them."""
     split = split or cfg.DATASET.TRAIN_SPLIT
 
@@ -172,6 +176,7 @@ def dataset_calibration(cfg: CfgNode, num_images: int = 100, split: str | None =
 
 def is_quantized(path: str) -> bool:
     """Whether an ONNX file holds quantized operators (a QDQ or QOperator INT8 model)."""
+    require_packages(("onnx",), f"reading {path}")
     import onnx
 
     try:

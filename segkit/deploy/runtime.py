@@ -14,8 +14,9 @@ of the logits `forward` returns.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -27,15 +28,32 @@ LABELS_NAME = "labels"
 # Metadata "H,W": the smallest and largest input the exported graph is valid for (no largest: unbounded).
 MIN_SIZE_KEY = "segkit.min_input_size"
 MAX_SIZE_KEY = "segkit.max_input_size"
+DEPLOY_INSTALL = 'pip install -e ".[deploy]"'  # the extra of setup.py that holds every package below
+EXPORT_PACKAGES = ("onnx", "onnxscript", "onnxruntime")  # export (torch.onnx dynamo), parity check and run
 
 
-def create_session(path: str, threads: int | None = None, device: str = "cpu", profile_prefix: str | None = None,
-                   model: bytes | None = None) -> Any:
+def missing_packages(names: Sequence[str] = EXPORT_PACKAGES) -> list[str]:
+    """Those of `names` that are not installed."""
+    return [n for n in names if importlib.util.find_spec(n) is None]
+
+
+def require_packages(names: Sequence[str], what: str) -> None:
+    """Raise one ValueError naming those of `names` that are missing and the extra that installs them.
+
+    Called before the work starts: without it, a missing onnxscript surfaced minutes into an export as a
+    50-line traceback, or as an ExportError blaming the model.
+    """
+    missing = missing_packages(names)
+    if missing:
+        raise ValueError(f"{what} needs {', '.join(missing)} (not installed): {DEPLOY_INSTALL}")
+
+
+def create_session(path: str, threads: int | None = None, device: str = "cpu", model: bytes | None = None) -> Any:
     """An onnxruntime InferenceSession of the file `path` on `device` ("cpu" or "cuda") with `threads` intra-op threads.
 
-    profile_prefix: record onnxruntime's per-operator profile to files starting with it (`end_profiling()`).
     model: the serialized graph to run instead of the file's (one derived from it, e.g. `with_argmax(path)`).
     """
+    require_packages(("onnxruntime",), f"running {path}")
     import onnxruntime as ort  # the optional "deploy" extra: segkit.deploy imports without it
 
     if model is None and not os.path.isfile(path):
@@ -46,9 +64,6 @@ def create_session(path: str, threads: int | None = None, device: str = "cpu", p
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = int(threads)
-    if profile_prefix:
-        options.enable_profiling = True
-        options.profile_file_prefix = profile_prefix
     providers = ["CPUExecutionProvider"]
     if device == "cuda":
         available = ort.get_available_providers()
@@ -145,6 +160,7 @@ class OnnxSegmentor(nn.Module):
     def __init__(self, path: str, num_classes: int | None = None, threads: int | None = None,
                  device: str = "cpu") -> None:
         super().__init__()
+        require_packages(("onnx", "onnxruntime"), f"running {path}")  # onnx: predict_labels appends the argmax
         self.path = path
         self.threads, self.device = threads, device
         self.session = create_session(path, threads, device)

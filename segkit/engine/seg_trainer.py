@@ -46,12 +46,12 @@ from ..losses import build_criterion
 from ..models import build_model
 from ..utils.analysis import min_batch_per_process
 from ..utils.comm import all_reduce_sum, broadcast_buffers, is_main_process
-from ..utils.checkpoint import CheckpointError
+from ..utils.checkpoint import SEGMENTOR_KIND, CheckpointError
 from .run import convert_sync_batchnorm
 from .semi import SemiSupervision
 from .teacher import Stopwatch, build_distiller, build_teacher
 from .trainer import NonFiniteError, TrainerBase
-from ..zoo import load_initial_weights
+from ..zoo import backbone_label, load_initial_weights
 
 __all__ = ["NonFiniteError", "SegTrainer"]
 
@@ -59,13 +59,13 @@ __all__ = ["NonFiniteError", "SegTrainer"]
 class SegTrainer(TrainerBase):
     """Data, segmentor and criterion of one run; `train()` (the base's) runs it and returns the final metrics."""
 
-    CHECKPOINT_KIND = "segmentor"
+    CHECKPOINT_KIND = SEGMENTOR_KIND
 
     def __init__(self, cfg: CfgNode, resume: bool = False, overwrite: bool = False) -> None:
         super().__init__(cfg, resume, overwrite)
         self.logger.info(
             "model %s (%s), %.2fM parameters; %d train / %d val images",
-            cfg.MODEL.NAME, cfg.MODEL.BACKBONE.NAME if hasattr(self.model, "backbone") else cfg.MODEL.VARIANT or "own stem",
+            cfg.MODEL.NAME, backbone_label(cfg, self.model),
             sum(p.numel() for p in self.model.parameters()) / 1e6, len(self.train_set), len(self.val_set),
         )
 
@@ -208,7 +208,8 @@ class SegTrainer(TrainerBase):
         start = time.perf_counter()
         broadcast_buffers(self.model)  # rank 0's BN statistics, the ones its checkpoints hold, on every shard
         # evaluate_dataset restores the model's train mode afterwards.
-        metrics = evaluate_dataset(self.model, self.val_set, self.cfg, self.device, mode=self.eval_mode)
+        metrics = evaluate_dataset(self.model, self.val_set, self.cfg, self.device, mode=self.eval_mode,
+                                   should_stop=self.stop_requested)
         if is_main_process():
             self.logger.info(
                 "evaluation on %s at iteration %d (%.1fs):\n%s",

@@ -96,8 +96,8 @@ class SemiSupervision:
 
     `prepare(unlabelled batch)` -> PseudoTargets; the trainer runs the student on `targets.images` (alone or
     concatenated with the labelled batch), then `loss(student logits, targets)` -> (weighted total, parts).
-    `after_step(student)` updates the mean teacher; `state_dict()` / `load_state_dict()` carry it across
-    a resume.
+    The mean teacher is `ema` (SEMI.TEACHER "ema"): SegTrainer adopts it as the trainer's EMA, so the base
+    trainer updates it after every optimiser step and checkpoints it under "ema".
     """
 
     def __init__(self, cfg: CfgNode, student: nn.Module, device: torch.device | str = "cpu",
@@ -183,17 +183,3 @@ class SemiSupervision:
         if confident.any():  # no confident pixel: no accuracy to report (0 would read as "all wrong")
             out["pseudo_acc_confident"] = (right & confident).sum() / confident.sum()
         return out
-
-    def after_step(self, student: nn.Module) -> None:
-        """Move the mean teacher towards the student (after the optimiser step)."""
-        if self.ema is not None:
-            self.ema.update(student)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"ema": self.ema.state_dict()} if self.ema is not None else {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if self.ema is not None:
-            if "ema" not in state:
-                raise KeyError("the checkpoint has no mean-teacher state ('semi'/'ema') to resume SEMI.TEACHER 'ema'")
-            self.ema.load_state_dict(state["ema"])

@@ -16,7 +16,9 @@ builds optimizer, LR schedule and AMP from the shared SOLVER keys, resumes, and 
 - Events, the progress line with ETA every LOG_PERIOD, the evaluation hook every `eval_period`.
 - Preemption (SIGTERM, SIGUSR1, Ctrl-C): the current iteration is saved and the process exits with
   EXIT_PREEMPTED (75) after one line saying how to continue. Under `torchrun --max-restarts N` a restarted
-  worker group resumes by itself (TORCHELASTIC_RESTART_COUNT).
+  worker group resumes by itself (TORCHELASTIC_RESTART_COUNT). A signal during an evaluation ends it early
+  (a launcher kills workers that take too long to stop): the weights are saved with that evaluation pending,
+  and the resumed run does it first.
 
 A subclass implements:
 
@@ -32,7 +34,8 @@ A subclass implements:
 - optionally `self.extra_trainable` (set in `build`): modules trained beside the model (a distillation
   projection): optimised with it, but neither saved with it nor DDP-wrapped with it (`extra_state` and
   `wrap_for_training` do that for them).
-- `evaluate(iteration) -> dict`: the periodic and final evaluation.
+- `evaluate(iteration) -> dict`: the periodic and final evaluation; its loops ask `stop_requested` between
+  batches and raise `segkit.utils.comm.StoppedEarly` (`stopped_on_any`) when a stop signal came.
 - optionally `extra_state(iteration)` / `load_extra_state(ckpt, path)` for its own checkpoint entries.
 
 Frozen modules (a distillation teacher): `register_frozen(name, module)` moves the module to the device in
@@ -52,14 +55,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..config import save_cfg
 from ..solver import build_lr_scheduler, build_optimizer, clip_gradients
 from ..utils.amp import autocast
 from ..utils.checkpoint import (CheckpointError, checkpoint_candidates, extract_model_state, find_last_checkpoint,
-                                load_newest_readable, prune_checkpoints, save_checkpoint, save_state)
-from ..utils.comm import (all_reduce_sum, barrier, broadcast_buffers, broadcast_state, is_main_process,
-                          reduce_mean_dict)
+                                load_newest_readable, model_entries, prune_checkpoints, save_checkpoint, save_state)
+from ..utils.comm import (StoppedEarly, all_reduce_sum, barrier, broadcast_buffers, broadcast_state,
+                          is_main_process, reduce_mean_dict)
 from ..utils.events import EventWriter, draw_curves
-from ..utils.io import atomic_write_text
 from ..utils.meters import WindowMeters, format_eta
 from ..utils.seed import iteration_seed, seed_everything
 from .preemption import EXIT_PREEMPTED, Preempted, StopRequest, elastic_restart_count, resume_flags
@@ -67,7 +70,7 @@ from .run import claim_output_dir, reconcile_resumed_config, setup_amp, start_ru
 
 FINAL_CHECKPOINT = "model_final.pth"
 TRAINING_KEYS = ("model", "optimizer", "scheduler", "scaler", "iteration", "config", "kind", "model_name", "ema",
-                 "frozen")
+                 "frozen", "pending_evaluation")
 
 
 class NonFiniteError(FloatingPointError):
@@ -117,12 +120,14 @@ class TrainerBase:
         self.train_model = self.wrap_for_training(self.model)
         self.stop = StopRequest()
         self.stop_agreed = False
+        # The iteration whose evaluation a stop signal cut short: saved, and run first when the run resumes.
+        self.pending_evaluation: int | None = None
         self.start_iter = 0
         if resume:
             self.resume()
         path = os.path.join(cfg.OUTPUT_DIR, "config.yaml")
         if self.rank == 0:  # written once the run is built: a start that failed leaves no config.yaml
-            atomic_write_text(path, self.cfg.dump())  # the form segkit.config.load_cfg reads back
+            save_cfg(self.cfg, path)
         self.logger.info("rank %d of %d on %s; config saved to %s", self.rank, self.world_size, self.device, path)
         self.events = EventWriter(cfg.OUTPUT_DIR, cfg.LOG.TENSORBOARD, self.start_iter, enabled=is_main_process())
 
@@ -178,16 +183,14 @@ class TrainerBase:
     # ------------------------------------------------------------------ checkpoints
     def checkpoint_state(self, iteration: int) -> dict[str, Any]:
         return {
-            "model": self.model.state_dict(),
+            **model_entries(self.model.state_dict(), self.cfg, self.CHECKPOINT_KIND),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "iteration": int(iteration),
-            "config": self.cfg.dump(),  # a YAML string: loads under weights_only=True
-            "kind": self.CHECKPOINT_KIND,
-            "model_name": self.cfg.MODEL.NAME,
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "frozen": {name: weights_fingerprint(m) for name, m in self.frozen.items()},
+            "pending_evaluation": self.pending_evaluation,
             **self.extra_state(iteration),
         }
 
@@ -234,7 +237,7 @@ class TrainerBase:
             self.logger.info("--resume: no checkpoint in %s, starting from scratch", self.cfg.OUTPUT_DIR)
             return
         path, ckpt = found
-        missing = [k for k in TRAINING_KEYS if k not in ckpt and k not in ("ema", "frozen")]
+        missing = [k for k in TRAINING_KEYS if k not in ckpt and k not in ("ema", "frozen", "pending_evaluation")]
         if missing:
             raise CheckpointError(f"{path} is not a training checkpoint: it has no {missing} entries")
         if (ckpt["kind"], ckpt["model_name"]) != (self.CHECKPOINT_KIND, self.cfg.MODEL.NAME):
@@ -259,14 +262,16 @@ class TrainerBase:
             self.ema.load_state_dict(ckpt["ema"])
         self.load_extra_state(ckpt, path)
         self.start_iter = int(ckpt["iteration"])
+        self.pending_evaluation = ckpt.get("pending_evaluation")
         self.logger.info("resumed from %s at iteration %d", path, self.start_iter)
 
     # ------------------------------------------------------------------ the step
     def run_step(self, batch: Any, iteration: int) -> dict[str, float]:
         """One optimisation step on `batch`; returns the losses of this rank as floats.
 
-        The one all-reduce of the step sums, over processes, whether the losses are finite and whether a
-        stop was requested: a NaN on one process stops all of them with the same message, and a signal
+        The one all-reduce of the step sums, over processes, whether the losses are finite, whether a stop
+        was requested and the losses: a NaN on one process stops all of them with the same message (the losses
+        averaged over processes, a NaN on one process making its term NaN), and a signal
         that reached one process stops all of them after this same iteration (`stop_agreed`).
         """
         with autocast(self.device, self.amp_dtype):
@@ -276,14 +281,16 @@ class TrainerBase:
         loss = losses["loss"]
         names = list(losses)
         values = torch.stack([v.detach().float().reshape(()) for v in losses.values()])
-        flags = torch.stack([(~torch.isfinite(values)).any().float(),
-                             torch.tensor(float(self.stop.requested), device=values.device)])
+        flags = torch.cat([torch.stack([(~torch.isfinite(values)).any().float(),
+                                        torch.tensor(float(self.stop.requested), device=values.device)]), values])
         all_reduce_sum(flags)
-        bad, stops = flags.tolist()
+        bad, stops = flags[:2].tolist()
         if bad > 0:
+            # The losses summed over processes, so every process names the same values: a NaN on any is NaN here.
+            mean = (flags[2:] / self.world_size).tolist()
             raise NonFiniteError(
                 f"non-finite loss at iteration {iteration + 1}: "
-                + ", ".join(f"{n}={v:.4g}" for n, v in zip(names, values.tolist()))
+                + ", ".join(f"{n}={v:.4g}" for n, v in zip(names, mean))
                 + f" (on {int(bad)} of {self.world_size} processes). Stopping; last good checkpoint: "
                 + f"{find_last_checkpoint(self.cfg.OUTPUT_DIR) or 'none'}. Lower SOLVER.BASE_LR, lengthen "
                 + "the warmup or set SOLVER.CLIP_GRAD_NORM."
@@ -322,6 +329,8 @@ class TrainerBase:
 
     def _train_loop(self, meters: WindowMeters, log_period: int) -> dict[str, Any]:
         with self.stop:
+            if self.pending_evaluation is not None and self.pending_evaluation < self.max_iter:
+                self._evaluate_or_stop(self.pending_evaluation)  # the evaluation a signal cut short, redone
             for it in range(self.start_iter, self.max_iter):
                 start = time.perf_counter()
                 seed_everything(iteration_seed(self.cfg.SEED, self.rank, it))
@@ -336,11 +345,11 @@ class TrainerBase:
                     self.after_iteration(done)
                     if self.stop_agreed:
                         self._stop_here(done)
-            if self.start_iter >= self.max_iter:
+            if self.start_iter >= self.max_iter and self.pending_evaluation != self.max_iter:
                 self.logger.info("already at iteration %d of %d: nothing to train", self.start_iter, self.max_iter)
                 metrics = self.final_metrics()
             else:
-                metrics = self.evaluate(self.max_iter)
+                metrics = self._evaluate_or_stop(self.max_iter)
                 state = self.save(FINAL_CHECKPOINT, self.max_iter)
                 if is_main_process():
                     self.after_final_checkpoint(state)
@@ -350,9 +359,26 @@ class TrainerBase:
         """The periodic work after iteration `done` (< max_iter): evaluation, then the checkpoint (which then
         holds what the evaluation recorded)."""
         if self.eval_period > 0 and done % self.eval_period == 0:
-            self.evaluate(done)
+            self._evaluate_or_stop(done)
         if self.checkpoint_period > 0 and done % self.checkpoint_period == 0:
             self.save_periodic(done)
+
+    def _evaluate_or_stop(self, iteration: int) -> dict[str, Any]:
+        """`evaluate(iteration)`; when a stop signal cuts it short (on any process), save the weights with the
+        evaluation marked pending, so a resumed run redoes it first, and stop (Preempted)."""
+        try:
+            metrics = self.evaluate(iteration)
+        except StoppedEarly:
+            self.pending_evaluation = iteration
+            self._saved_iter = None  # the checkpoint must be written again, now with the pending evaluation
+            self._stop_here(iteration)  # raises Preempted
+            raise
+        self.pending_evaluation = None
+        return metrics
+
+    def stop_requested(self) -> bool:
+        """Whether this process received a stop signal: long evaluations ask it between images."""
+        return self.stop.requested
 
     def final_metrics(self) -> dict[str, Any]:
         """What `train()` returns when a resumed run has nothing left to train."""

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from yacs.config import CfgNode
@@ -30,11 +30,13 @@ def evaluate_dataset(
     scales: Sequence[float] | None = None,
     save_pred_dir: str | None = None,
     mode: InferenceMode | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """Metrics of `model` on `dataset` ({"mIoU","mAcc","aAcc","per_class","mode","num_images"}, percent).
 
     The inference mode is `mode` when given (a trainer builds its own once, checked before training), else
-    the config's TEST settings with `slide` / `msc` / `flip` / `scales` winning.
+    the config's TEST settings with `slide` / `msc` / `flip` / `scales` winning. `should_stop`: see
+    `inference_on_dataset` (a trainer's evaluation gives way to a preemption signal).
 
     A dataset with an `instance_spec` (Cityscapes with instanceIds files) adds the benchmark's other
     numbers: "iIoU", "category_IoU", "category_iIoU", per-class "iIoU" and "per_category". A dataset with
@@ -57,7 +59,8 @@ def evaluate_dataset(
     if save_pred_dir:
         consumers.append(PredictionWriter.from_dataset(dataset, save_pred_dir))
     mode = mode or InferenceMode.from_config(cfg, slide=slide, msc=msc, flip=flip, scales=scales, device=device)
-    result = inference_on_dataset(model, dataset, cfg, device, consumers, mode, desc="evaluate")
+    result = inference_on_dataset(model, dataset, cfg, device, consumers, mode, desc="evaluate",
+                                  should_stop=should_stop)
     if save_pred_dir:
         logger.info("predictions written to %s", save_pred_dir)
     if not dataset.has_labels:

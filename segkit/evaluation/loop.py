@@ -9,14 +9,14 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 import torch
 from torch import nn
 from yacs.config import CfgNode
 
 from ..data import SegDataset, build_test_loader
-from ..utils.comm import all_reduce_sum
+from ..utils.comm import stopped_on_any
 from ..utils.progress import progress
 from .inference import InferenceMode, Model, inference
 
@@ -74,8 +74,12 @@ def inference_on_dataset(
     consumers: Sequence[Consumer],
     mode: InferenceMode | None = None,
     desc: str = "inference",
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """Run `model` over this rank's shard of `dataset` and feed every prediction to `consumers`.
+
+    `should_stop`, asked before each image (a trainer's "was a stop signal received?"), ends the loop early;
+    then every process raises segkit.utils.comm.StoppedEarly and no consumer finishes.
 
     `mode`: how each image is predicted (default: the config's TEST settings on `device`). Each image is predicted at its label's size
     and handed on at once, so memory does not grow with the dataset. Returns the consumers' entries plus
@@ -85,18 +89,22 @@ def inference_on_dataset(
     mode = mode or InferenceMode.from_config(cfg, device=device)
     # Batch 1 over this rank's shard (indices rank::world, no padding: each image counted once).
     loader = build_test_loader(cfg, dataset=dataset)
-    count = torch.zeros((), dtype=torch.int64, device=device)
+    count, stopped = 0, False
     start = time.perf_counter()
     with _eval_mode(model) as net:
         for item in progress(loader, f"{desc} {getattr(dataset, 'split', '')}".strip(), total=len(loader), unit="img"):
+            if should_stop is not None and should_stop():
+                stopped = True
+                break
             image, label, info = _unbatch(item)
             pred = inference(net, image.to(device, non_blocking=True), mode, num_classes=dataset.num_classes,
                              out_size=tuple(label.shape[-2:]), return_probs=False)
             for consumer in consumers:
                 consumer.process(pred, label, info)
             count += 1
-    all_reduce_sum(count)
-    num_images = int(count.item())
+    totals = torch.tensor([float(count)], dtype=torch.float64, device=device)
+    stopped_on_any(stopped, totals)
+    num_images = int(totals.item())
     if num_images != len(dataset):
         raise RuntimeError(f"evaluated {num_images} images, the dataset has {len(dataset)}")
     logger.info("ran inference on %d images in %.1f s (mode %s)", num_images, time.perf_counter() - start,

@@ -150,9 +150,6 @@ class DistillCriterion(nn.Module):
         if any(p.requires_grad for p in self.connector.parameters()):
             self.__dict__["_connect"] = nn.parallel.DistributedDataParallel(self.connector, device_ids=device_ids)
 
-    def needs_features(self) -> bool:
-        return any("feature" in loss.inputs for loss in self.losses.values())
-
     def forward(self, outputs, teacher_logits: torch.Tensor, target: torch.Tensor,
                 student_feature: torch.Tensor | None = None, teacher_feature: torch.Tensor | None = None,
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from yacs.config import CfgNode
 
+from ..config import get_cfg
 from ..utils.checkpoint import load_weights
 from .backbones import FAMILIES
 from .classifier import Classifier, create_classifier
@@ -16,15 +17,40 @@ from .segmentors import SEGMENTORS
 logger = logging.getLogger("segkit")
 
 
+# Keys only some models read; each segmentor declares those it reads in `Segmentor.reads`. A model
+# that does not read one would build as if it were unset, so build_model refuses it set away from its default.
+MODEL_SPECIFIC_KEYS = (
+    "MODEL.OUTPUT_ALIGN_CORNERS",
+    "MODEL.VARIANT",
+    "MODEL.DROPOUT",
+    "MODEL.BACKBONE.OUTPUT_STRIDE",
+    "MODEL.BACKBONE.FROZEN_STAGES",
+    "MODEL.BACKBONE.DROP_PATH_RATE",
+)
+
+
+def _value(cfg: CfgNode, key: str) -> object:
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
 def build_model(cfg: CfgNode) -> nn.Module:
-    """The segmentor named by MODEL.NAME, freshly initialised: the caller loads weights (`load_initial_weights`)."""
+    """The segmentor named by MODEL.NAME, freshly initialised: the caller loads weights (`load_initial_weights`).
+
+    A key of MODEL_SPECIFIC_KEYS set away from its default for a model that does not read it is a ValueError.
+    """
     name = cfg.MODEL.NAME
     if name not in SEGMENTORS:
         raise KeyError(f"unknown MODEL.NAME '{name}'; available: {', '.join(sorted(SEGMENTORS))}")
     model = SEGMENTORS[name](cfg)
-    if cfg.MODEL.OUTPUT_ALIGN_CORNERS is not None and not getattr(model, "reads_output_align_corners", False):
-        raise ValueError(f"MODEL.OUTPUT_ALIGN_CORNERS is set but model '{name}' does not read it; "
-                         "its last resize follows MODEL.ALIGN_CORNERS")
+    defaults, reads = get_cfg(), getattr(model, "reads", frozenset())
+    for key in MODEL_SPECIFIC_KEYS:
+        value, default = _value(cfg, key), _value(defaults, key)
+        if key not in reads and value != default:
+            raise ValueError(f"{key} {value!r} is set but model '{name}' does not read it; "
+                             f"leave it at its default {default!r}")
     return model
 
 

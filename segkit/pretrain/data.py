@@ -25,6 +25,7 @@ from ..data.labels import cached_per_file, read_header
 from ..data import iteration_batches, worker_init_fn
 from ..data.samplers import InferenceSampler
 from ..utils.comm import get_rank, get_world_size, per_process_batch
+from ..utils.images import IMAGE_EXTENSIONS
 from .demo import ensure_demo_cls_dataset
 from .transforms import build_cls_transforms
 
@@ -35,11 +36,6 @@ except ImportError:  # pragma: no cover - depends on the installed torchvision
 
 logger = logging.getLogger("segkit")
 
-# Suffixes PIL or OpenCV decode; anything else in a class folder (a README, a .DS_Store) is ignored.
-IMAGE_EXTENSIONS = (
-    ".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".gif", ".tif", ".tiff", ".webp",
-    ".ppm", ".pgm", ".pbm", ".pnm", ".jp2", ".exr", ".hdr", ".pic", ".ras", ".sr", ".avif",
-)
 _JPEG_MAGIC = b"\xff\xd8\xff"
 
 
@@ -227,7 +223,8 @@ class ImageFolder(Dataset):
 def check_cls_config(cfg: CfgNode, train: bool = True) -> None:
     """The input sizes, crop ranges and batch sizes of a classification config, each refused by name before
     any data is scanned: torch would fail on them only at the first batch (the val ones after a whole epoch),
-    in its own words. `train` False: only what evaluation reads (--eval-only)."""
+    in its own words; and SOLVER.HEAD_LR_MULT, which pretraining has nothing to apply to.
+    `train` False: only what evaluation reads (--eval-only)."""
     inp = cfg.INPUT
     sizes = {"INPUT.VAL_SIZE": inp.VAL_SIZE, "SOLVER.IMS_PER_BATCH": cfg.SOLVER.IMS_PER_BATCH}
     if train:
@@ -244,6 +241,11 @@ def check_cls_config(cfg: CfgNode, train: bool = True) -> None:
         if len(value) != 2 or not 0 < value[0] <= value[1] <= top:
             bound = " <= 1" if top == 1.0 else ""
             raise ConfigError(f"{key} must be a range [lo, hi] with 0 < lo <= hi{bound}, got {list(value)}")
+    # The shared SOLVER key multiplies the LR of the modules a segmentor marks as heads; a classifier marks
+    # none, so any other value would silently train every parameter at BASE_LR.
+    if train and cfg.SOLVER.HEAD_LR_MULT != 1.0:
+        raise ConfigError(f"SOLVER.HEAD_LR_MULT {cfg.SOLVER.HEAD_LR_MULT}: a classifier has no head modules for it to "
+                          "multiply; leave it at 1.0 in pretraining")
 
 
 def build_cls_dataset(cfg: CfgNode, train: bool, classes: list[str] | None = None) -> ImageFolder:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from typing import Sequence
 
 import cv2
 import numpy as np
 from yacs.config import CfgNode
 
-from ..utils.io import file_lock
+from ..utils.io import build_folder_once
 
 DEMO_CLASSES = (
     "circle", "square", "triangle", "cross", "ring",
@@ -122,25 +121,27 @@ def demo_cls_exists(root: str) -> bool:
     return os.path.isdir(os.path.join(root, "train")) and os.path.isdir(os.path.join(root, "val"))
 
 
+def write_demo_cls_dataset(cfg: CfgNode, root: str) -> str:
+    """Write at `root` the demo set the config describes: DATASET.DEMO_* sizes, seeded by SEED. The one
+    reading of those keys, shared by `ensure_demo_cls_dataset` and tools/make_demo_cls_data.py."""
+    ds = cfg.DATASET
+    return make_demo_cls_dataset(root, ds.DEMO_NUM_CLASSES, ds.DEMO_TRAIN_PER_CLASS, ds.DEMO_VAL_PER_CLASS,
+                                 ds.DEMO_SIZE, seed=cfg.SEED)
+
+
 def ensure_demo_cls_dataset(cfg: CfgNode) -> None:
     """Generate the demo set at DATASET.ROOT when DATASET.GENERATE_DEMO asks and it is missing.
 
     `build_cls_dataset` calls it, so the demo set generates itself on first use; processes building it
     together take a file lock beside ROOT, so one writes and the others find the finished folder.
+    An existing ROOT without train/ and val/ (an empty folder the user made) is filled.
     """
     ds = cfg.DATASET
-    if not ds.GENERATE_DEMO or demo_cls_exists(ds.ROOT):
+    if not ds.GENERATE_DEMO:
         return
-    with file_lock(os.path.abspath(ds.ROOT).rstrip(os.sep) + ".lock"):
-        if not demo_cls_exists(ds.ROOT):
-            logging.getLogger("segkit").info("generating the demo classification set at %s", ds.ROOT)
-            partial = os.path.abspath(ds.ROOT).rstrip(os.sep) + ".partial"  # renamed when complete
-            shutil.rmtree(partial, ignore_errors=True)
-            make_demo_cls_dataset(partial, ds.DEMO_NUM_CLASSES, ds.DEMO_TRAIN_PER_CLASS, ds.DEMO_VAL_PER_CLASS,
-                                  ds.DEMO_SIZE, seed=cfg.SEED)
-            if os.path.isdir(ds.ROOT):  # an empty or incomplete folder the user made: fill it
-                for name in os.listdir(partial):
-                    os.rename(os.path.join(partial, name), os.path.join(ds.ROOT, name))
-                os.rmdir(partial)
-            else:
-                os.rename(partial, ds.ROOT)
+
+    def build(folder: str) -> None:
+        logging.getLogger("segkit").info("generating the demo classification set at %s", ds.ROOT)
+        write_demo_cls_dataset(cfg, folder)
+
+    build_folder_once(ds.ROOT, build, complete=demo_cls_exists)

@@ -1,6 +1,8 @@
 """Top-1 / top-5 of a classifier on the val set: during pretraining, and for a checkpoint (--eval-only)."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -9,7 +11,7 @@ from yacs.config import CfgNode
 from ..models.build import build_classifier
 from ..utils.amp import autocast, autocast_dtype
 from ..utils.checkpoint import load_weights
-from ..utils.comm import all_reduce_sum
+from ..utils.comm import stopped_on_any
 from ..engine.run import start_run
 from .data import build_cls_dataset, build_cls_val_loader, check_cls_config
 
@@ -25,13 +27,21 @@ def topk_correct(logits: torch.Tensor, target: torch.Tensor, ks: tuple[int, ...]
 @torch.no_grad()
 def evaluate_classifier(
     model: nn.Module, loader: DataLoader, device: torch.device, amp_dtype: torch.dtype | None = None,
-    channels_last: bool = False,
+    channels_last: bool = False, should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, float]:
-    """Top-1 / top-5 (percent) and mean CE loss over the loader, summed over processes."""
+    """Top-1 / top-5 (percent) and mean CE loss over the loader, summed over processes.
+
+    `should_stop`, asked before each batch, ends the loop early; then every process raises
+    segkit.utils.comm.StoppedEarly (a trainer's evaluation giving way to a preemption signal).
+    """
     was_training = model.training
     model.eval()
     sums = torch.zeros(4, dtype=torch.float64, device=device)  # correct@1, correct@5, loss sum, count
+    stopped = False
     for images, target in loader:
+        if should_stop is not None and should_stop():
+            stopped = True
+            break
         images = images.to(device, non_blocking=True)
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
@@ -41,8 +51,8 @@ def evaluate_classifier(
         c1, c5 = topk_correct(logits, target)
         loss = nn.functional.cross_entropy(logits.float(), target, reduction="sum")
         sums += torch.tensor([c1, c5, float(loss), target.numel()], dtype=torch.float64, device=device)
-    all_reduce_sum(sums)
     model.train(was_training)
+    stopped_on_any(stopped, sums)
     n = max(float(sums[3]), 1.0)
     return {"top1": 100.0 * float(sums[0]) / n, "top5": 100.0 * float(sums[1]) / n, "loss": float(sums[2]) / n,
             "count": int(sums[3])}

@@ -27,7 +27,7 @@ from ..models.build import build_classifier
 from ..models.classifier import create_classifier
 from ..solver import ModelEma, peak_lr
 from ..utils.checkpoint import load_weights
-from ..utils.comm import is_main_process, reduce_mean_dict
+from ..utils.comm import all_reduce_sum, is_main_process
 from ..utils.io import atomic_write_json
 from .backbone_weights import CHECKPOINT_KIND, export_backbone
 from .data import build_cls_dataset, build_cls_train_loader, build_cls_val_loader, check_cls_config
@@ -89,7 +89,10 @@ class ClsTrainer(TrainerBase):
         self.eval_model = torch.compile(net) if cfg.COMPILE else net
         self.history: list[dict[str, Any]] = []
         self.best_top1, self.best_epoch = -1.0, -1
-        self._epoch_loss = [0.0, 0]  # this rank's loss sum and iterations in the current epoch
+        # This rank's loss sum and count in the current epoch (after a resume, rank 0's also hold what every
+        # rank summed before the stop), and the iterations this process ran in it, which its clock times.
+        self._epoch_loss = [0.0, 0]
+        self._epoch_iters = 0
         self._epoch_start = time.perf_counter()
         self._loader = None
 
@@ -126,6 +129,7 @@ class ClsTrainer(TrainerBase):
         losses = super().run_step(batch, iteration)
         self._epoch_loss[0] += losses["loss"]
         self._epoch_loss[1] += 1
+        self._epoch_iters += 1
         return losses
 
     def progress_prefix(self, done: int) -> str:
@@ -133,13 +137,22 @@ class ClsTrainer(TrainerBase):
 
     # ------------------------------------------------------------------ checkpoints
     def extra_state(self, iteration: int) -> dict[str, Any]:
+        # Every rank saves (TrainerBase.save runs on all of them), so the epoch's loss so far can be summed over
+        # ranks: a run resumed mid-epoch then averages what every rank saw before the stop, not rank 0's share.
         return {"epoch": self.start_epoch_of(iteration), "best_top1": self.best_top1,
-                "best_epoch": self.best_epoch, "history": self.history, "epoch_loss": list(self._epoch_loss)}
+                "best_epoch": self.best_epoch, "history": self.history, "epoch_loss": self._summed_epoch_loss()}
 
     def load_extra_state(self, ckpt: dict[str, Any], path: str) -> None:
         self.history = list(ckpt["history"])
         self.best_top1, self.best_epoch = float(ckpt["best_top1"]), int(ckpt["best_epoch"])
-        self._epoch_loss = [float(ckpt["epoch_loss"][0]), int(ckpt["epoch_loss"][1])]
+        total, count = ckpt["epoch_loss"]
+        # The sum over all ranks, held by one of them so that the next sum over ranks counts it once.
+        self._epoch_loss = [float(total), int(count)] if is_main_process() else [0.0, 0]
+
+    def _summed_epoch_loss(self) -> list[float | int]:
+        totals = torch.tensor(self._epoch_loss, dtype=torch.float64, device=self.device)
+        all_reduce_sum(totals)
+        return [float(totals[0]), int(totals[1])]
 
     def after_final_checkpoint(self, state: dict[str, Any]) -> None:
         backbone = os.path.join(self.cfg.OUTPUT_DIR, "backbone_final.pth")
@@ -157,23 +170,26 @@ class ClsTrainer(TrainerBase):
     # ------------------------------------------------------------------ evaluation
     def _validate(self) -> dict[str, float | None]:
         cl = self.cfg.CHANNELS_LAST
-        raw = evaluate_classifier(self.eval_model, self.val_loader, self.device, self.amp_dtype, cl)
+        raw = evaluate_classifier(self.eval_model, self.val_loader, self.device, self.amp_dtype, cl,
+                                  should_stop=self.stop_requested)
         out: dict[str, float | None] = {"top1": raw["top1"], "top5": raw["top5"], "val_loss": raw["loss"],
                                         "ema_top1": None, "ema_top5": None}
         if self.ema is not None:
-            ema = evaluate_classifier(self.ema.module, self.val_loader, self.device, self.amp_dtype, cl)
+            ema = evaluate_classifier(self.ema.module, self.val_loader, self.device, self.amp_dtype, cl,
+                                      should_stop=self.stop_requested)
             out.update(ema_top1=ema["top1"], ema_top5=ema["top5"])
         return out
 
     def evaluate(self, iteration: int) -> dict[str, Any]:
         """The end of an epoch: val top-1/top-5 (raw and EMA), history, model_best.pth, metrics.json."""
         cfg, epoch = self.cfg, self.start_epoch_of(iteration)
-        train_loss = reduce_mean_dict({"loss": self._epoch_loss[0] / max(self._epoch_loss[1], 1)}, self.device)["loss"]
+        total, count = self._summed_epoch_loss()
+        train_loss = total / max(count, 1)
         seconds = time.perf_counter() - self._epoch_start
-        images_per_s = self._epoch_loss[1] * cfg.SOLVER.IMS_PER_BATCH / max(seconds, 1e-9)
+        images_per_s = self._epoch_iters * cfg.SOLVER.IMS_PER_BATCH / max(seconds, 1e-9)  # the global batch
         metrics = {"epoch": epoch, "train_loss": train_loss, "train_images_per_s": images_per_s, **self._validate()}
         self.history.append(metrics)
-        self._epoch_loss, self._epoch_start = [0.0, 0], time.perf_counter()
+        self._epoch_loss, self._epoch_iters, self._epoch_start = [0.0, 0], 0, time.perf_counter()
         score = metrics["ema_top1"] if cfg.EXPORT == "ema" else metrics["top1"]
         is_best = score > self.best_top1
         if is_best:

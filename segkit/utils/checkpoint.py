@@ -9,10 +9,19 @@ from typing import Any, Callable, Collection, Mapping
 
 import torch
 from torch import nn
+from yacs.config import CfgNode
 
 from .io import atomic_path, atomic_write_text
 
 LAST_CHECKPOINT = "last_checkpoint"  # a text file naming the newest complete checkpoint
+SEGMENTOR_KIND = "segmentor"  # the `kind` of a segmentation model's checkpoint, trained or converted
+
+
+def model_entries(state: Mapping[str, torch.Tensor], cfg: CfgNode, kind: str) -> dict[str, Any]:
+    """The entries of every checkpoint segkit writes of a model, whoever writes it (the trainer, tools/zoo.py
+    convert): the weights, the merged config as YAML (a string: it loads under weights_only=True), and the kind
+    of model and its MODEL.NAME, which a resume checks."""
+    return {"model": state, "config": cfg.dump(), "kind": kind, "model_name": cfg.MODEL.NAME}
 
 
 def save_checkpoint(path: str, state: dict[str, Any]) -> None:
@@ -61,9 +70,16 @@ def find_last_checkpoint(output_dir: str) -> str | None:
             return path
     # Without the marker: the final checkpoint, else the highest periodic one. model_best.pth is never the
     # newest: it is written beside the periodic checkpoint of the same epoch.
-    found = sorted((p for p in glob.glob(os.path.join(output_dir, "model_*.pth")) if _iteration_of(p) >= 0),
-                   key=_iteration_of)
-    return found[-1] if found else None
+    found = _numbered_checkpoints(output_dir)
+    return found[0] if found else None
+
+
+def _numbered_checkpoints(output_dir: str, with_final: bool = True) -> list[str]:
+    """model_<iteration>.pth of `output_dir` (and model_final.pth, newest of all), newest first."""
+    found = [p for p in glob.glob(os.path.join(output_dir, "model_*.pth")) if _iteration_of(p) >= 0]
+    if not with_final:
+        found = [p for p in found if _iteration_of(p) != float("inf")]
+    return sorted(found, key=_iteration_of, reverse=True)
 
 
 def _iteration_of(path: str) -> float:
@@ -143,8 +159,7 @@ def load_weights(
 def checkpoint_candidates(output_dir: str) -> list[str]:
     """Checkpoints a resume may start from, newest first: the marker's file, model_final.pth, then the
     periodic model_<iteration>.pth by iteration."""
-    found = sorted((p for p in glob.glob(os.path.join(output_dir, "model_*.pth")) if _iteration_of(p) >= 0),
-                   key=_iteration_of, reverse=True)
+    found = _numbered_checkpoints(output_dir)
     newest = find_last_checkpoint(output_dir)
     return ([newest] if newest else []) + [p for p in found if p != newest]
 
@@ -199,8 +214,7 @@ def prune_checkpoints(output_dir: str, keep: int) -> list[str]:
     if keep <= 0:
         return []
     marker = find_last_checkpoint(output_dir)
-    periodic = sorted((p for p in glob.glob(os.path.join(output_dir, "model_*.pth"))
-                       if re.search(r"model_\d+\.pth$", p)), key=_iteration_of, reverse=True)
+    periodic = _numbered_checkpoints(output_dir, with_final=False)
     doomed = [p for p in periodic[keep:] if p != marker]
     for p in doomed:
         os.remove(p)
@@ -209,7 +223,8 @@ def prune_checkpoints(output_dir: str, keep: int) -> list[str]:
 
 # Entries only a resumed training run reads; weights for sharing leave them out.
 # Training state (the engine's, a distillation projection and a mean teacher included) that inference never reads.
-TRAINING_ONLY_KEYS = ("optimizer", "scheduler", "scaler", "ema", "history", "epoch_loss", "frozen", "distill", "semi")
+TRAINING_ONLY_KEYS = ("optimizer", "scheduler", "scaler", "ema", "history", "epoch_loss", "frozen", "distill",
+                      "pending_evaluation")
 
 
 def strip_checkpoint(src: str, dst: str, use_ema: bool = False) -> dict[str, Any]:

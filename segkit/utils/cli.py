@@ -8,6 +8,8 @@ import sys
 import traceback
 from typing import Callable
 
+from yacs.config import CfgNode
+
 from .comm import cleanup
 from .logger import log_to_files
 
@@ -110,22 +112,33 @@ INT8_OPS_HELP = ("operator types an INT8 model quantizes, e.g. Conv or Conv,MatM
 
 
 def add_runtime_args(parser: argparse.ArgumentParser, runtimes: tuple[str, ...], precisions: tuple[str, ...],
-                     default: str | None = "auto") -> None:
-    """The runtime flags of tools/evaluate.py and tools/predict.py (choices from segkit.deploy). `default`
-    None: the tool decides (evaluate.py runs torch for --weights, so its metrics are the model's own)."""
+                     calib_images: int, default: str | None = "auto") -> None:
+    """The runtime flags of tools/evaluate.py and tools/predict.py (choices and the --calib-images default from
+    segkit.deploy, which sits above this module). `default` None: the tool decides (evaluate.py runs torch for
+    --weights, so its metrics are the model's own)."""
     parser.add_argument("--runtime", default=default, choices=("auto", *runtimes),
                         help="auto: the fastest exact runtime (onnxruntime on a CPU when installed); torch runs the "
                              "model exactly as the trainer evaluates it" + ("" if default else " (the default)"))
     parser.add_argument("--precision", default=precisions[0], choices=precisions,
                         help=f"{precisions[0]} is exact; the others are lossy and run only when asked for "
                              "(bf16, int8+bf16: OpenVINO; int8: OpenVINO or onnxruntime)")
-    parser.add_argument("--calib-images", type=int, default=100,
+    parser.add_argument("--calib-images", type=int, default=calib_images,
                         help="DATASET.TRAIN_SPLIT images that calibrate --precision int8 from a checkpoint")
     parser.add_argument("--int8-ops", type=int8_op_types, default=None, metavar="OP[,OP]", help=INT8_OPS_HELP)
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime / OpenVINO threads")
 
 
+# --split of tools/evaluate.py and tools/predict.py: the choice and the DATASET key naming that split.
+SPLIT_KEYS = {"val": "VAL_SPLIT", "test": "TEST_SPLIT"}
+
+
+def dataset_split(cfg: CfgNode, choice: str) -> str:
+    """The split a --split choice names in `cfg`: DATASET.VAL_SPLIT for "val", DATASET.TEST_SPLIT for "test"."""
+    return getattr(cfg.DATASET, SPLIT_KEYS[choice])
+
+
 LIST_FLAGS = ("--scales",)
+_CONFIG_KEY = re.compile(r"[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)*")
 
 
 def parse_tool_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
@@ -144,6 +157,10 @@ def parse_tool_args(parser: argparse.ArgumentParser, argv: list[str] | None = No
                 j += 1
             if j == i + 1:
                 parser.error(f"{args[i]} needs at least one number")
+            if j < len(args) and not args[j].startswith("-") and not _CONFIG_KEY.fullmatch(args[j]):
+                # neither a number, a flag nor a KEY: most likely a mistyped scale, which would otherwise
+                # surface later as "an odd number of overrides"
+                parser.error(f"{args[i]} takes numbers; {args[j]!r} is not one (nor a config KEY)")
             out.append(f"{args[i]}={','.join(args[i + 1:j])}")
             i = j
         else:

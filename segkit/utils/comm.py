@@ -105,6 +105,22 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+class StoppedEarly(RuntimeError):
+    """Raised on every process when a loop that ends in a collective (an evaluation) was left early because a stop
+    (a preemption signal) was requested on at least one of them: the caller saves and exits instead of
+    finishing the loop, which could outlast the launcher's patience (torchrun's --shutdown-timeout)."""
+
+
+def stopped_on_any(stopped: bool, totals: torch.Tensor) -> None:
+    """Sum `totals` (the loop's counts, a float tensor) over processes in place, together with whether this
+    process stopped early; raise StoppedEarly on every process if any did, after the one all-reduce."""
+    flags = torch.cat([totals, torch.tensor([float(stopped)], dtype=totals.dtype, device=totals.device)])
+    all_reduce_sum(flags)
+    totals.copy_(flags[:-1])
+    if flags[-1] > 0:
+        raise StoppedEarly(f"stopped early on {int(flags[-1])} of {get_world_size()} processes")
+
+
 def reduce_mean_dict(values: dict[str, float], device: torch.device) -> dict[str, float]:
     """Average a dict of scalars over processes (for logging losses of every rank)."""
     if not is_distributed() or not values:

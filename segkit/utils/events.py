@@ -8,6 +8,7 @@ curves do not fold back on themselves.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from typing import Any, Mapping
@@ -15,6 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 
 EVENTS_FILE = "events.jsonl"
+logger = logging.getLogger("segkit")
 
 
 def read_events(path: str) -> list[dict[str, Any]]:
@@ -79,7 +81,12 @@ def draw_curves(output_dir: str) -> str | None:
     from .plots import plot_training_curves, plots_available
 
     path = os.path.join(output_dir, EVENTS_FILE)
-    if not plots_available() or not os.path.isfile(path):
+    if not os.path.isfile(path):
+        return None
+    if not plots_available():
+        # Said once at the end of training, where the picture would have appeared.
+        logger.info('curves.png skipped: matplotlib is not installed (pip install -e ".[vis]"; '
+                    "tools/plot_log.py draws it from events.jsonl later)")
         return None
     records = read_events(path)
     try:

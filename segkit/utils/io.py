@@ -1,9 +1,10 @@
-"""Atomic file writes: a reader (another rank, a resumed run, a user) never sees half a file."""
+"""Atomic file writes: a reader (another rank, a resumed run, a user) never sees half a file or folder."""
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from typing import Any, Callable, Iterator
 
@@ -61,6 +62,65 @@ def file_lock(path: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str) -> Iterator[str]:
+    """Yield a fresh folder beside `path` to fill; on success it becomes `path`, on failure it is removed.
+
+    A missing or empty `path` is replaced by one rename. A `path` with content (a folder another process
+    finished meanwhile, or one a user began) gets the entries it lacks or has as empty folders, and keeps the rest.
+    """
+    path = os.path.abspath(path)
+    # Named like `atomic_path`'s files; made by makedirs, so the folder gets the umask's permissions where
+    # tempfile.mkdtemp would leave it readable by its owner alone.
+    tmp = f"{path}.tmp.{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)  # left by a killed process that had this id
+    os.makedirs(tmp)
+    try:
+        yield tmp
+        try:
+            os.rename(tmp, path)
+        except OSError:  # `path` is there with content (or, on Windows, there at all)
+            if not os.path.isdir(path):
+                raise
+            for name in os.listdir(tmp):
+                target = os.path.join(path, name)
+                try:
+                    os.rename(os.path.join(tmp, name), target)
+                except OSError:
+                    if not os.path.exists(target):
+                        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def replace_folder(path: str, force: bool, flag: str) -> None:
+    """Make way for a tool that writes the folder `path` (named by `flag` in messages): an existing one is an
+    error unless `force`, then removed; a place that cannot be written is an error before any work."""
+    if os.path.exists(path):
+        if not force:
+            raise ValueError(f"{path} exists; pass --force to regenerate")
+        shutil.rmtree(path)
+    check_writable(path, flag)  # the generators build beside it first, then rename
+
+
+def build_folder_once(path: str, build: Callable[[str], Any], complete: Callable[[str], bool] = os.path.exists) -> bool:
+    """Unless `complete(path)`, fill a new folder with `build(folder)` and make it `path` (`atomic_folder`);
+    returns whether this call built it.
+
+    Processes doing it together (torchrun ranks, tools started side by side) take a file lock beside `path`:
+    one builds, the others wait and then find it complete. A killed build leaves no half folder at `path`
+    that a later run would take for complete.
+    """
+    if complete(path):
+        return False
+    with file_lock(os.path.abspath(path) + ".lock"):
+        if complete(path):  # another process finished it while this one waited
+            return False
+        with atomic_folder(path) as folder:
+            build(folder)
+    return True
 
 
 def cache_dir(*parts: str) -> str:

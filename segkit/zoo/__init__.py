@@ -12,11 +12,11 @@ from .download import DownloadError, by_hand, cached_path, download_file, ensure
 from .entries import ENTRIES, ZooEntry, get_entry
 from .hub import HubError, hub_state
 from .runconfig import carried_cfg, entry_cfg, resolve_config
-from .table import describe_entry, zoo_table
-from .weights import (entry_state, is_segkit_checkpoint, load_initial_weights, load_model_for_inference,
-                      read_weights, weights_reader)
+from .table import backbone_label, describe_entry, zoo_table
+from .weights import (convert_entry_file, entry_state, is_segkit_checkpoint, load_initial_weights,
+                      load_model_for_inference, read_weights, weights_reader)
 
-__all__ = ["DownloadError", "ENTRIES", "HubError", "ZooEntry", "by_hand", "cached_path", "carried_cfg",
-           "describe_entry", "download_file", "ensure_file", "entry_cfg", "entry_state", "get_entry", "hub_state",
-           "is_segkit_checkpoint", "load_initial_weights", "load_model_for_inference", "read_weights",
-           "resolve_config", "weights_reader", "zoo_table"]
+__all__ = ["DownloadError", "ENTRIES", "HubError", "ZooEntry", "backbone_label", "by_hand", "cached_path",
+           "carried_cfg", "convert_entry_file", "describe_entry", "download_file", "ensure_file", "entry_cfg",
+           "entry_state", "get_entry", "hub_state", "is_segkit_checkpoint", "load_initial_weights",
+           "load_model_for_inference", "read_weights", "resolve_config", "weights_reader", "zoo_table"]

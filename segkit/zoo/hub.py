@@ -4,7 +4,8 @@ The weights come through the library's own download function (timm.create_model(
 fetches from the Hugging Face Hub; torchvision's WeightsEnum.get_state_dict, which checks the published hash)
 into that library's cache, and are converted with segkit's exact converters (segkit/models/convert) into a
 classifier state_dict whose `backbone.*` part loads into the segmentor's backbone. Both libraries are
-imported only here, when such a name is asked for (timm and huggingface_hub: `pip install segkit[hub]`).
+imported only here, when such a name is asked for (timm and huggingface_hub: `pip install -e ".[hub]"`;
+torchvision is a dependency of segkit itself).
 """
 from __future__ import annotations
 
@@ -39,12 +40,16 @@ def hub_state(spec: str) -> dict[str, torch.Tensor]:
     return dict(converted)
 
 
+# Where each library comes from: timm is the "hub" extra, torchvision one of segkit's own requirements.
+INSTALL = {"timm": 'pip install -e ".[hub]"', "torchvision": 'pip install -e .'}
+
+
 def _import(module: str, spec_kind: str):
     try:
         return importlib.import_module(module)
     except ImportError:
         package = module.split(".")[0]
-        raise HubError(f"{spec_kind}: weights need the {package} package: pip install segkit[hub]") from None
+        raise HubError(f"{spec_kind}: weights need the {package} package: {INSTALL[package]}") from None
 
 
 def _offline(spec: str, err: BaseException, how: str) -> HubError:

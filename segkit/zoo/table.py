@@ -5,12 +5,20 @@ import os
 
 import torch
 from tabulate import tabulate
+from torch import nn
+from yacs.config import CfgNode
 
 from ..data import dataset_classes
 from ..models import build_model
 from .download import cached_path
 from .entries import ENTRIES, ZooEntry
 from .runconfig import entry_cfg
+
+def backbone_label(cfg: CfgNode, model: nn.Module) -> str:
+    """What a log line or report puts beside MODEL.NAME: the backbone of a model built on one, else its variant
+    (PIDNet-S, DDRNet-23-slim), else "own stem" (a network with its own feature extractor)."""
+    return cfg.MODEL.BACKBONE.NAME if hasattr(model, "backbone") else cfg.MODEL.VARIANT or "own stem"
+
 
 HEADERS = ("name", "model", "dataset", "published mIoU", "protocol", "params (M)", "licence", "cached")
 

@@ -22,9 +22,10 @@ from yacs.config import CfgNode
 
 from .. import models
 from ..models.build import WeightsReader
-from ..utils.checkpoint import CheckpointError, extract_model_state, load_checkpoint
+from ..utils.checkpoint import (SEGMENTOR_KIND, CheckpointError, extract_model_state, load_checkpoint, load_weights,
+                                model_entries, save_state)
 from . import formats
-from .download import ensure_file
+from .download import ensure_file, sha256_of
 from .entries import ENTRIES, ZooEntry, get_entry
 from .hub import hub_state, is_hub_spec
 
@@ -89,6 +90,24 @@ def entry_state(entry: ZooEntry, path: str, cfg: CfgNode) -> StateDict:
     if is_segkit_checkpoint(obj):
         return extract_model_state(obj)
     return official_state(obj, path, cfg, entry)
+
+
+def convert_entry_file(entry: ZooEntry, src: str, out: str) -> StateDict:
+    """Write the entry's file `src` (taken by hand, e.g. from Google Drive) as a segkit checkpoint `out` that
+    carries the entry's config, in the layout the trainer writes (so `--weights out` works alone), plus the
+    entry's name and URL. The converted weights must load strictly into the entry's model first; a file whose
+    SHA-256 is not the published one (another release) is a warning, since its keys fit all the same.
+    Returns the weights written; a file of no format, or of another, raises FormatError or CheckpointError."""
+    from .runconfig import entry_cfg
+
+    cfg = entry_cfg(entry)
+    state = entry_state(entry, src, cfg)
+    if entry.sha256 and not sha256_of(src).startswith(entry.sha256):
+        logger.warning("%s does not have the published SHA-256 prefix %s of %s (another release?); its keys "
+                       "fit all the same", src, entry.sha256, entry.filename)
+    load_weights(models.build_model(cfg), state, what=f"model {cfg.MODEL.VARIANT or cfg.MODEL.NAME}", name=src)
+    save_state(out, {**model_entries(state, cfg, SEGMENTOR_KIND), "zoo": entry.name, "source": entry.url})
+    return state
 
 
 def official_state(obj: Any, name: str, cfg: CfgNode, entry: ZooEntry | None = None) -> dict[str, torch.Tensor]:

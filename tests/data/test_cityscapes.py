@@ -7,7 +7,7 @@ from cityscapesscripts.helpers.labels import labels as CS_LABELS
 
 from segkit.config import get_cfg
 from segkit.data import build_dataset
-from segkit.data.cityscapes import CLASS_NAMES, PALETTE, label_id_to_train_id, train_id_to_label_id
+from segkit.data.cityscapes import CLASS_NAMES, PALETTE, find_samples, label_id_to_train_id, train_id_to_label_id
 
 
 def make_cityscapes(root, split="train", city="aachen", names=("aachen_000000_000019",), label_ids=None,
@@ -142,3 +142,25 @@ def test_missing_label_folder_of_a_labelled_split_is_named(tmp_path):
         build_dataset(cfg_for(tmp_path), "val")
     unchecked = build_dataset(cfg_for(tmp_path), "val", strict=False)
     assert unchecked.expects_labels and not unchecked.has_labels
+
+
+def test_samples_are_sorted_by_city_then_name_and_pair_the_label_of_the_same_city(tmp_path):
+    make_cityscapes(tmp_path, city="bremen", names=("bremen_000001_000019", "bremen_000000_000019"))
+    make_cityscapes(tmp_path, city="aachen", names=("aachen_000000_000019",))
+    make_cityscapes(tmp_path, city="aachen", names=("aachen_000001_000019",), with_labels=False)
+
+    samples = find_samples(str(tmp_path), "train", "labelIds", strict=False)
+    assert [s.name for s in samples] == ["aachen_000000_000019", "aachen_000001_000019", "bremen_000000_000019",
+                                         "bremen_000001_000019"]
+    assert samples[1].label is None  # not strict: the missing label is None, the image kept
+    assert samples[2].label == str(tmp_path / "gtFine" / "train" / "bremen" / "bremen_000000_000019_gtFine_labelIds.png")
+    assert find_samples(str(tmp_path), "train", None)[0].label is None  # no labels asked for
+
+
+def test_instance_maps_are_found_beside_the_labels(tmp_path):
+    make_cityscapes(tmp_path, split="val", city="lindau", names=("lindau_000000_000019",))
+    cv2.imwrite(str(tmp_path / "gtFine" / "val" / "lindau" / "lindau_000000_000019_gtFine_instanceIds.png"),
+                np.full((4, 10), 26001, np.uint16))
+    ds = build_dataset(cfg_for(tmp_path), "val", train=False)
+    assert ds.instance_paths == [str(tmp_path / "gtFine" / "val" / "lindau" / "lindau_000000_000019_gtFine_instanceIds.png")]
+    assert int(ds[0]["instances"][0, 0]) == 26001

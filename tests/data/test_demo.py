@@ -7,6 +7,7 @@ import pytest
 from segkit.config import get_cfg
 from segkit.data import build_dataset, generate_demo_dataset
 from segkit.data.cityscapes import label_id_to_train_id
+from segkit.data.demo import ensure_demo_dataset
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +88,17 @@ def test_demo_generation_is_deterministic_and_race_safe(tmp_path):
 def test_bad_size_is_named(tmp_path):
     with pytest.raises(ValueError, match="DEMO_SIZE"):
         generate_demo_dataset(str(tmp_path / "x"), (16, 64), 1, 1)
+
+
+def test_generating_the_demo_set_is_logged_once(tmp_path, segkit_log):
+    cfg = get_cfg()
+    cfg.DATASET.ROOT = str(tmp_path / "demo")
+    cfg.DATASET.GENERATE_DEMO = True
+    cfg.DATASET.DEMO_SIZE = [32, 64]
+    cfg.DATASET.DEMO_NUM_TRAIN = 1
+    cfg.DATASET.DEMO_NUM_VAL = 1
+    ensure_demo_dataset(cfg)
+    ensure_demo_dataset(cfg)  # present: nothing generated, nothing said
+    lines = [r.getMessage() for r in segkit_log.records if "generating" in r.getMessage()]
+    assert lines == [f"generating the demo segmentation dataset at {cfg.DATASET.ROOT}"]
+    assert os.path.isdir(cfg.DATASET.ROOT)

@@ -159,3 +159,12 @@ def test_a_labelled_split_expects_labels_even_when_none_is_there(tmp_path):
     write_pair(tmp_path, "val", "p", lab)
     os.remove(tmp_path / "valannot" / "p.png")
     assert build_dataset(folder_cfg(tmp_path), "val", strict=False).expects_labels
+
+
+def test_paired_folders_take_every_suffix_opencv_reads(tmp_path):
+    # .ppm and .gif were left out by the folder dataset's own, shorter list; the shared one has them.
+    for stem, ext in (("p", ".ppm"), ("g", ".gif"), ("j", ".jpg")):
+        os.makedirs(tmp_path / "img", exist_ok=True)
+        cv2.imwrite(str(tmp_path / "img" / f"{stem}{ext}"), np.full((4, 6, 3), 100, np.uint8))
+    (tmp_path / "img" / "README.txt").write_text("not an image")
+    assert [s.name for s in paired_samples(str(tmp_path / "img"), None)] == ["g", "j", "p"]

@@ -1,4 +1,5 @@
 import os
+import sys
 
 import cv2
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 
 from segkit.data.base import Sample
 from segkit.data.base import check_label_values
-from segkit.data.labels import LabelReader, label_histograms
+from segkit.data.labels import LabelReader, label_histograms, read_mat_label
 from segkit.data.folder import FolderDataset
 from tests.data.test_folder import folder_cfg, write_pair
 
@@ -64,3 +65,33 @@ def test_check_label_values_names_files_and_values(tmp_path):
     with pytest.raises(ValueError, match=r"(?s)12 label file\(s\).*l0\.png: \[7\].*and 2 more files"):
         check_label_values(ds, [{0: 1, 7: 2}] * 12)
     check_label_values(ds, [{0: 1, 255: 3}] * 12)
+
+
+HINT = 'pip install -e ".[data]"'
+
+
+@pytest.fixture
+def no_scipy(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    for name in ("scipy", "scipy.io"):
+        monkeypatch.setitem(sys.modules, name, None)
+
+
+def test_reading_a_mat_label_names_scipy_and_the_extra(tmp_path, no_scipy):
+    path = tmp_path / "a.mat"
+    path.write_bytes(b"")
+    with pytest.raises(ValueError) as err:
+        read_mat_label(str(path))
+    message = str(err.value)
+    assert "needs scipy" in message and message.endswith(HINT) and "\n" not in message
+
+
+def test_a_scan_with_an_error_list_raises_it_once(tmp_path, no_scipy):
+    paths = []
+    for i in range(3):
+        (tmp_path / f"{i}.mat").write_bytes(b"")
+        paths.append(str(tmp_path / f"{i}.mat"))
+    errors: list[str] = []
+    with pytest.raises(ValueError, match="needs scipy"):
+        label_histograms(paths, LabelReader(), use_cache=False, workers=1, errors=errors)
+    assert errors == []  # not recorded as three unreadable files

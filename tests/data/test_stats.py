@@ -6,7 +6,7 @@ import pytest
 
 from segkit.config import get_cfg
 from segkit.data import build_dataset
-from segkit.data.stats import median_frequency_weights, scan_dataset
+from segkit.data.stats import add_config_problems, median_frequency_weights, scan_dataset
 
 
 def test_median_frequency_weights_from_known_counts():
@@ -74,3 +74,29 @@ def test_count_class_pixels(known_set):
 
     ds = build_dataset(known_set, "train", train=False, check_labels=False)
     assert count_class_pixels(ds) == [17, 8, 2]
+
+
+def test_config_problems_name_the_class_count_and_a_split_without_labels(known_set, tmp_path):
+    label_b = tmp_path / "trainannot" / "b.png"
+    cv2.imwrite(str(label_b), np.array([[2, 2, 1], [0, 1, 1]], np.uint8))  # no unknown value now
+    known_set.MODEL.NUM_CLASSES = 3
+    ds = build_dataset(known_set, "train", train=False, check_labels=False, strict=False)
+    report = scan_dataset(ds, image_stats=False, workers=1)
+    assert report["ok"] and add_config_problems(report, known_set, ds, "train") == [] and report["ok"]
+    assert report["problems"] == []
+
+    known_set.MODEL.NUM_CLASSES = 19
+    report = scan_dataset(ds, image_stats=False, workers=1)
+    problems = add_config_problems(report, known_set, ds, "train")
+    assert problems == report["problems"] and len(problems) == 1 and report["ok"] is False
+    assert problems[0].startswith("MODEL.NUM_CLASSES is 19 but dataset 'folder'") and "set MODEL.NUM_CLASSES 3" in problems[0]
+
+    known_set.MODEL.NUM_CLASSES = 3
+    for label in (tmp_path / "trainannot").iterdir():
+        label.unlink()
+    ds = build_dataset(known_set, "train", train=False, check_labels=False, strict=False)
+    report = scan_dataset(ds, image_stats=False, workers=1)
+    assert add_config_problems(report, known_set, ds, "train") == [
+        "no image of split 'train' has a label: is its label folder missing? (only DATASET.TEST_SPLIT 'test' may "
+        "be unlabelled)"]
+    assert report["ok"] is False

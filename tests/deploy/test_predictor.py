@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import glob
+import inspect
 import os
 
 import cv2
@@ -12,9 +13,11 @@ import torch
 import segkit
 from segkit.data.cityscapes import PALETTE
 from segkit.data.seg_transforms import normalise, normalise_luts
-from segkit.deploy import Predictor, open_video, overlay_video
+from segkit.deploy import (DEFAULT_CALIB_IMAGES, Predictor, config_runtime, dataset_calibration, open_video,
+                           overlay_video)
 from segkit.evaluation import InferenceMode, inference
 from tests.deploy.conftest import MEAN, STD
+from tools import evaluate, export_onnx, predict
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +111,12 @@ def test_cuda_without_cuda_is_one_line(exported, monkeypatch):
         Predictor(exported.cfg, exported.model, device="cuda:1")
     with pytest.raises(ValueError, match="device 'gpu' is not a device torch knows"):
         Predictor(exported.cfg, exported.model, device="gpu")
+
+
+def test_every_calibration_default_is_the_deploy_constant():
+    assert inspect.signature(Predictor.from_config).parameters["calib_images"].default == DEFAULT_CALIB_IMAGES
+    assert inspect.signature(config_runtime).parameters["calib_images"].default == DEFAULT_CALIB_IMAGES
+    assert inspect.signature(dataset_calibration).parameters["num_images"].default == DEFAULT_CALIB_IMAGES
+    assert evaluate.parse_args(["--weights", "w.pth"]).calib_images == DEFAULT_CALIB_IMAGES
+    assert predict.parse_args(["--weights", "w.pth", "--input", "x.png"]).calib_images == DEFAULT_CALIB_IMAGES
+    assert export_onnx.parse_args(["--weights", "w", "--out", "m.onnx", "--int8"]).calib_images == DEFAULT_CALIB_IMAGES

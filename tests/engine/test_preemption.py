@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from segkit.config import load_cfg
@@ -23,7 +24,18 @@ def _weights(trainer: SegTrainer) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in trainer.model.state_dict().items()}
 
 
-def test_sigterm_saves_the_current_iteration_exits_75_and_resume_continues_exactly(demo_root, tmp_path):  # noqa: F811
+@pytest.fixture
+def one_thread():
+    """The worker process computes with one thread; so must the runs it is compared with bit for bit (the suite
+    sets one thread per xdist worker, a plain `pytest` run does not)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_sigterm_saves_the_current_iteration_exits_75_and_resume_continues_exactly(demo_root, tmp_path,  # noqa: F811
+                                                                                  one_thread):
     straight = SegTrainer(load_cfg(None, tiny_opts(demo_root, tmp_path / "a", **OPTS)))
     straight.train()
 
@@ -72,3 +84,53 @@ def test_a_torchrun_restart_resumes_and_never_overwrites(monkeypatch):
     monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
     assert resume_flags(False, True) == (True, False)
     assert resume_flags(False, False) == (True, False)
+
+
+def _recorded_evaluations(trainer: SegTrainer, cut_short: int | None = None) -> dict[int, float]:
+    """mIoU per evaluated iteration; the evaluation of `cut_short` sees a stop signal after its first image."""
+    seen: dict[int, float] = {}
+    evaluate = trainer.evaluate
+
+    def wrapped(iteration):
+        asked = []
+
+        def signal_after_the_first_image():
+            asked.append(1)
+            return iteration == cut_short and len(asked) > 1
+
+        trainer.stop_requested = signal_after_the_first_image
+        seen[iteration] = evaluate(iteration)["mIoU"]
+        return seen[iteration]
+
+    trainer.evaluate = wrapped
+    return seen
+
+
+def test_a_signal_during_an_evaluation_cuts_it_short_and_the_resumed_run_redoes_it_first(demo_root, tmp_path):  # noqa: F811
+    opts = {"SOLVER.MAX_ITER": 4, "TEST.EVAL_PERIOD": 2, "SOLVER.CHECKPOINT_PERIOD": 0}
+    straight = SegTrainer(load_cfg(None, tiny_opts(demo_root, tmp_path / "a", **opts)))
+    expected = _recorded_evaluations(straight)
+    straight.train()
+    assert sorted(expected) == [2, 4]
+
+    out = tmp_path / "b"
+    recorded = []
+    for stop_at in (2, 4):  # a periodic evaluation, then (resumed) the final one
+        run = SegTrainer(load_cfg(None, tiny_opts(demo_root, out, **opts)), resume=stop_at == 4)
+        recorded.append(_recorded_evaluations(run, cut_short=stop_at))
+        with pytest.raises(SystemExit) as stopped:
+            run.train()
+        assert stopped.value.code == EXIT_PREEMPTED
+        last = find_last_checkpoint(str(out))
+        assert last.endswith(f"model_{stop_at:07d}.pth") and load_checkpoint(last)["pending_evaluation"] == stop_at
+        assert not (out / "model_final.pth").exists()
+    # Cut short, nothing recorded; the resumed run redid the first one before training on.
+    assert recorded == [{}, {2: expected[2]}]
+
+    resumed = SegTrainer(load_cfg(None, tiny_opts(demo_root, out, **opts)), resume=True)
+    redone = _recorded_evaluations(resumed)
+    resumed.train()
+    assert redone == {4: expected[4]}
+    assert load_checkpoint(str(out / "model_final.pth"))["pending_evaluation"] is None
+    final, reference = _weights(resumed), _weights(straight)
+    assert all(torch.equal(final[k], reference[k]) for k in reference)

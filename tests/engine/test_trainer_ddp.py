@@ -88,7 +88,65 @@ def test_a_nan_on_one_process_stops_both_with_the_message(pipeline, demo_root, d
                 p.kill()
             pytest.fail("the processes hang after a NaN loss on one of them")
     reports = [(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)]
-    for text in reports:  # each names its own losses, and how many processes saw a non-finite one
-        assert text.startswith("non-finite loss at iteration 2: loss="), text
-        assert "(on 1 of 2 processes). Stopping; last good checkpoint: none" in text
-    assert reports[1].startswith("non-finite loss at iteration 2: loss=nan")
+    # The same message on both: the losses averaged over processes (NaN where one was), and how many saw it.
+    assert reports[0] == reports[1]
+    assert reports[0].startswith("non-finite loss at iteration 2: loss=nan"), reports[0]
+    assert "(on 1 of 2 processes). Stopping; last good checkpoint: none" in reports[0]
+
+
+def _pretrain_resume_run(rank: int, world: int, port: int, root: str, out: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    import json
+
+    import torch
+
+    torch.set_num_threads(1)
+    from segkit.models.backbones import BACKBONES
+    from segkit.pretrain import ClsTrainer
+    from segkit.utils.comm import cleanup
+    from tests.pretrain.test_trainer import TinyBackbone
+
+    BACKBONES["tiny_test"] = TinyBackbone
+
+    def trainer(name, resume=False):
+        cfg = tiny_cfg(root, os.path.join(out, name), epochs=2)
+        cfg.freeze()
+        return ClsTrainer(cfg, resume=resume)
+
+    straight = trainer("a")
+    straight.train()
+    crashed = trainer("b")
+    step = crashed.run_step
+
+    def crash_mid_second_epoch(batch, it):
+        if it == crashed.iters_per_epoch + 2:  # a checkpoint after the epoch's first iteration is the resume point
+            raise KeyboardInterrupt("simulated crash")
+        out = step(batch, it)
+        if it == crashed.iters_per_epoch:
+            crashed.save_periodic(it + 1)
+        return out
+
+    crashed.run_step = crash_mid_second_epoch
+    try:
+        crashed.train()
+    except KeyboardInterrupt:
+        pass
+    resumed = trainer("b", resume=True)
+    resumed.train()
+    with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
+        json.dump({"start": resumed.start_iter, "straight": [h["train_loss"] for h in straight.history],
+                   "resumed": [h["train_loss"] for h in resumed.history]}, f)
+    cleanup()
+
+
+def test_pretraining_resumed_mid_epoch_on_two_processes_logs_the_same_epoch_loss(data_root, tmp_path):  # noqa: F811
+    # Every rank's share of the interrupted epoch's loss is saved, not rank 0's alone.
+    mp.start_processes(_pretrain_resume_run, args=(2, _free_port(), data_root, str(tmp_path)), nprocs=2,
+                       start_method="spawn", join=True)
+    import json
+
+    for r in (0, 1):
+        report = json.loads((tmp_path / f"rank{r}.json").read_text())
+        assert report["start"] > 0 and len(report["resumed"]) == 2
+        assert report["resumed"] == pytest.approx(report["straight"], rel=1e-6), report

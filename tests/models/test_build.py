@@ -76,5 +76,35 @@ def test_backbone_weights_of_another_depth_are_an_error_unless_partial(tmp_path)
 
 def test_output_align_corners_is_refused_by_models_that_do_not_read_it():
     cfg = load_cfg("configs/cityscapes/fcn_r50_d8.yaml", ["MODEL.OUTPUT_ALIGN_CORNERS", "True"])
-    with pytest.raises(ValueError, match="MODEL.OUTPUT_ALIGN_CORNERS is set but model 'fcn'"):
+    with pytest.raises(ValueError, match="MODEL.OUTPUT_ALIGN_CORNERS True is set but model 'fcn'"):
         build_model(cfg)
+
+
+# A model-specific key away from its default for a model that would ignore it (and build as if it were unset).
+IGNORED_KEYS = [
+    ("bisenetv1", "MODEL.VARIANT", "pidnet_s"),
+    ("stdc", "MODEL.VARIANT", "ddrnet_23"),
+    *[(model, key, value) for model in ("pidnet", "ddrnet", "bisenetv2")
+      for key, value in (("MODEL.BACKBONE.FROZEN_STAGES", "1"), ("MODEL.BACKBONE.DROP_PATH_RATE", "0.2"),
+                         ("MODEL.BACKBONE.OUTPUT_STRIDE", "8"))],
+    *[(model, "MODEL.DROPOUT", "0.0") for model in ("stdc", "bisenetv1", "pidnet", "ddrnet")],
+]
+
+
+@pytest.mark.parametrize("model,key,value", IGNORED_KEYS, ids=[f"{m}-{k}" for m, k, _ in IGNORED_KEYS])
+def test_model_specific_keys_are_refused_by_models_that_do_not_read_them(model, key, value):
+    backbone = ["MODEL.BACKBONE.NAME", "stdc1"] if model == "stdc" else []
+    with torch.device("meta"):
+        build_model(_cfg("MODEL.NAME", model, *backbone))  # the model alone builds
+        with pytest.raises(ValueError, match=rf"{key} .*{value}.* is set but model '{model}' does not read it"):
+            build_model(_cfg("MODEL.NAME", model, *backbone, key, value))
+
+
+@pytest.mark.parametrize("model,key,value", [
+    ("pidnet", "MODEL.VARIANT", "pidnet_m"), ("bisenetv2", "MODEL.DROPOUT", "0.0"), ("fcn", "MODEL.DROPOUT", "0.0"),
+    ("bisenetv1", "MODEL.BACKBONE.FROZEN_STAGES", "1"), ("fcn", "MODEL.BACKBONE.OUTPUT_STRIDE", "8"),
+])
+def test_model_specific_keys_are_taken_by_models_that_read_them(model, key, value):
+    with torch.device("meta"):
+        build_model(_cfg("MODEL.NAME", model, key, value))
+

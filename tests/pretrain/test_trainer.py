@@ -206,6 +206,7 @@ def test_events_and_tensorboard_of_pretraining(data_root, tmp_path):
     ("INPUT.RRC_SCALE", [0.0, 1.0], r"INPUT.RRC_SCALE .* got \[0.0, 1.0\]"),
     ("INPUT.RRC_RATIO", [1.33, 0.75], r"INPUT.RRC_RATIO must be a range \[lo, hi\] with 0 < lo <= hi, got \[1.33, 0.75\]"),
     ("INPUT.RRC_RATIO", [1.0], r"INPUT.RRC_RATIO .* got \[1.0\]"),
+    ("SOLVER.HEAD_LR_MULT", 10.0, r"SOLVER.HEAD_LR_MULT 10.0: a classifier has no head modules"),
 ])
 def test_bad_input_and_batch_values_are_refused_by_name_before_anything_runs(key, value, message, tmp_path):
     from segkit.config import ConfigError

@@ -60,3 +60,10 @@ def test_cuda_without_cuda_is_one_line(capsys, monkeypatch):
     cfg = os.path.join(ROOT, "configs", "cityscapes", "bisenetv2.yaml")
     assert bench.main(["--config-file", cfg, "--device", "cuda"]) == 1
     assert capsys.readouterr().err.startswith("error: device 'cuda' asked for, but CUDA is not available here")
+
+
+def test_cli_names_the_backbone_and_the_variant_of_its_flags(capsys):
+    r = _cli(capsys, "--fuse")
+    assert r["model"] == "bisenetv2" and r["backbone"] == "bisenetv2"  # its branches: the backbone
+    assert list(r["latency"]) == ["bn_folded"]  # folded, not channels_last: not one of the compared variants
+    assert set(r) >= {"params", "params_no_aux", "gflops"} and isinstance(r["gflops"], float)

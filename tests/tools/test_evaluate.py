@@ -7,9 +7,10 @@ import torch
 
 from segkit.config import load_cfg
 from segkit.data import build_dataset
-from segkit.evaluation import evaluate_dataset
+from segkit.evaluation import InferenceMode, evaluate_dataset
 from segkit.models import build_model
 from tests.evaluation.test_prediction_files import make_cityscapes
+from tools import evaluate as evaluate_tool
 from tools.evaluate import main
 
 
@@ -242,3 +243,18 @@ def test_lossy_precision_runs_only_when_asked_and_the_json_says_what_ran(setup, 
     capsys.readouterr()
     assert main([*common, "--runtime", "torch", "--precision", "bf16"]) == 1
     assert "runtime torch has no precision bf16" in capsys.readouterr().err
+
+
+def test_the_mode_checked_at_start_is_the_one_evaluated(setup, monkeypatch):
+    tmp, cfg_file, cfg, model, weights = setup
+    seen = {}
+
+    def evaluate(*args, mode=None, **kwargs):
+        seen["mode"] = mode
+        return evaluate_dataset(*args, mode=mode, **kwargs)
+
+    monkeypatch.setattr(evaluate_tool, "evaluate_dataset", evaluate)
+    assert main(["--config-file", str(cfg_file), "--weights", str(weights), "--flip", "--scales", "0.5", "1.0",
+                 "--out", str(tmp / "once.json")]) == 0
+    assert seen["mode"] == InferenceMode.from_config(cfg, flip=True, scales=[0.5, 1.0], device="cpu")
+

@@ -103,14 +103,6 @@ def test_shipped_configs_load():
                                                defaults=get_cls_cfg).MODEL.NAME
 
 
-def test_make_demo_cls_data_tool(tmp_path):
-    tool = _tool("make_demo_cls_data")
-    assert tool.main(["--root", str(tmp_path), "--num-classes", "3", "--train-per-class", "2", "--val-per-class", "1",
-                      "--size", "20"]) == 0
-    assert len(os.listdir(tmp_path / "train")) == 3 and len(os.listdir(tmp_path / "val" / "circle")) == 1
-    assert tool.main(["--root", str(tmp_path / "x"), "--num-classes", "40"]) == 1
-
-
 def test_unwritable_output_dir_fails_before_the_data_is_built(tmp_path, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("")

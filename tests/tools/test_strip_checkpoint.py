@@ -53,8 +53,14 @@ def test_errors_are_one_line_and_write_nothing(tmp_path, capsys):
     assert main([str(tmp_path / "bare.pth"), str(tmp_path / "o.pth")]) == 1
     assert capsys.readouterr().err.strip() == (f"error: {tmp_path / 'bare.pth'} holds no training state to strip: "
                                                "it is a bare state_dict already")
+    before = (tmp_path / "c.pth").read_bytes()
     assert main([str(tmp_path / "c.pth"), str(tmp_path / "c.pth")]) == 1
-    assert "OUT is IN" in capsys.readouterr().err
+    assert capsys.readouterr().err == (f"error: OUT {tmp_path / 'c.pth'} is the same file as IN: writing it would "
+                                       "overwrite the input; give OUT another path\n")
+    os.link(tmp_path / "c.pth", tmp_path / "hard.pth")  # another name of the same file, which abspath misses
+    assert main([str(tmp_path / "c.pth"), str(tmp_path / "hard.pth")]) == 1
+    assert "is the same file as IN" in capsys.readouterr().err
+    assert (tmp_path / "c.pth").read_bytes() == before
     assert main([str(tmp_path / "c.pth"), str(tmp_path / "o.pth"), "--ema"]) == 1
     assert "has no EMA weights" in capsys.readouterr().err
     assert not (tmp_path / "o.pth").exists()

@@ -1,11 +1,15 @@
+import glob
 import os
 
 import pytest
 import torch
 from torch import nn
 
+import segkit
 from segkit.utils.checkpoint import (
+    TRAINING_ONLY_KEYS,
     CheckpointError,
+    checkpoint_candidates,
     extract_model_state,
     find_last_checkpoint,
     load_checkpoint,
@@ -155,3 +159,24 @@ def test_a_state_dict_read_elsewhere_loads_and_named_keys_may_keep_their_init():
     missing, unexpected = load_weights(target, state, name="zoo:x", reinit=["head.weight", "head.bias"])
     assert missing == ["head.weight", "head.bias"] and unexpected == []  # strict, all the same
     assert torch.equal(target.head.weight, init) and torch.equal(target.backbone.weight, source.backbone.weight)
+
+
+def test_every_training_only_key_is_one_a_trainer_writes():
+    # A stale name (an entry no trainer writes any more) would silently drop a user's entry of that name.
+    package = os.path.dirname(segkit.__file__)
+    writers = glob.glob(os.path.join(package, "engine", "*.py")) + [os.path.join(package, "pretrain", "trainer.py")]
+    source = "".join(open(p, encoding="utf-8").read() for p in writers)
+    assert [k for k in TRAINING_ONLY_KEYS if f'"{k}":' not in source] == []
+
+
+def test_candidates_are_the_marker_then_final_then_periodic_newest_first(tmp_path):
+    out = str(tmp_path)
+    for it in (5, 40, 300):
+        save_checkpoint(os.path.join(out, f"model_{it:07d}.pth"), {"iteration": it})
+    (tmp_path / "last_checkpoint").write_text("model_0000040.pth")
+    for name in ("model_best.pth", "model_final.pth"):
+        torch.save({}, os.path.join(out, name))
+    names = [os.path.basename(p) for p in checkpoint_candidates(out)]
+    assert names == ["model_0000040.pth", "model_final.pth", "model_0000300.pth", "model_0000005.pth"]
+    os.remove(tmp_path / "last_checkpoint")
+    assert os.path.basename(find_last_checkpoint(out)) == "model_final.pth"  # model_best.pth is never the newest

@@ -100,6 +100,14 @@ def test_scales_without_numbers_is_an_error(capsys):
     assert "--scales needs at least one number" in capsys.readouterr().err
 
 
+def test_a_mistyped_scale_is_named(capsys):
+    from segkit.utils.cli import parse_tool_args
+
+    with pytest.raises(SystemExit):
+        parse_tool_args(_parser(), ["--config-file", "c.yaml", "--scales", "0.5", "abc", "OUTPUT_DIR", "x"])
+    assert "'abc' is not one" in capsys.readouterr().err
+
+
 # A real loader worker, in a process of its own: a DataLoader's worker processes inside a pytest-xdist worker
 # crashed that worker in CI (forked and spawned alike), and a crash there loses the test's output.
 LOADER_ERROR_SCRIPT = """
@@ -171,3 +179,23 @@ def test_a_deliberate_exit_keeps_its_code_and_logs_no_traceback(tmp_path):
         run_tool(preempted)
     assert stop.value.code == 75
     assert "Traceback" not in (tmp_path / "log.txt").read_text()
+
+
+def test_split_choice_names_the_config_split():
+    from segkit.config import get_cfg
+    from segkit.utils.cli import SPLIT_KEYS, dataset_split
+
+    cfg = get_cfg()
+    cfg.DATASET.VAL_SPLIT, cfg.DATASET.TEST_SPLIT = "validation", "benchmark"
+    assert tuple(SPLIT_KEYS) == ("val", "test")
+    assert (dataset_split(cfg, "val"), dataset_split(cfg, "test")) == ("validation", "benchmark")
+
+
+def test_calib_images_default_is_the_one_given():
+    import argparse
+
+    from segkit.utils.cli import add_runtime_args
+
+    parser = argparse.ArgumentParser()
+    add_runtime_args(parser, ("torch", "onnx"), ("fp32", "int8"), 7)
+    assert parser.parse_args([]).calib_images == 7 and parser.parse_args(["--calib-images", "3"]).calib_images == 3

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 
-from segkit.utils.events import EVENTS_FILE, EventWriter, read_events
+from segkit.utils.events import EVENTS_FILE, EventWriter, draw_curves, read_events
 
 
 def test_scalars_append_and_non_finite_values_are_dropped(tmp_path):
@@ -39,3 +40,19 @@ def test_disabled_writer_writes_nothing(tmp_path):
     w = EventWriter(str(tmp_path / "x"), enabled=False)
     w.scalars(1, {"loss": 1.0})
     assert not (tmp_path / "x").exists()
+
+
+def test_curves_skipped_without_matplotlib_say_so(tmp_path, monkeypatch, segkit_log):
+    w = EventWriter(str(tmp_path))
+    w.scalars(10, {"loss": 1.0})
+    w.close()
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert draw_curves(str(tmp_path)) is None
+    lines = [r.getMessage() for r in segkit_log.records]
+    assert len(lines) == 1 and "curves.png skipped" in lines[0] and 'pip install -e ".[vis]"' in lines[0]
+    assert not (tmp_path / "curves.png").exists()
+
+
+def test_nothing_is_said_without_events(tmp_path, monkeypatch, segkit_log):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert draw_curves(str(tmp_path)) is None and not segkit_log.records

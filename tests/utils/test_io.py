@@ -1,12 +1,14 @@
-"""Atomic writes leave whole files only; an unwritable output path is one error naming it."""
+"""Atomic writes leave whole files and folders only; an unwritable output path is one error naming it."""
 from __future__ import annotations
 
 import os
 import re
+import stat
 
 import pytest
 
-from segkit.utils.io import UnwritablePathError, atomic_write_text, check_not_input, check_writable
+from segkit.utils.io import (UnwritablePathError, atomic_folder, atomic_write_text, build_folder_once,
+                             check_not_input, check_writable)
 
 
 def test_atomic_write_leaves_no_temporary(tmp_path):
@@ -46,3 +48,51 @@ def test_an_output_that_is_its_input_is_refused_naming_both_flags(tmp_path, monk
     for out in ("cp/other.pth", "m.pth", str(tmp_path / "cp")):  # another file, a missing one, the input's folder
         check_not_input(out, "--out", str(src), "--weights")
     assert src.read_bytes() == b"checkpoint"
+
+
+def _fill(folder, text="new") -> None:
+    os.makedirs(os.path.join(folder, "train"))
+    open(os.path.join(folder, "train", "a.txt"), "w").write(text)
+    os.makedirs(os.path.join(folder, "val"))
+
+
+def test_atomic_folder_becomes_the_path_or_leaves_nothing(tmp_path):
+    with atomic_folder(str(tmp_path / "set")) as folder:
+        assert not os.path.exists(tmp_path / "set")  # nothing at the path while it is being filled
+        _fill(folder)
+    assert os.listdir(tmp_path) == ["set"] and (tmp_path / "set" / "train" / "a.txt").read_text() == "new"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(tmp_path / "set").st_mode) == 0o777 & ~umask  # as os.makedirs leaves a folder
+    with pytest.raises(RuntimeError):
+        with atomic_folder(str(tmp_path / "broken")) as folder:
+            _fill(folder)
+            raise RuntimeError("killed half way")
+    assert os.listdir(tmp_path) == ["set"]
+
+
+def test_atomic_folder_fills_what_an_existing_folder_lacks_and_keeps_the_rest(tmp_path):
+    (tmp_path / "set" / "train").mkdir(parents=True)
+    (tmp_path / "set" / "train" / "a.txt").write_text("first")  # another writer's finished part
+    with atomic_folder(str(tmp_path / "set")) as folder:
+        _fill(folder, "second")
+    assert (tmp_path / "set" / "train" / "a.txt").read_text() == "first"
+    assert sorted(os.listdir(tmp_path / "set")) == ["train", "val"] and os.listdir(tmp_path) == ["set"]
+
+
+def test_build_folder_once_builds_only_what_is_not_complete(tmp_path):
+    root = str(tmp_path / "set")
+    calls = []
+
+    def build(folder: str) -> None:
+        calls.append(folder)
+        _fill(folder)
+
+    def complete(path: str) -> bool:
+        return os.path.isdir(os.path.join(path, "val"))
+
+    os.makedirs(root)  # an empty folder, not complete: filled
+    assert build_folder_once(root, build, complete)
+    assert not build_folder_once(root, build, complete) and len(calls) == 1
+    assert sorted(os.listdir(tmp_path)) == ["set", "set.lock"] and sorted(os.listdir(root)) == ["train", "val"]
+    assert calls[0] != root  # built elsewhere, then moved: never half a folder at root

@@ -1,5 +1,6 @@
 """ImageNet backbones by name, through the libraries' own download functions (monkeypatched here to hand back
 a generated state_dict: no network), converted exactly; offline is one clear error."""
+import sys
 import urllib.error
 
 import pytest
@@ -13,6 +14,7 @@ from segkit.models import build_model
 from segkit.models.convert import convert_state_dict
 from segkit.utils.checkpoint import strip_prefix
 from segkit.zoo import HubError, load_initial_weights, resolve_config
+from segkit.zoo.hub import hub_state
 
 CFG = ["MODEL.NAME", "bisenetv1", "MODEL.BACKBONE.NAME", "resnet18"]
 
@@ -80,3 +82,16 @@ def test_bad_names_and_places_are_named():
         load_initial_weights(build_model(cfg), cfg)
     with pytest.raises(ValueError, match="names ImageNet backbone weights"):
         resolve_config(None, "timm:resnet18")
+
+
+def test_timm_names_the_hub_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "timm", None)  # its import then fails, as without the extra
+    with pytest.raises(HubError) as err:
+        hub_state("timm:resnet18")
+    assert str(err.value) == 'timm:resnet18: weights need the timm package: pip install -e ".[hub]"'
+
+
+def test_torchvision_is_segkit_itself(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torchvision.models", None)
+    with pytest.raises(HubError, match=r"needs? the torchvision package: pip install -e \.$"):
+        hub_state("torchvision:ResNet18_Weights.IMAGENET1K_V1")

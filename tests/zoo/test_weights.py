@@ -1,5 +1,6 @@
 """Weights by every name: zoo:NAME through the tools and the Predictor, official files by path (detected,
 converted, logged, class order fixed; refused with the keys that did not fit), tools/zoo.py convert and list."""
+import dataclasses
 import json
 
 import cv2
@@ -8,8 +9,9 @@ import pytest
 import torch
 
 import segkit
-from segkit.utils.checkpoint import CheckpointError, load_checkpoint
-from segkit.zoo import ENTRIES, is_segkit_checkpoint, load_model_for_inference, read_weights
+from segkit.engine.seg_trainer import SegTrainer
+from segkit.utils.checkpoint import SEGMENTOR_KIND, CheckpointError, load_checkpoint, model_entries
+from segkit.zoo import ENTRIES, convert_entry_file, is_segkit_checkpoint, load_model_for_inference, read_weights
 from tests.zoo.conftest import NAME, official_file
 from tools import evaluate, predict, zoo as zoo_tool
 
@@ -101,7 +103,7 @@ def test_convert_checks_out_before_converting(zoo, tmp_path, capsys, monkeypatch
     entry, cfg, model = zoo
     src = official_file(model.state_dict(), tmp_path / "by_hand.pth")
     before = src.read_bytes()
-    monkeypatch.setattr(zoo_tool, "entry_state", lambda *a: pytest.fail("converted before checking --out"))
+    monkeypatch.setattr(zoo_tool, "convert_entry_file", lambda *a: pytest.fail("converted before checking --out"))
     folder = tmp_path / "existing"
     folder.mkdir()
     assert zoo_tool.main(["convert", NAME, "--src", str(src), "--out", str(folder)]) == 1
@@ -132,3 +134,18 @@ def test_export_onnx_takes_a_zoo_name_alone(zoo, tmp_path):
     out = tmp_path / "tiny.onnx"
     assert export_onnx.main(["--weights", f"zoo:{NAME}", "--out", str(out)]) == 0
     assert out.is_file()
+
+
+def test_converted_file_has_the_trainers_layout_and_warns_of_another_release(zoo, tmp_path, segkit_log, monkeypatch):
+    entry, cfg, model = zoo
+    src = official_file(model.state_dict(), tmp_path / "by_hand.pth")
+    monkeypatch.setitem(ENTRIES, NAME, dataclasses.replace(entry, sha256="0123abcd"))
+    out = tmp_path / "converted.pth"
+    state = convert_entry_file(ENTRIES[NAME], str(src), str(out))
+    ckpt = load_checkpoint(str(out))
+    expected = {**model_entries(state, cfg, SEGMENTOR_KIND), "zoo": NAME, "source": entry.url}
+    assert list(ckpt) == list(expected)
+    assert all(ckpt[k] == v for k, v in expected.items() if k != "model")
+    assert all(torch.equal(ckpt["model"][k], v) for k, v in model.state_dict().items())
+    assert ckpt["kind"] == SegTrainer.CHECKPOINT_KIND and ckpt["model_name"] == "bisenetv1"
+    assert f"{src} does not have the published SHA-256 prefix 0123abcd of tiny_official.pth" in segkit_log.text

@@ -25,6 +25,11 @@ def output_align_corners(cfg: CfgNode) -> bool:
     return bool(cfg.MODEL.ALIGN_CORNERS if value is None else value)
 
 
+# The MODEL.BACKBONE keys that `backbone_from_cfg` passes to a zoo backbone, read by every model built on one.
+ZOO_BACKBONE_KEYS = frozenset({"MODEL.BACKBONE.OUTPUT_STRIDE", "MODEL.BACKBONE.FROZEN_STAGES",
+                               "MODEL.BACKBONE.DROP_PATH_RATE"})
+
+
 class Segmentor(nn.Module):
     """Base class of segmentation models.
 
@@ -42,8 +47,9 @@ class Segmentor(nn.Module):
     """
 
     aux_names: tuple[str, ...] = ()
-    # Whether the builder passes MODEL.OUTPUT_ALIGN_CORNERS to the model (build_model refuses it otherwise).
-    reads_output_align_corners: bool = False
+    # The model-specific keys (build.MODEL_SPECIFIC_KEYS) the builder passes to this model: build_model refuses
+    # any other of them set away from its default, since this model would silently ignore it.
+    reads: frozenset[str] = frozenset()
     default_aux_weights: tuple[float, ...] = ()
     head_names: tuple[str, ...] = ()
     aux_losses: Mapping[str, str] = MappingProxyType({})

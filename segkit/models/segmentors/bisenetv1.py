@@ -17,7 +17,7 @@ from yacs.config import CfgNode
 from ..backbones import Backbone, backbone_from_cfg
 from ..heads import AttentionRefinement, FeatureFusion, SegHead
 from ..layers import ConvBNAct, init_weights
-from .base import Segmentor, output_align_corners, resize_logits
+from .base import ZOO_BACKBONE_KEYS, Segmentor, output_align_corners, resize_logits
 
 
 class SpatialPath(nn.Sequential):
@@ -62,7 +62,7 @@ class BiSeNetV1(Segmentor):
 
     aux_names = ("aux16", "aux32")
     default_aux_weights = (1.0, 1.0)
-    reads_output_align_corners = True
+    reads = ZOO_BACKBONE_KEYS | {"MODEL.OUTPUT_ALIGN_CORNERS"}
     head_names = ("ffm", "head", "aux16", "aux32")
 
     def __init__(self, backbone: Backbone, num_classes: int, norm: str = "BN", align_corners: bool = False,
@@ -83,7 +83,7 @@ class BiSeNetV1(Segmentor):
         for module in (self.spatial, self.context, self.ffm, self.head, self.aux16, self.aux32):
             init_weights(module, conv_init="kaiming_a1")
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, OrderedDict[str, torch.Tensor]]:
         size = x.shape[-2:]
         spatial = self.spatial(x)
         ctx8, ctx16 = self.context(self.backbone(x))

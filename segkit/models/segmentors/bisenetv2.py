@@ -50,7 +50,8 @@ class BiSeNetV2(Segmentor):
     default_aux_weights = (1.0, 1.0, 1.0, 1.0)
     # The public recipe gives the main head and the booster heads the 10x learning rate; the
     # branches and the aggregation layer train at the base rate.
-    reads_output_align_corners = True
+    # Its branches are a fixed backbone: the zoo backbone keys (output stride, frozen stages, drop path) do not reach it.
+    reads = frozenset({"MODEL.OUTPUT_ALIGN_CORNERS", "MODEL.DROPOUT"})
     head_names = ("head", "aux4", "aux8", "aux16", "aux32")
 
     def __init__(self, num_classes: int, norm: str = "BN", align_corners: bool = False, dropout: float = 0.1,
@@ -68,7 +69,7 @@ class BiSeNetV2(Segmentor):
         # Zero-initialised last norm of every gather-and-expand residual branch.
         init_weights(self, zero_init_norms=residual_last_norms(self))
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, OrderedDict[str, torch.Tensor]]:
         size = x.shape[-2:]
         detail, feats = self.backbone.branches(x)
         logits = resize_logits(self.head(self.bga(detail, feats[-1])), size, self.output_align_corners)

@@ -135,7 +135,7 @@ class DDRNet(Segmentor):
     aux_names = ("aux",)
     default_aux_weights = (0.4,)
     head_names = ("head", "aux")
-    reads_output_align_corners = True
+    reads = frozenset({"MODEL.OUTPUT_ALIGN_CORNERS", "MODEL.VARIANT"})
 
     def __init__(self, spec: DDRNetSpec, num_classes: int, norm: str = "BN", align_corners: bool = False,
                  output_align_corners: bool | None = None) -> None:
@@ -161,7 +161,7 @@ class DDRNet(Segmentor):
         self.aux = DDRHead(high, spec.head_channels, num_classes, norm)
         init_weights(self, conv_init="kaiming_fan_out")
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, OrderedDict[str, torch.Tensor]]:
         size = x.shape[-2:]
         x = self.layer2(F.relu(self.layer1(self.stem(x))))
         low, high = x, x

@@ -25,7 +25,7 @@ from yacs.config import CfgNode
 from ..backbones import Backbone, backbone_from_cfg
 from ..heads import ASPP, Decoder, FCNHead
 from ..layers import init_weights
-from .base import Segmentor, resize_logits
+from .base import ZOO_BACKBONE_KEYS, Segmentor, resize_logits
 
 STYLES = ("tf", "mmseg")
 
@@ -36,6 +36,7 @@ class DeepLabV3Plus(Segmentor):
     aux_names: tuple[str, ...] = ()
     default_aux_weights: tuple[float, ...] = ()
     head_names: tuple[str, ...] = ("aspp", "decoder")
+    reads = ZOO_BACKBONE_KEYS | {"MODEL.DROPOUT"}
 
     def __init__(
         self, backbone: Backbone, aspp: ASPP, decoder: Decoder, aux: nn.Module | None = None,
@@ -54,7 +55,7 @@ class DeepLabV3Plus(Segmentor):
             self.aux_names, self.default_aux_weights = ("aux",), (0.4,)
             self.head_names = self.head_names + ("aux",)
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, OrderedDict[str, torch.Tensor]]:
         size = x.shape[-2:]
         feats = self.backbone(x)
         logits = resize_logits(self.decoder(feats["c2"], self.aspp(feats["c5"])), size, self.align_corners)

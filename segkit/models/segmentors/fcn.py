@@ -16,7 +16,7 @@ from yacs.config import CfgNode
 from ..backbones import Backbone, backbone_from_cfg
 from ..heads import FCNHead
 from ..layers import init_weights
-from .base import Segmentor, resize_logits
+from .base import ZOO_BACKBONE_KEYS, Segmentor, resize_logits
 
 
 class FCN(Segmentor):
@@ -25,6 +25,7 @@ class FCN(Segmentor):
     aux_names = ("aux",)
     default_aux_weights = (0.4,)
     head_names = ("decode_head", "aux")
+    reads = ZOO_BACKBONE_KEYS | {"MODEL.DROPOUT"}
 
     def __init__(
         self,
@@ -45,7 +46,7 @@ class FCN(Segmentor):
         init_weights(self.decode_head)
         init_weights(self.aux)
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, OrderedDict[str, torch.Tensor]]:
         size = x.shape[-2:]
         feats = self.backbone(x)
         logits = resize_logits(self.decode_head(feats["c5"]), size, self.align_corners)

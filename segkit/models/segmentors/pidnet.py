@@ -97,7 +97,7 @@ class PIDNet(Segmentor):
     # OHEM on the main logits at the pixels whose predicted boundary probability exceeds LOSS.BOUNDARY_THRESH.
     joint_losses = {"boundary_ohem": ("boundary_ohem", ("main", "boundary"), 1.0)}
     head_names = ("head", "aux_p", "boundary")
-    reads_output_align_corners = True
+    reads = frozenset({"MODEL.OUTPUT_ALIGN_CORNERS", "MODEL.VARIANT"})
 
     def __init__(self, spec: PIDNetSpec, num_classes: int, norm: str = "BN", align_corners: bool = False,
                  output_align_corners: bool | None = None) -> None:
@@ -136,7 +136,7 @@ class PIDNet(Segmentor):
         self.boundary = DDRHead(2 * p, p, 1, norm)
         init_weights(self, conv_init="kaiming_fan_out")
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, OrderedDict[str, torch.Tensor]]:
         size, ac = x.shape[-2:], self.align_corners
         x = F.relu(self.layer2(F.relu(self.layer1(self.stem(x)))))
         p, d = self.p_layer3(x), self.d_layer3(x)

@@ -17,7 +17,7 @@ from yacs.config import CfgNode
 from ..backbones import Backbone, backbone_from_cfg
 from ..heads import FeatureFusion, SegHead
 from ..layers import init_weights
-from .base import Segmentor, output_align_corners, resize_logits
+from .base import ZOO_BACKBONE_KEYS, Segmentor, output_align_corners, resize_logits
 from .bisenetv1 import ContextPath
 
 
@@ -30,7 +30,7 @@ class STDCSeg(Segmentor):
     aux_losses = {"detail": "detail"}
     # The official recipe gives the fusion module and every output head the 10x learning rate.
     head_names = ("ffm", "head", "aux16", "aux32", "detail")
-    reads_output_align_corners = True
+    reads = ZOO_BACKBONE_KEYS | {"MODEL.OUTPUT_ALIGN_CORNERS"}
 
     def __init__(self, backbone: Backbone, num_classes: int, norm: str = "BN", align_corners: bool = True,
                  output_align_corners: bool | None = None) -> None:
@@ -51,7 +51,7 @@ class STDCSeg(Segmentor):
         for module in (self.context, self.ffm, self.head, self.aux16, self.aux32, self.detail):
             init_weights(module, conv_init="kaiming_a1")
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, OrderedDict[str, torch.Tensor]]:
         size, ac = x.shape[-2:], self.output_align_corners
         feats = self.backbone(x)
         ctx8, ctx16 = self.context(feats)

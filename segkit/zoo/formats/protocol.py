@@ -1,5 +1,5 @@
 """The evaluation protocol behind a published figure, as the official code runs it, and the segkit config that
-reproduces it (tests/zoo/test_formats_protocols.py checks each config against its protocol)."""
+reproduces it (tests/zoo/test_formats_protocol.py checks each config against its protocol)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
