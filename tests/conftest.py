@@ -1,3 +1,4 @@
+import functools
 import os
 import sys
 
@@ -95,19 +96,41 @@ def tiny_backbone_name(monkeypatch) -> str:
     return "tiny"
 
 
-# Narrow heads keep the models cheap; the architecture is the same at any width.
-NARROW_HEADS = ["MODEL.HEAD_CHANNELS", "64", "MODEL.AUX_CHANNELS", "32", "MODEL.ASPP_CHANNELS", "32"]
+# Narrow heads keep the models cheap; the architecture is the same at any width. Each goes only to the models
+# that read it: build_model refuses a model-specific key that a model would ignore (Segmentor.reads).
+NARROW_HEADS = {"MODEL.HEAD_CHANNELS": "64", "MODEL.AUX_CHANNELS": "32", "MODEL.ASPP_CHANNELS": "32"}
+
+
+@functools.lru_cache(maxsize=None)
+def keys_read_by(model: str) -> frozenset[str]:
+    """The model-specific keys `model` reads in its default form, from one build on the meta device (shapes only,
+    once per model and worker). Keys a non-default form adds (DEEPLAB_STYLE mmseg: AUX_CHANNELS) are not in it."""
+    from segkit.config import load_cfg
+    from segkit.models import build_model
+
+    with torch.device("meta"):
+        return build_model(load_cfg(None, ["MODEL.NAME", model])).reads
 
 
 @pytest.fixture
 def seg_cfg(tiny_backbone_name):
-    """seg_cfg(model, backbone="tiny", output_stride=32, *opts): a segmentation config with narrow heads.
+    """seg_cfg(model, backbone=None, output_stride=None, *opts): a segmentation config with narrow heads.
 
-    The backbone keys are ignored by models that stand on no zoo backbone."""
+    The narrow heads go to the models that read them, the tiny zoo backbone (when `backbone` is None) to those
+    that stand on a zoo backbone; a `backbone` or `output_stride` given goes to every model, so one given to a
+    model that ignores it is refused."""
     from segkit.config import load_cfg
+    from segkit.models.segmentors.base import ZOO_BACKBONE_KEYS
 
-    def make(model: str, backbone: str = tiny_backbone_name, output_stride: int = 32, *opts: str):
-        return load_cfg(None, ["MODEL.NAME", model, *NARROW_HEADS, "MODEL.BACKBONE.NAME", backbone,
-                               "MODEL.BACKBONE.OUTPUT_STRIDE", str(output_stride), *opts])
+    def make(model: str, backbone: str | None = None, output_stride: int | None = None, *opts: str):
+        reads = keys_read_by(model)
+        chosen = {key: value for key, value in NARROW_HEADS.items() if key in reads}
+        if backbone is None and ZOO_BACKBONE_KEYS <= reads:  # not BiSeNetV2, which takes only its own name
+            backbone = tiny_backbone_name
+        if backbone is not None:
+            chosen["MODEL.BACKBONE.NAME"] = backbone
+        if output_stride is not None:
+            chosen["MODEL.BACKBONE.OUTPUT_STRIDE"] = str(output_stride)
+        return load_cfg(None, ["MODEL.NAME", model, *(x for item in chosen.items() for x in item), *opts])
 
     return make

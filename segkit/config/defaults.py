@@ -32,18 +32,21 @@ _C.MODEL.ALIGN_CORNERS = False  # align_corners of every bilinear upsampling in 
 # Read by BiSeNetV1/V2, DDRNet, PIDNet and STDC-Seg; other models refuse a value.
 _C.MODEL.OUTPUT_ALIGN_CORNERS = None  # align_corners of the last resize of the logits (main, aux) to the input; None: ALIGN_CORNERS
 _C.MODEL.DROPOUT = 0.1  # head dropout: FCN/PSPNet decode and aux heads, DeepLabV3+ by DEEPLAB_STYLE, BiSeNetV2 all heads
-_C.MODEL.HEAD_CHANNELS = 512  # width of FCN / PSP bottleneck convolutions
+# Head shapes, each read by the models named beside it; the other models refuse a value (Segmentor.reads).
+_C.MODEL.HEAD_CHANNELS = 512  # width of FCN / PSP bottleneck convolutions (FCN, PSPNet)
 _C.MODEL.PPM_BINS = [1, 2, 3, 6]  # pyramid pooling bins (PSPNet)
 _C.MODEL.ASPP_RATES = [6, 12, 18]  # ASPP dilations at output stride 16; doubled at output stride 8 (DeepLabV3+)
 _C.MODEL.ASPP_CHANNELS = 256  # ASPP and decoder width (DeepLabV3+)
 _C.MODEL.ASPP_SEPARABLE = True  # depthwise-separable 3x3 convs in ASPP and decoder, as the published DeepLabV3+
 _C.MODEL.DECODER_LOW_CHANNELS = 48  # DeepLabV3+ decoder: channels c2 is projected to before the fusion
 _C.MODEL.DEEPLAB_STYLE = "tf"  # DeepLabV3+ heads as published by "tf" (Xception-65) or "mmseg" (R50-D8: 3x3 bottleneck, aux head)
-_C.MODEL.FCN_NUM_CONVS = 2  # 3x3 convs of HEAD_CHANNELS in the FCN decode head
-_C.MODEL.FCN_CONCAT_INPUT = True  # FCN decode head fuses its input with the conv output (published FCN-D8 head)
-_C.MODEL.AUX_CHANNELS = 256  # width of the auxiliary FCN head on c4 (FCN, PSPNet, mmseg-style DeepLabV3+)
+_C.MODEL.FCN_NUM_CONVS = 2  # 3x3 convs of HEAD_CHANNELS in the FCN decode head (FCN; not PSPNet)
+_C.MODEL.FCN_CONCAT_INPUT = True  # FCN decode head fuses its input with the conv output (published FCN-D8 head; FCN)
+_C.MODEL.AUX_CHANNELS = 256  # width of the auxiliary FCN head on c4 (FCN, PSPNet, DeepLabV3+ with DEEPLAB_STYLE mmseg)
 _C.MODEL.VARIANT = ""  # model size of a family: pidnet_s/m/l, ddrnet_23_slim / ddrnet_23 / ddrnet_39; empty: the smallest
 
+# The zoo backbone: read by BiSeNetV1, STDC-Seg, FCN, PSPNet and DeepLabV3+. PIDNet and DDRNet have none and refuse
+# a value; BiSeNetV2's branches are fixed: it takes WEIGHTS, and NAME bisenetv2 only.
 _C.MODEL.BACKBONE = CN()
 _C.MODEL.BACKBONE.NAME = "resnet18"  # any name of segkit.models.backbones.list_backbones()
 _C.MODEL.BACKBONE.WEIGHTS = ""  # backbone-only state_dict (tools/export_backbone.py, tools/convert_weights.py)

@@ -23,6 +23,20 @@ MODEL_SPECIFIC_KEYS = (
     "MODEL.OUTPUT_ALIGN_CORNERS",
     "MODEL.VARIANT",
     "MODEL.DROPOUT",
+    # Head shapes of the models on a zoo backbone.
+    "MODEL.HEAD_CHANNELS",
+    "MODEL.AUX_CHANNELS",
+    "MODEL.FCN_NUM_CONVS",
+    "MODEL.FCN_CONCAT_INPUT",
+    "MODEL.PPM_BINS",
+    "MODEL.DEEPLAB_STYLE",
+    "MODEL.ASPP_RATES",
+    "MODEL.ASPP_CHANNELS",
+    "MODEL.ASPP_SEPARABLE",
+    "MODEL.DECODER_LOW_CHANNELS",
+    # The zoo backbone; PIDNet and DDRNet have none, BiSeNetV2 its fixed own.
+    "MODEL.BACKBONE.NAME",
+    "MODEL.BACKBONE.WEIGHTS",
     "MODEL.BACKBONE.OUTPUT_STRIDE",
     "MODEL.BACKBONE.FROZEN_STAGES",
     "MODEL.BACKBONE.DROP_PATH_RATE",
@@ -72,9 +86,8 @@ def load_initial_weights(model: nn.Module, cfg: CfgNode, read: WeightsReader = r
     """
     name = cfg.MODEL.NAME
     if cfg.MODEL.BACKBONE.WEIGHTS:
-        backbone = getattr(model, "backbone", None)
-        if backbone is None:
-            raise ValueError(f"MODEL.BACKBONE.WEIGHTS is set but model '{name}' has no zoo backbone to load it into")
+        # build_model refused the key for a model without a backbone (it is not in their `reads`).
+        backbone = model.backbone
         # A backbone export, a converted or pretrained classifier, or another segmentor's checkpoint.
         spec = cfg.MODEL.BACKBONE.WEIGHTS
         missing, unexpected = load_weights(

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 
@@ -52,11 +54,10 @@ def test_backbone_weights_of_another_architecture_fail(tmp_path):
         _built("MODEL.BACKBONE.WEIGHTS", path)
 
 
-def test_backbone_weights_on_a_model_without_zoo_backbone(tmp_path):
-    path = str(tmp_path / "r18.pth")
-    torch.save(build_backbone("resnet18").state_dict(), path)
-    with pytest.raises(ValueError, match="no zoo backbone"):
-        _built("MODEL.NAME", "pidnet", "MODEL.BACKBONE.WEIGHTS", path)
+def test_backbone_weights_on_a_model_without_zoo_backbone_are_refused_before_any_file_is_read(tmp_path):
+    path = str(tmp_path / "absent.pth")  # no file: the model cannot take backbone weights, whatever they hold
+    with pytest.raises(ValueError, match="MODEL.BACKBONE.WEIGHTS .*absent.pth.* is set but model 'pidnet' does not"):
+        build_model(_cfg("MODEL.NAME", "pidnet", "MODEL.BACKBONE.WEIGHTS", path))
 
 
 def test_unknown_model_name():
@@ -81,6 +82,19 @@ def test_output_align_corners_is_refused_by_models_that_do_not_read_it():
 
 
 # A model-specific key away from its default for a model that would ignore it (and build as if it were unset).
+HEAD_KEYS = {
+    "MODEL.HEAD_CHANNELS": "64", "MODEL.AUX_CHANNELS": "32", "MODEL.FCN_NUM_CONVS": "1",
+    "MODEL.FCN_CONCAT_INPUT": "False", "MODEL.PPM_BINS": "[1, 2]", "MODEL.DEEPLAB_STYLE": "mmseg",
+    "MODEL.ASPP_RATES": "[3, 6]", "MODEL.ASPP_CHANNELS": "32", "MODEL.ASPP_SEPARABLE": "False",
+    "MODEL.DECODER_LOW_CHANNELS": "16",
+}
+# The head keys each model reads; AUX_CHANNELS only with an aux head (DeepLabV3+: DEEPLAB_STYLE mmseg).
+HEAD_KEYS_READ = {
+    "fcn": {"MODEL.HEAD_CHANNELS", "MODEL.AUX_CHANNELS", "MODEL.FCN_NUM_CONVS", "MODEL.FCN_CONCAT_INPUT"},
+    "pspnet": {"MODEL.HEAD_CHANNELS", "MODEL.AUX_CHANNELS", "MODEL.PPM_BINS"},
+    "deeplabv3plus": {"MODEL.DEEPLAB_STYLE", "MODEL.ASPP_RATES", "MODEL.ASPP_CHANNELS", "MODEL.ASPP_SEPARABLE",
+                      "MODEL.DECODER_LOW_CHANNELS"},
+}
 IGNORED_KEYS = [
     ("bisenetv1", "MODEL.VARIANT", "pidnet_s"),
     ("stdc", "MODEL.VARIANT", "ddrnet_23"),
@@ -88,6 +102,12 @@ IGNORED_KEYS = [
       for key, value in (("MODEL.BACKBONE.FROZEN_STAGES", "1"), ("MODEL.BACKBONE.DROP_PATH_RATE", "0.2"),
                          ("MODEL.BACKBONE.OUTPUT_STRIDE", "8"))],
     *[(model, "MODEL.DROPOUT", "0.0") for model in ("stdc", "bisenetv1", "pidnet", "ddrnet")],
+    *[(model, key, value) for model in ("pidnet", "ddrnet")
+      for key, value in (("MODEL.BACKBONE.NAME", "resnet50"), ("MODEL.BACKBONE.WEIGHTS", "backbone.pth"))],
+    # Each head key on a model without those heads, and on the models with other heads (PSPNet is built on FCN's
+    # class but has no FCN decode head; tf-style DeepLabV3+ no aux head).
+    *[(model, key, value) for model in ("bisenetv1", *HEAD_KEYS_READ)
+      for key, value in HEAD_KEYS.items() if key not in HEAD_KEYS_READ.get(model, ())],
 ]
 
 
@@ -96,15 +116,35 @@ def test_model_specific_keys_are_refused_by_models_that_do_not_read_them(model, 
     backbone = ["MODEL.BACKBONE.NAME", "stdc1"] if model == "stdc" else []
     with torch.device("meta"):
         build_model(_cfg("MODEL.NAME", model, *backbone))  # the model alone builds
-        with pytest.raises(ValueError, match=rf"{key} .*{value}.* is set but model '{model}' does not read it"):
+        with pytest.raises(ValueError, match=rf"{key} .*{re.escape(value)}.* is set but model '{model}' does not read it"):
             build_model(_cfg("MODEL.NAME", model, *backbone, key, value))
 
 
 @pytest.mark.parametrize("model,key,value", [
     ("pidnet", "MODEL.VARIANT", "pidnet_m"), ("bisenetv2", "MODEL.DROPOUT", "0.0"), ("fcn", "MODEL.DROPOUT", "0.0"),
     ("bisenetv1", "MODEL.BACKBONE.FROZEN_STAGES", "1"), ("fcn", "MODEL.BACKBONE.OUTPUT_STRIDE", "8"),
+    ("stdc", "MODEL.BACKBONE.NAME", "stdc2"), ("bisenetv2", "MODEL.BACKBONE.NAME", "bisenetv2"),
+    ("bisenetv2", "MODEL.BACKBONE.WEIGHTS", "backbone.pth"), ("deeplabv3plus", "MODEL.BACKBONE.WEIGHTS", "b.pth"),
+    *[(model, key, HEAD_KEYS[key]) for model, keys in HEAD_KEYS_READ.items() for key in sorted(keys)],
 ])
 def test_model_specific_keys_are_taken_by_models_that_read_them(model, key, value):
     with torch.device("meta"):
         build_model(_cfg("MODEL.NAME", model, key, value))
+
+
+def test_deeplab_reads_aux_channels_only_in_the_style_with_an_aux_head():
+    def deeplab(*opts):
+        with torch.device("meta"):
+            return build_model(_cfg("MODEL.NAME", "deeplabv3plus", *opts))
+
+    mmseg = deeplab("MODEL.DEEPLAB_STYLE", "mmseg", "MODEL.AUX_CHANNELS", "32")
+    assert mmseg.aux.convs[0].conv.out_channels == 32
+    with pytest.raises(ValueError, match="MODEL.AUX_CHANNELS 32 is set but model 'deeplabv3plus' does not read it"):
+        deeplab("MODEL.DEEPLAB_STYLE", "tf", "MODEL.AUX_CHANNELS", "32")
+
+
+def test_bisenetv2_takes_its_own_branches_name_only():
+    with torch.device("meta"), pytest.raises(
+            ValueError, match="MODEL.BACKBONE.NAME 'resnet50': bisenetv2 has its own fixed branches.*'bisenetv2'"):
+        build_model(_cfg("MODEL.NAME", "bisenetv2", "MODEL.BACKBONE.NAME", "resnet50"))
 

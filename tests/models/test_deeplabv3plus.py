@@ -71,7 +71,7 @@ def test_mmseg_r50_d8_eval_output_at_odd_sizes():
 
 
 def test_mmseg_style_keeps_the_contract_with_its_aux_head(seg_cfg):
-    cfg = seg_cfg("deeplabv3plus", "resnet18c", 8, "MODEL.DEEPLAB_STYLE", "mmseg")
+    cfg = seg_cfg("deeplabv3plus", "resnet18c", 8, "MODEL.DEEPLAB_STYLE", "mmseg", "MODEL.AUX_CHANNELS", "32")
     model = build_model(cfg)
     _check_contract(model, cfg)
     # Classifiers start as mmseg's decode heads do, N(0, 0.01) with zero bias; the other convs are He-initialised.

@@ -16,7 +16,6 @@ from segkit.models import build_model
 from segkit.zoo import ENTRIES, ZooEntry, cached_path, formats
 from segkit.zoo.formats import FormatError, OfficialFormat
 from segkit.zoo.runconfig import CONFIGS_DIR
-from tests.conftest import NARROW_HEADS
 from tests.evaluation.test_prediction_files import make_cityscapes
 
 NAME = "tinyseg_cityscapes"
@@ -71,9 +70,8 @@ def zoo(tmp_path, monkeypatch, tiny_backbone_name):
     configs.mkdir()
     for folder in os.listdir(CONFIGS_DIR):  # the real entries' configs stay reachable
         os.symlink(os.path.join(CONFIGS_DIR, folder), configs / folder)
-    heads = "".join(f"  {k.split('.')[1]}: {v}\n" for k, v in zip(NARROW_HEADS[0::2], NARROW_HEADS[1::2]))
     (configs / "tiny.yaml").write_text(
-        f"OUTPUT_DIR: {tmp_path / 'out'}\nMODEL:\n  NAME: bisenetv1\n  NUM_CLASSES: 19\n{heads}"
+        f"OUTPUT_DIR: {tmp_path / 'out'}\nMODEL:\n  NAME: bisenetv1\n  NUM_CLASSES: 19\n"
         f"  BACKBONE:\n    NAME: {tiny_backbone_name}\nDATASET:\n  ROOT: {root}\nDATALOADER:\n  NUM_WORKERS: 0\n"
         "TEST:\n  BATCH_SIZE: 2\n")
     monkeypatch.setattr("segkit.zoo.runconfig.CONFIGS_DIR", str(configs))

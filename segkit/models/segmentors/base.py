@@ -25,9 +25,10 @@ def output_align_corners(cfg: CfgNode) -> bool:
     return bool(cfg.MODEL.ALIGN_CORNERS if value is None else value)
 
 
-# The MODEL.BACKBONE keys that `backbone_from_cfg` passes to a zoo backbone, read by every model built on one.
-ZOO_BACKBONE_KEYS = frozenset({"MODEL.BACKBONE.OUTPUT_STRIDE", "MODEL.BACKBONE.FROZEN_STAGES",
-                               "MODEL.BACKBONE.DROP_PATH_RATE"})
+# The MODEL.BACKBONE keys that `backbone_from_cfg` passes to a zoo backbone, and the weights `load_initial_weights`
+# loads into it: read by every model built on one.
+ZOO_BACKBONE_KEYS = frozenset({"MODEL.BACKBONE.NAME", "MODEL.BACKBONE.WEIGHTS", "MODEL.BACKBONE.OUTPUT_STRIDE",
+                               "MODEL.BACKBONE.FROZEN_STAGES", "MODEL.BACKBONE.DROP_PATH_RATE"})
 
 
 class Segmentor(nn.Module):
@@ -48,7 +49,8 @@ class Segmentor(nn.Module):
 
     aux_names: tuple[str, ...] = ()
     # The model-specific keys (build.MODEL_SPECIFIC_KEYS) the builder passes to this model: build_model refuses
-    # any other of them set away from its default, since this model would silently ignore it.
+    # any other of them set away from its default, since this model would silently ignore it. A model whose
+    # keys depend on another key (DeepLabV3+'s aux head) extends it per instance, as it does `aux_names`.
     reads: frozenset[str] = frozenset()
     default_aux_weights: tuple[float, ...] = ()
     head_names: tuple[str, ...] = ()

@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 from yacs.config import CfgNode
 
+from ...config import get_cfg
 from ..backbones.bisenetv2 import BiSeNetV2Backbone, dw_norm, residual_last_norms
 from ..heads import SegHead
 from ..layers import ConvBNAct, get_norm, init_weights
@@ -50,8 +51,9 @@ class BiSeNetV2(Segmentor):
     default_aux_weights = (1.0, 1.0, 1.0, 1.0)
     # The public recipe gives the main head and the booster heads the 10x learning rate; the
     # branches and the aggregation layer train at the base rate.
-    # Its branches are a fixed backbone: the zoo backbone keys (output stride, frozen stages, drop path) do not reach it.
-    reads = frozenset({"MODEL.OUTPUT_ALIGN_CORNERS", "MODEL.DROPOUT"})
+    # Its branches are a fixed backbone: the zoo backbone keys (output stride, frozen stages, drop path) do not reach
+    # it; its weights load into it, and its name may be given for the weight messages (`build_bisenetv2` checks it).
+    reads = frozenset({"MODEL.OUTPUT_ALIGN_CORNERS", "MODEL.DROPOUT", "MODEL.BACKBONE.NAME", "MODEL.BACKBONE.WEIGHTS"})
     head_names = ("head", "aux4", "aux8", "aux16", "aux32")
 
     def __init__(self, num_classes: int, norm: str = "BN", align_corners: bool = False, dropout: float = 0.1,
@@ -80,7 +82,16 @@ class BiSeNetV2(Segmentor):
         return self.outputs(logits, aux)
 
 
+# The zoo name of BiSeNetV2's branches (segkit/models/backbones/bisenetv2.py), what its configs set MODEL.BACKBONE.NAME to.
+BRANCHES_NAME = "bisenetv2"
+
+
 def build_bisenetv2(cfg: CfgNode) -> BiSeNetV2:
+    name, default = cfg.MODEL.BACKBONE.NAME, get_cfg().MODEL.BACKBONE.NAME
+    if name not in (BRANCHES_NAME, default):
+        # Any other backbone would be silently replaced by the fixed branches.
+        raise ValueError(f"MODEL.BACKBONE.NAME {name!r}: bisenetv2 has its own fixed branches, the zoo backbone "
+                         f"{BRANCHES_NAME!r}; set it to {BRANCHES_NAME!r} or leave it at its default {default!r}")
     return BiSeNetV2(
         cfg.MODEL.NUM_CLASSES, norm=cfg.MODEL.NORM, align_corners=cfg.MODEL.ALIGN_CORNERS, dropout=cfg.MODEL.DROPOUT,
         output_align_corners=output_align_corners(cfg),

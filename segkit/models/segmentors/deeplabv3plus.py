@@ -36,7 +36,9 @@ class DeepLabV3Plus(Segmentor):
     aux_names: tuple[str, ...] = ()
     default_aux_weights: tuple[float, ...] = ()
     head_names: tuple[str, ...] = ("aspp", "decoder")
-    reads = ZOO_BACKBONE_KEYS | {"MODEL.DROPOUT"}
+    # Both styles; the mmseg style's aux head adds MODEL.AUX_CHANNELS per instance.
+    reads = ZOO_BACKBONE_KEYS | {"MODEL.DROPOUT", "MODEL.DEEPLAB_STYLE", "MODEL.ASPP_RATES", "MODEL.ASPP_CHANNELS",
+                                 "MODEL.ASPP_SEPARABLE", "MODEL.DECODER_LOW_CHANNELS"}
 
     def __init__(
         self, backbone: Backbone, aspp: ASPP, decoder: Decoder, aux: nn.Module | None = None,
@@ -54,6 +56,7 @@ class DeepLabV3Plus(Segmentor):
             init_weights(self.aux)
             self.aux_names, self.default_aux_weights = ("aux",), (0.4,)
             self.head_names = self.head_names + ("aux",)
+            self.reads = self.reads | {"MODEL.AUX_CHANNELS"}  # its width; the TF form would ignore the key
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, OrderedDict[str, torch.Tensor]]:
         size = x.shape[-2:]

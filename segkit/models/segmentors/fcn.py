@@ -25,7 +25,9 @@ class FCN(Segmentor):
     aux_names = ("aux",)
     default_aux_weights = (0.4,)
     head_names = ("decode_head", "aux")
-    reads = ZOO_BACKBONE_KEYS | {"MODEL.DROPOUT"}
+    # The aux head's keys, and the decode head's of build_fcn; PSPNet, built on this class, declares its own.
+    reads = ZOO_BACKBONE_KEYS | {"MODEL.DROPOUT", "MODEL.AUX_CHANNELS", "MODEL.HEAD_CHANNELS", "MODEL.FCN_NUM_CONVS",
+                                 "MODEL.FCN_CONCAT_INPUT"}
 
     def __init__(
         self,

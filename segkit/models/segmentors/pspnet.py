@@ -10,11 +10,15 @@ from yacs.config import CfgNode
 
 from ..backbones import backbone_from_cfg
 from ..heads import PSPHead
+from .base import ZOO_BACKBONE_KEYS
 from .fcn import FCN
 
 
 class PSPNet(FCN):
     """FCN with a PSP decode head (same backbone handling, auxiliary head and head marking)."""
+
+    # FCN's aux head keys; the PSP decode head reads PPM_BINS, not FCN's FCN_NUM_CONVS / FCN_CONCAT_INPUT.
+    reads = ZOO_BACKBONE_KEYS | {"MODEL.DROPOUT", "MODEL.AUX_CHANNELS", "MODEL.HEAD_CHANNELS", "MODEL.PPM_BINS"}
 
 
 def build_pspnet(cfg: CfgNode) -> PSPNet:
