@@ -42,8 +42,8 @@ def test_bench_labels_without_its_runtimes_exits_1_naming_them(monkeypatch, caps
 def test_bench_labels_help_lists_every_runtime(capsys):
     with pytest.raises(SystemExit):
         labels.main(["--help"])
-    assert "(default: all of )" not in capsys.readouterr().out
-    assert [v.name for v in labels.EXPORTED][:2] == ["ort_fp32", "ort_int8"]
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    assert labels.EXPORTED and all(v.name in text for v in labels.EXPORTED)
 
 
 def test_bench_models_refuses_runtimes_it_cannot_time(monkeypatch, tmp_path):

@@ -128,8 +128,14 @@ def test_model_specific_keys_are_refused_by_models_that_do_not_read_them(model, 
     *[(model, key, HEAD_KEYS[key]) for model, keys in HEAD_KEYS_READ.items() for key in sorted(keys)],
 ])
 def test_model_specific_keys_are_taken_by_models_that_read_them(model, key, value):
+    def fingerprint(net):  # what a key can change at build time: modules and their settings, what trains
+        return str(net), tuple(p.requires_grad for p in net.parameters())
+
     with torch.device("meta"):
-        build_model(_cfg("MODEL.NAME", model, key, value))
+        default = build_model(_cfg("MODEL.NAME", model))
+        changed = build_model(_cfg("MODEL.NAME", model, key, value))
+    if key != "MODEL.BACKBONE.WEIGHTS" and (model, value) != ("bisenetv2", "bisenetv2"):  # loaded later / named only
+        assert fingerprint(changed) != fingerprint(default), "the key built the same model: not read"
 
 
 def test_deeplab_reads_aux_channels_only_in_the_style_with_an_aux_head():

@@ -4,6 +4,8 @@ import filecmp
 import os
 import sys
 
+import cv2
+
 from segkit.config import get_cls_cfg, load_cfg
 from segkit.pretrain.demo import ensure_demo_cls_dataset
 
@@ -38,6 +40,7 @@ def test_sizes_and_seed_come_from_the_config(tmp_path):
     assert sorted(os.listdir(tmp_path / "a" / "train")) == ["circle", "square", "triangle"]
     assert len(os.listdir(tmp_path / "a" / "train" / "circle")) == 4
     assert len(os.listdir(tmp_path / "a" / "val" / "circle")) == 1
+    assert cv2.imread(str(tmp_path / "a" / "train" / "circle" / "00000.jpg")).shape == (20, 20, 3)  # DEMO_SIZE
     assert make_demo_cls_data.main(["--root", str(tmp_path / "b"), *SMALL, "SEED", "7"]) == 0
     one = "train/circle/00000.jpg"
     assert not filecmp.cmp(tmp_path / "a" / one, tmp_path / "b" / one, shallow=False)

@@ -36,5 +36,13 @@ def test_suffixes_are_lower_case_and_unique():
     assert len(set(IMAGE_EXTENSIONS)) == len(IMAGE_EXTENSIONS)
 
 
-def test_segmentation_folders_and_classification_folders_take_the_same_suffixes():
-    assert folder.IMAGE_EXTENSIONS is IMAGE_EXTENSIONS and cls_data.IMAGE_EXTENSIONS is IMAGE_EXTENSIONS
+def test_segmentation_folders_and_classification_folders_take_every_suffix(tmp_path):
+    names = [f"x{i}{ext.upper() if i % 2 else ext}" for i, ext in enumerate(IMAGE_EXTENSIONS)]  # any case
+    for d in ("seg", "cls/a"):
+        (tmp_path / d).mkdir(parents=True)
+        for name in names + ["notes.txt"]:
+            (tmp_path / d / name).write_bytes(b"")  # listing reads names, not contents
+    seg = folder.paired_samples(str(tmp_path / "seg"), None)  # the folder dataset's images, paired by suffix
+    _, cls = cls_data.scan_image_folder(str(tmp_path / "cls"))
+    assert sorted(s.image for s in seg) == sorted(str(tmp_path / "seg" / n) for n in names)
+    assert sorted(p for p, _ in cls) == sorted(str(tmp_path / "cls" / "a" / n) for n in names)

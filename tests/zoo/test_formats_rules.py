@@ -38,11 +38,12 @@ def test_two_official_keys_onto_one_segkit_key_is_an_error():
 
 
 def test_bn_counters_are_added_where_missing_and_kept_where_present():
+    # bn's own counter comes first: a 0 added after its running_var would replace it.
     state = {"abn.weight": torch.ones(2), "abn.running_var": torch.ones(2),
-             "bn.running_var": torch.ones(2), "bn.num_batches_tracked": torch.tensor(7)}
+             "bn.num_batches_tracked": torch.tensor(7), "bn.running_var": torch.ones(2)}
     out = add_bn_counters(state)
-    assert list(out) == ["abn.weight", "abn.running_var", "abn.num_batches_tracked", "bn.running_var",
-                         "bn.num_batches_tracked"]
+    assert list(out) == ["abn.weight", "abn.running_var", "abn.num_batches_tracked", "bn.num_batches_tracked",
+                         "bn.running_var"]
     assert out["abn.num_batches_tracked"].dtype == torch.long and int(out["abn.num_batches_tracked"]) == 0
     assert int(out["bn.num_batches_tracked"]) == 7
 
