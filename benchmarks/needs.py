@@ -23,7 +23,7 @@ def runnable(requested: Sequence[Variant], device: str | torch.device = "cpu") -
     packages: dict[str, None] = {}
     left_out: dict[str, list[str]] = {}  # reason -> variant names
     for v in requested:
-        # speed.variants checks fewer packages for OpenVINO than its export needs: check them all here.
+        # Named here rather than taken from speed.variants, which only leaves such a runtime out.
         missing = missing_packages(exported_packages(v.runtime)) if v.runtime in ("onnx", "openvino") else []
         if missing:
             packages.update(dict.fromkeys(missing))

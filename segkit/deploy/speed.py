@@ -95,8 +95,8 @@ def variants(device: str | torch.device = "cpu") -> tuple[Variant, ...]:
     """The variants this machine can run on `device` (those whose packages or CPU units are missing left out)."""
     if torch.device(device).type == "cuda":
         return CUDA_VARIANTS
-    have_onnx = not missing_packages()
-    have_ov = openvino_available() and not missing_packages(("onnx", "onnxscript"))
+    have_onnx = not missing_packages()  # export, parity check and run: what OpenVINO's export needs too
+    have_ov = openvino_available() and have_onnx
     bf16 = have_ov and cpu_has_bf16()
     keep = []
     for v in CPU_VARIANTS:

@@ -73,6 +73,11 @@ def test_variants_offered_follow_the_installed_packages(monkeypatch):
     names = [v.name for v in variants("cpu")]
     assert names[:3] == ["eager", "fused", "compile"] and not any(n.startswith("ov_") for n in names)
     assert [v.name for v in variants("cuda")] == ["eager", "fused", "compile", "fused_fp16", "fused_bf16", "ort_cuda"]
+    # OpenVINO runs the ONNX export, which onnxruntime checks: without it, neither runtime is offered.
+    monkeypatch.setattr(speed, "openvino_available", lambda: True)
+    monkeypatch.setattr(speed, "missing_packages",
+                        lambda names=("onnx", "onnxscript", "onnxruntime"): [n for n in names if n == "onnxruntime"])
+    assert [v.name for v in variants("cpu")] == ["eager", "fused", "compile"]
 
 
 def test_rendered_calibration_is_normalised_scenes_at_the_size():
