@@ -3,14 +3,17 @@
 - "torchvision": brightness x -> b*x, contrast blends with the image's mean grey, saturation with each pixel's
   luma (torchvision's ColorJitter without hue), factors from [1-x, 1+x].
 - "bisenet": the CoinCheung/BiSeNet reproduction's variant: contrast about the fixed grey 74, saturation
-  towards the plain mean of the three channels.
+  towards the plain mean of the three channels, each step clipped to uint8 as the reproduction does.
 - "mmseg": mmsegmentation's PhotoMetricDistortion: each step with probability 0.5 and clipped to uint8: add a
   brightness offset, scale contrast (before or after the HSV steps, at random), scale the HSV saturation,
   shift the HSV hue.
 
-The first two are affine in the colour vector, so brightness, contrast and saturation compose into one
-cv2.transform pass (clipped once at the end rather than after each step: they differ only where an
-intermediate step saturates).
+In "torchvision", brightness, contrast and saturation are affine in the colour vector and compose into one
+cv2.transform pass, clipped once at the end rather than after each step (they differ only where an
+intermediate step saturates). In "bisenet", brightness and contrast are per-value tables composed into one
+cv2.LUT, with the reproduction's clipping between them, then saturation is one cv2.transform: the result is
+the reproduction's within 1 level (cv2.transform's 8-bit arithmetic: against the reproduction's own functions on
+random images, 4-12% of the values differ by 1 where saturation changes, none where it does not).
 """
 from __future__ import annotations
 
@@ -26,23 +29,37 @@ _BISENET_PIVOT = 74.0  # the grey CoinCheung/BiSeNet's contrast table turns abou
 
 def jitter_colours(img: np.ndarray, brightness: float, contrast: float, saturation: float,
                    style: str = "torchvision") -> np.ndarray:
-    """Brightness, contrast and saturation factors (1 = unchanged) applied as one colour matrix.
-
-    `style` "torchvision" or "bisenet" (module docstring): the contrast pivot and the grey that saturation
-    blends towards differ, the composition does not.
-    """
+    """Brightness, contrast and saturation factors (1 = unchanged) in the "torchvision" or "bisenet" form
+    (module docstring)."""
     b, c, s = brightness, contrast, saturation
     if b == c == s == 1.0:
         return img
-    grey_w = _THIRDS if style == "bisenet" else _LUMA_BGR
     if style == "bisenet":
-        pivot = _BISENET_PIVOT
-    else:  # the mean grey after brightness; a strided view is as good a blend target at 1/64 of the cost
-        pivot = b * float(img[::8, ::8].reshape(-1, 3).mean(0) @ grey_w) if c != 1.0 else 0.0
-    sat = s * np.eye(3) + (1 - s) * np.outer(np.ones(3), grey_w)
+        return _bisenet_jitter(img, b, c, s)
+    # The mean grey after brightness; a strided view is as good a blend target at 1/64 of the cost.
+    pivot = b * float(img[::8, ::8].reshape(-1, 3).mean(0) @ _LUMA_BGR) if c != 1.0 else 0.0
     m = np.empty((3, 4), dtype=np.float32)
-    m[:, :3] = c * b * sat
-    m[:, 3] = (1 - c) * pivot  # sat maps a grey vector to itself: the offset stays grey
+    m[:, :3] = c * b * _saturation_matrix(s, _LUMA_BGR)
+    m[:, 3] = (1 - c) * pivot  # the saturation matrix maps a grey vector to itself: the offset stays grey
+    return cv2.transform(img, m)
+
+
+def _saturation_matrix(s: float, grey_w: np.ndarray) -> np.ndarray:
+    return s * np.eye(3) + (1 - s) * np.outer(np.ones(3), grey_w)
+
+
+def _bisenet_jitter(img: np.ndarray, b: float, c: float, s: float) -> np.ndarray:
+    # The reproduction's brightness and contrast tables, each clipped and truncated to uint8, composed.
+    v = np.arange(256, dtype=np.float64)
+    bright = np.clip(v * b, 0, 255).astype(np.uint8)
+    table = np.clip(_BISENET_PIVOT + (bright - _BISENET_PIVOT) * c, 0, 255).astype(np.uint8)
+    if b != 1.0 or c != 1.0:
+        img = cv2.LUT(img, table)
+    if s == 1.0:
+        return img
+    m = np.empty((3, 4), dtype=np.float32)
+    m[:, :3] = _saturation_matrix(s, _THIRDS)
+    m[:, 3] = -0.4999  # cv2 rounds to the nearest value, the reproduction truncates
     return cv2.transform(img, m)
 
 

@@ -159,3 +159,7 @@ def test_bisenet_jitter_turns_contrast_about_grey_74():
     np.testing.assert_allclose(out, np.clip(74 + (image.astype(float) - 74) * 0.5, 0, 255), atol=1)
     grey = jitter_colours(image, 1.0, 1.0, 0.0, style="bisenet")
     np.testing.assert_allclose(grey[..., 0], image.mean(-1), atol=1)
+    # Each step is clipped, as the reproduction's tables are: 230 brightened x1.4 is 255 before contrast 0.6
+    # turns it about 74 (182), not 322 (222 unclipped).
+    bright = np.full((2, 2, 3), 230, np.uint8)
+    assert jitter_colours(bright, 1.4, 0.6, 1.0, style="bisenet")[0, 0, 0] == 182
