@@ -1,7 +1,8 @@
 """Colour jitter of BGR uint8 crops in the three forms the published recipes use (INPUT.JITTER).
 
 - "torchvision": brightness x -> b*x, contrast blends with the image's mean grey, saturation with each pixel's
-  luma (torchvision's ColorJitter without hue), factors from [1-x, 1+x].
+  luma, factors from [1-x, 1+x]: torchvision's ColorJitter without hue, in a fixed order (torchvision draws
+  the order of its steps at random).
 - "bisenet": the CoinCheung/BiSeNet reproduction's variant: contrast about the fixed grey 74, saturation
   towards the plain mean of the three channels, each step clipped to uint8 as the reproduction does.
 - "mmseg": mmsegmentation's PhotoMetricDistortion: each step with probability 0.5 and clipped to uint8: add a
