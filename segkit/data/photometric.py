@@ -64,8 +64,16 @@ def _bisenet_jitter(img: np.ndarray, b: float, c: float, s: float) -> np.ndarray
     return cv2.transform(img, m)
 
 
-def _scale_shift(x: np.ndarray, alpha: float = 1.0, beta: float = 0.0) -> np.ndarray:
-    return np.clip(x.astype(np.float32) * alpha + beta, 0, 255).astype(np.uint8)
+def _scale_shift_table(alpha: float = 1.0, beta: float = 0.0) -> np.ndarray:
+    # mmseg's float multiply-add, clip and uint8 cast of every value, as a 256-entry table for cv2.LUT.
+    return np.clip(np.arange(256, dtype=np.float32) * alpha + beta, 0, 255).astype(np.uint8)
+
+
+_IDENTITY = np.arange(256, dtype=np.uint8)
+
+
+def _apply(img: np.ndarray, table: np.ndarray) -> np.ndarray:
+    return img if table is _IDENTITY else cv2.LUT(img, table)
 
 
 def photometric_distortion(img: np.ndarray, brightness: float, contrast: float, saturation: float,
@@ -76,27 +84,32 @@ def photometric_distortion(img: np.ndarray, brightness: float, contrast: float, 
     from [1-x, 1+x] (mmseg: 0.5); `hue`: a shift drawn from [-x, x) of a full turn, in OpenCV's 180 hue steps
     (mmseg: 18/180 = 0.1). A zero amount skips its step without a draw.
     """
-    def maybe_contrast(x: np.ndarray) -> np.ndarray:
+    # Brightness and contrast map each value through a table; consecutive ones compose into one cv2.LUT pass.
+    table = _IDENTITY
+
+    def maybe_contrast(table: np.ndarray) -> np.ndarray:
         if contrast and np.random.randint(2):
-            return _scale_shift(x, alpha=np.random.uniform(1 - contrast, 1 + contrast))
-        return x
+            return _scale_shift_table(alpha=np.random.uniform(1 - contrast, 1 + contrast))[table]
+        return table
 
     if brightness and np.random.randint(2):
-        img = _scale_shift(img, beta=np.random.uniform(-brightness, brightness) * 255)
+        table = _scale_shift_table(beta=np.random.uniform(-brightness, brightness) * 255)
     contrast_first = np.random.randint(2) == 1
     if contrast_first:
-        img = maybe_contrast(img)
+        table = maybe_contrast(table)
     do_sat = bool(saturation) and np.random.randint(2) == 1
     sat_factor = np.random.uniform(1 - saturation, 1 + saturation) if do_sat else 1.0
     hue_steps = round(hue * 180)
     shift = int(np.random.randint(-hue_steps, hue_steps)) if hue_steps and np.random.randint(2) else 0
     if do_sat or shift:
-        hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
-        if do_sat:
-            hsv[..., 1] = _scale_shift(hsv[..., 1], alpha=sat_factor)
-        if shift:
-            hsv[..., 0] = (hsv[..., 0].astype(np.int16) + shift) % 180
-        img = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+        img = _apply(img, table)
+        table = _IDENTITY
+        # One LUT with a table per HSV channel (OpenCV's 8-bit hue: 0..179); splitting the planes costs more.
+        tables = np.repeat(_IDENTITY[:, None], 3, axis=1)
+        tables[:, 0] = (np.arange(256) + shift) % 180
+        tables[:, 1] = _scale_shift_table(alpha=sat_factor)
+        img = cv2.cvtColor(cv2.LUT(cv2.cvtColor(img, cv2.COLOR_BGR2HSV), tables.reshape(1, 256, 3)),
+                           cv2.COLOR_HSV2BGR)
     if not contrast_first:
-        img = maybe_contrast(img)
-    return img
+        table = maybe_contrast(table)
+    return _apply(img, table)
