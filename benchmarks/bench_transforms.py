@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Cost of the full train transform against decoding the PNG it comes from (target: <= 30%).
 
-    python benchmarks/bench_transforms.py [--repeats 30] [--threads 1] [KEY VALUE ...]
+    python benchmarks/bench_transforms.py [--repeats 30] [--threads 1] [--config-file C] [KEY VALUE ...]
 
 A 2048x1024 demo street scene is written as a PNG; then, median of the repeats, (a) cv2.imread of it and
 (b) the dataset's train path after decoding: label table lookup, SegTrainTransform (scale, crop, flip,
@@ -37,11 +37,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--threads", type=int, default=1, help="OpenCV threads (a loader worker uses 1)")
+    parser.add_argument("--config-file", default=None,
+                        help="a segmentation config whose INPUT values are timed (default: the defaults)")
     parser.add_argument("opts", nargs="*", help="KEY VALUE config overrides (INPUT.*)")
     args = parser.parse_intermixed_args()
     cv2.setNumThreads(args.threads)
     torch.set_num_threads(1)  # as in a DataLoader worker
-    cfg = load_cfg(None, args.opts)
+    cfg = load_cfg(args.config_file, args.opts)
     image, label_ids = render_scene(np.random.default_rng(0), 1024, 2048)
     lut = label_id_to_train_id(cfg.DATASET.IGNORE_INDEX).astype(np.uint8)
     transform = SegTrainTransform.from_config(cfg)
@@ -62,7 +64,7 @@ def main() -> None:
     decode, cost = (float(np.median(x)) for x in zip(*pairs))
     i = cfg.INPUT
     print(f"image 2048x1024 PNG ({size_mb:.1f} MiB), crop {i.CROP_SIZE}, scale {i.SCALE_RANGE}, jitter "
-          f"{i.BRIGHTNESS}/{i.CONTRAST}/{i.SATURATION}, OpenCV threads {args.threads}, median of {args.repeats}")
+          f"{i.BRIGHTNESS}/{i.CONTRAST}/{i.SATURATION} ({i.JITTER}), OpenCV threads {args.threads}, median of {args.repeats}")
     print(f"cv2.imread decode:     {decode:7.2f} ms")
     print(f"train transform:       {cost:7.2f} ms")
     print(f"ratio transform/decode: {cost / decode:.1%} (target <= 30%)")
