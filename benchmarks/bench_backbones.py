@@ -46,9 +46,9 @@ def reference(name: str) -> tuple[str, nn.Module]:
 
 
 def check_references(models: list[str]) -> list[str]:
-    """The models whose reference is available, checked before anything is timed (a missing timm or an unknown
-    name used to stop the run after the models before it had been timed). Without timm (the hub extra) its
-    models are named and left out; a name no library has, or nothing left to time, ends the run.
+    """The models whose reference is available, checked before anything is timed, so a missing timm or an unknown
+    name cannot stop a run halfway. Without timm (the hub extra) its models are named and left out; a name no
+    library has, or nothing left to time, ends the run.
     """
     needs_timm = [m for m in models if m not in TORCHVISION]
     if not needs_timm:

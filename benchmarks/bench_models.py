@@ -233,7 +233,7 @@ def runnable_variants(args: argparse.Namespace) -> list:
     """The variants to time: those of --runtimes (default: all this machine offers) whose packages are installed.
 
     Checked before anything is timed; the others are named with what they lack, and a run that could time
-    none of them is an error (it used to exit 0 having timed nothing).
+    none of them is an error, not an empty table with exit 0.
     """
     if args.facts_only:  # nothing is timed
         return [v for v in variants(args.device) if args.runtimes is None or v.name in args.runtimes]

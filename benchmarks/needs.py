@@ -1,7 +1,7 @@
 """What a benchmark's runtimes need beyond `pip install -e .`, checked before anything is timed.
 
-A runtime whose package is missing used to be dropped without a word (an empty table, exit 0), or to fail
-after the runtimes before it had been timed; the benchmarks now name it and its extra first.
+A runtime whose package is missing is named with its extra before anything is timed, rather than left out of
+the table without a word or failing after the runtimes before it.
 """
 from __future__ import annotations
 

@@ -40,8 +40,8 @@ def missing_packages(names: Sequence[str] = EXPORT_PACKAGES) -> list[str]:
 def require_packages(names: Sequence[str], what: str) -> None:
     """Raise one ValueError naming those of `names` that are missing and the extra that installs them.
 
-    Called before the work starts: without it, a missing onnxscript surfaced minutes into an export as a
-    50-line traceback, or as an ExportError blaming the model.
+    Called before the work starts, so a missing onnxscript is not a traceback minutes into an export, or an
+    ExportError blaming the model.
     """
     missing = missing_packages(names)
     if missing:
