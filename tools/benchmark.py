@@ -22,10 +22,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import torch  # noqa: E402
 
 from segkit.config import load_cfg  # noqa: E402
-from segkit.deploy.speed import model_facts  # noqa: E402
 from segkit.models import build_model  # noqa: E402
 from segkit.models.fuse import prepare_for_inference  # noqa: E402
-from segkit.utils.analysis import measure_latency  # noqa: E402
+from segkit.utils.analysis import count_flops, count_params, measure_latency  # noqa: E402
 from segkit.utils.cli import add_config_args, parse_tool_args, run_tool  # noqa: E402
 from segkit.utils.comm import check_device  # noqa: E402
 from segkit.zoo import backbone_label  # noqa: E402
@@ -71,9 +70,7 @@ def benchmark(args: argparse.Namespace) -> None:
 
     result: dict = {"config": args.config_file, "model": cfg.MODEL.NAME, "backbone": backbone_label(cfg, model),
                     "size": list(size), "device": str(device), "threads": torch.get_num_threads()}
-    facts = model_facts(model, [size])
-    (gflops,) = facts["gflops"].values()  # one size: its figure alone
-    result.update(facts, gflops=gflops)
+    result.update(count_params(model), gflops=count_flops(model, size) / 1e9)
     if args.iters > 0:
         if args.compare:
             variants = {v: prepare_for_inference(model, device, args.half, cl, fuse) for v, (cl, fuse) in VARIANTS.items()}

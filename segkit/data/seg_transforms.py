@@ -144,7 +144,8 @@ class SegTrainTransform:
         return s
 
     def _one_class_dominates(self, label: np.ndarray) -> bool:
-        counts = cv2.calcHist([np.ascontiguousarray(label)], [0], None, [256], [0, 256]).ravel()  # 4x np.bincount
+        # cv2.calcHist counts a window about 4x faster than np.bincount.
+        counts = cv2.calcHist([np.ascontiguousarray(label)], [0], None, [256], [0, 256]).ravel()
         if self.ignore_index < counts.size:
             counts[self.ignore_index] = 0
         total = counts.sum()

@@ -377,8 +377,9 @@ class TrainerBase:
         return metrics
 
     def stop_requested(self) -> bool:
-        """Whether this process received a stop signal: long evaluations ask it between images."""
-        return self.stop.requested
+        """Whether this process received a stop signal, or all processes agreed to stop after this iteration
+        (the signal reached another one): long evaluations ask it between images, so none starts then."""
+        return self.stop.requested or self.stop_agreed
 
     def final_metrics(self) -> dict[str, Any]:
         """What `train()` returns when a resumed run has nothing left to train."""

@@ -14,6 +14,7 @@ from .download import cached_path
 from .entries import ENTRIES, ZooEntry
 from .runconfig import entry_cfg
 
+
 def backbone_label(cfg: CfgNode, model: nn.Module) -> str:
     """What a log line or report puts beside MODEL.NAME: the backbone of a model built on one, else its variant
     (PIDNet-S, DDRNet-23-slim), else "own stem" (a network with its own feature extractor)."""

@@ -134,3 +134,26 @@ def test_a_signal_during_an_evaluation_cuts_it_short_and_the_resumed_run_redoes_
     assert load_checkpoint(str(out / "model_final.pth"))["pending_evaluation"] is None
     final, reference = _weights(resumed), _weights(straight)
     assert all(torch.equal(final[k], reference[k]) for k in reference)
+
+
+def test_an_evaluation_due_when_the_processes_agreed_to_stop_is_left_pending(demo_root, tmp_path):  # noqa: F811
+    # A signal that reached another process makes every process stop after this iteration (stop_agreed); the
+    # evaluation due then does not start, which could outlast the launcher's patience, and is done on resume.
+    opts = {"SOLVER.MAX_ITER": 4, "TEST.EVAL_PERIOD": 2, "SOLVER.CHECKPOINT_PERIOD": 0}
+    run = SegTrainer(load_cfg(None, tiny_opts(demo_root, tmp_path, **opts)))
+    step, evaluate = run.run_step, run.evaluate
+    evaluated = []
+
+    def signal_elsewhere(batch, it):
+        losses = step(batch, it)
+        run.stop_agreed = run.stop_agreed or it == 1  # as the step's all-reduce reports it
+        return losses
+
+    run.run_step = signal_elsewhere
+    run.evaluate = lambda iteration: evaluated.append(iteration) or evaluate(iteration)
+    with pytest.raises(SystemExit):
+        run.train()
+    assert evaluated == [2]  # asked, and cut short before its first image
+    last = find_last_checkpoint(str(tmp_path))
+    assert last.endswith("model_0000002.pth") and load_checkpoint(last)["pending_evaluation"] == 2
+    assert not os.path.exists(os.path.join(str(tmp_path), "metrics.json"))

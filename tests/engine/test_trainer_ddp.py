@@ -122,10 +122,10 @@ def _pretrain_resume_run(rank: int, world: int, port: int, root: str, out: str) 
     def crash_mid_second_epoch(batch, it):
         if it == crashed.iters_per_epoch + 2:  # a checkpoint after the epoch's first iteration is the resume point
             raise KeyboardInterrupt("simulated crash")
-        out = step(batch, it)
+        losses = step(batch, it)
         if it == crashed.iters_per_epoch:
             crashed.save_periodic(it + 1)
-        return out
+        return losses
 
     crashed.run_step = crash_mid_second_epoch
     try:
