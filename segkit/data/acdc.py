@@ -37,7 +37,7 @@ class CityscapesIdsDataset(OfficialDataset):
     default_classes = CLASS_NAMES
     default_palette = PALETTE
     export_table = staticmethod(train_id_to_label_id)
-    unlabelled_splits: tuple[str, ...] = ("test",)
+    unlabelled_splits = ("test",)
 
     @classmethod
     def label_table(cls, cfg: CfgNode) -> np.ndarray:

@@ -160,6 +160,19 @@ class SegDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
+    def join(self, other: "SegDataset") -> None:
+        """Append the samples of another split of the same dataset (DATASET.TRAIN_SPLIT 'train+val');
+        what holds per sample (label histograms, groups) is kept where both splits have it."""
+        if other.class_names != self.class_names or not np.array_equal(other.value_lut, self.value_lut):
+            raise ValueError(f"cannot join split {getattr(other, 'split', '?')!r} to {getattr(self, 'split', '?')!r}: "
+                             "their classes or label tables differ")
+        self.samples += other.samples
+        self.has_labels = self.has_labels and other.has_labels
+        self.expects_labels = self.expects_labels and other.expects_labels
+        both = self.label_histograms is not None and other.label_histograms is not None
+        self.label_histograms = self.label_histograms + other.label_histograms if both else None
+        self.groups = self.groups + other.groups if self.groups is not None and other.groups is not None else None
+
     def check_index(self, check_labels: bool) -> None:
         """Checks run once when a split is indexed, so a bad file stops the run before the first iteration
         rather than when its sample is drawn hours in: readable, complete headers and matching sizes

@@ -65,9 +65,19 @@ def _dataset_class(cfg) -> type[SegDataset]:
     return DATASETS[name]
 
 
+def split_parts(split: str) -> list[str]:
+    """The splits a name joins with '+' ("train+val": both, in that order, as one dataset); an empty part
+    or one named twice is an error naming the split."""
+    parts = split.split("+")
+    if not all(parts) or len(set(parts)) != len(parts):
+        raise ValueError(f"split {split!r}: join distinct split names with '+', e.g. 'train+val'")
+    return parts
+
+
 def build_dataset(cfg: CfgNode, split: str, train: bool | None = None, check_labels: bool | None = None,
                   strict: bool = True) -> SegDataset:
     """The split of DATASET.NAME with train transforms when `train` (default: split is the training split).
+    Splits joined with '+' ("train+val", how the published CamVid models train) are one dataset.
 
     `check_labels` overrides DATASET.CHECK_LABELS; `strict=False` (tools/check_dataset.py) keeps images
     without a label (label None) and skips the value check, so that a scan can report every problem.
@@ -80,7 +90,11 @@ def build_dataset(cfg: CfgNode, split: str, train: bool | None = None, check_lab
     if train is None:
         train = split == cfg.DATASET.TRAIN_SPLIT
     transform = (SegTrainTransform.from_config(cfg) if train else SegEvalTransform.from_config(cfg))
-    dataset = dataset_class(cfg, split, transform=transform, check_labels=check_labels, strict=strict)
+    parts = split_parts(split)
+    dataset = dataset_class(cfg, parts[0], transform=transform, check_labels=check_labels, strict=strict)
+    for part in parts[1:]:
+        dataset.join(dataset_class(cfg, part, transform=transform, check_labels=check_labels, strict=strict))
+    dataset.split = split
     if train and split == cfg.DATASET.TRAIN_SPLIT and cfg.DATASET.TRAIN_SUBSET:
         restrict_to_subset(dataset, cfg.DATASET.TRAIN_SUBSET, cfg.DATASET.TRAIN_SUBSET_SEED)
     return dataset

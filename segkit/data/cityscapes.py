@@ -112,6 +112,14 @@ class CityscapesDataset(SegDataset):
                 self.instance_spec = cityscapes_instance_spec(CLASS_NAMES)
         self._read_instances = LabelReader()
 
+    def join(self, other: SegDataset) -> None:
+        super().join(other)
+        # Instance metrics need a map for every image of what is evaluated.
+        joined = getattr(other, "instance_paths", [])
+        self.instance_paths = self.instance_paths + joined if self.instance_paths and joined else []
+        if not self.instance_paths:
+            self.instance_spec = None
+
     def __getitem__(self, index: int) -> dict:
         item = super().__getitem__(index)
         if self.instance_paths:

@@ -6,10 +6,12 @@ as the download unpacks:
     ROOT/{training,validation}/<version>/labels/<key>.png   indexed PNG, value = position in the table
     ROOT/testing/images/<key>.jpg                           5,000 images, no labels
 
-The classes are the labels whose "evaluate" flag is true, in table order: v1.2 has 65 of its 66 (not
-void--unlabeled, which is ignored); the labels not evaluated map to the ignore index. The config JSON of
-the download is read when ROOT holds it; otherwise the built-in tables (mapillary_tables.py; all labels
-but void--unlabeled evaluated) stand in. Class names are the official machine names
+or, for v1.2 downloaded on its own, ROOT/config.json and ROOT/{training,validation}/labels/<key>.png.
+
+The classes are the labels whose "evaluate" flag is true, in table order: 65 of v1.2's 66 (not
+void--unlabeled) and 116 of v2.0's 124 (not void--unlabeled nor the ambiguous and group labels); the labels
+not evaluated map to the ignore index. The config JSON of the download is read when ROOT holds it;
+otherwise the built-in tables (mapillary_tables.py, the same names, colours and flags) stand in. Class names are the official machine names
 ("construction--flat--road").
 
 `CITYSCAPES_RULES` declares how Mapillary labels become Cityscapes' 19 classes (segkit/data/class_mapping.py
@@ -26,9 +28,8 @@ from yacs.config import CfgNode
 
 from .base import Sample
 from .official import OfficialDataset, find_pairs, value_table
-from .mapillary_tables import TABLES
+from .mapillary_tables import NOT_EVALUATED, TABLES
 
-UNLABELED = "void--unlabeled"
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,27 @@ class Label:
     evaluate: bool
 
 
+# The v1.2 release on its own (the layout Mask2Former's instructions use) has no version folder and names its
+# table config.json: ROOT/config.json, ROOT/{training,validation}/labels/<key>.png.
+STANDALONE = "v1.2"
+
+
 def config_path(root: str, version: str) -> str:
-    return os.path.join(root, f"config_{version}.json")
+    """The download's label table: config_<version>.json, or a v1.2 download's own config.json."""
+    path = os.path.join(root, f"config_{version}.json")
+    standalone = os.path.join(root, "config.json")
+    if version == STANDALONE and not os.path.isfile(path) and os.path.isfile(standalone):
+        return standalone
+    return path
+
+
+def label_folder(root: str, folder: str, version: str) -> str:
+    """<folder>/<version>/labels, or a v1.2 download's own <folder>/labels when only that exists."""
+    path = os.path.join(root, folder, version, "labels")
+    standalone = os.path.join(root, folder, "labels")
+    if version == STANDALONE and not os.path.isdir(path) and os.path.isdir(standalone):
+        return standalone
+    return path
 
 
 def read_config(path: str) -> list[Label]:
@@ -55,7 +75,7 @@ def read_config(path: str) -> list[Label]:
 
 
 def builtin_labels(version: str) -> list[Label]:
-    return [Label(name, color, name != UNLABELED) for name, color in TABLES[version]]
+    return [Label(name, color, name not in NOT_EVALUATED[version]) for name, color in TABLES[version]]
 
 
 # Cityscapes class <- Mapillary labels: an entry ending in "--" takes every label it begins (v2.0 splits
@@ -128,7 +148,7 @@ class MapillaryDataset(OfficialDataset):
 
     def find_samples(self, cfg: CfgNode, folder: str, strict: bool) -> list[Sample]:
         root = cfg.DATASET.ROOT
-        labels = None if folder == "testing" else os.path.join(root, folder, self.version, "labels")
+        labels = None if folder == "testing" else label_folder(root, folder, self.version)
         return find_pairs(os.path.join(root, folder, "images"), ".jpg", labels, ".png", strict)
 
 

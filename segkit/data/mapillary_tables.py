@@ -1,6 +1,7 @@
 """The label tables of Mapillary Vistas as config_v1.2.json and config_v2.0.json declare them, in label
-order (the value stored in the label PNGs): name and colour. Facts of the official release, kept here so
-the dataset needs no JSON to name its classes; a download's own JSON is read when present."""
+order (the value stored in the label PNGs): name and colour, and the labels whose "evaluate" flag is false.
+Facts of the official release, kept here so the dataset needs no JSON to name its classes; a download's
+own JSON is read when present."""
 from __future__ import annotations
 
 V12 = """
@@ -163,12 +164,12 @@ object--support--pole-group 153 153 153
 object--support--traffic-sign-frame 128 128 128
 object--support--utility-pole 0 0 80
 object--traffic-cone 210 60 60
-object--traffic-light--cyclists 250 170 30
-object--traffic-light--general-horizontal 250 170 30
 object--traffic-light--general-single 250 170 30
-object--traffic-light--general-upright 250 170 30
-object--traffic-light--other 250 170 30
 object--traffic-light--pedestrians 250 170 30
+object--traffic-light--general-upright 250 170 30
+object--traffic-light--general-horizontal 250 170 30
+object--traffic-light--cyclists 250 170 30
+object--traffic-light--other 250 170 30
 object--traffic-sign--ambiguous 192 192 192
 object--traffic-sign--back 192 192 192
 object--traffic-sign--direction-back 192 192 192
@@ -209,3 +210,12 @@ def parse(table: str) -> list[tuple[str, tuple[int, int, int]]]:
 
 
 TABLES = {"v1.2": parse(V12), "v2.0": parse(V20)}
+
+# Labels the JSON marks "evaluate": false (ignored in training and evaluation). v2.0 leaves out the ambiguous
+# and group labels beside void--unlabeled: 116 of its 124 labels are evaluated, 65 of v1.2's 66.
+NOT_EVALUATED = {
+    "v1.2": frozenset({"void--unlabeled"}),
+    "v2.0": frozenset({"construction--barrier--ambiguous", "human--person--person-group",
+                       "marking--discrete--ambiguous", "object--sign--ambiguous", "object--support--pole-group",
+                       "object--traffic-sign--ambiguous", "object--vehicle--vehicle-group", "void--unlabeled"}),
+}

@@ -95,6 +95,7 @@ class OfficialDataset(SegDataset):
     """
 
     split_dirs: Mapping[str, str] = {}
+    unlabelled_splits: tuple[str, ...] = ()  # folders the download holds without labels (Dark Zurich's train)
     export_table: Callable[[], np.ndarray] | None = None  # train id -> stored id for submissions, or None
 
     def __init__(self, cfg: CfgNode, split: str, transform: Callable | None = None, check_labels: bool | None = None,
@@ -103,12 +104,14 @@ class OfficialDataset(SegDataset):
         if not os.path.isdir(d.ROOT):
             raise FileNotFoundError(f"{self.title} root not found: {d.ROOT} (DATASET.ROOT)")
         names, palette = self.declared_classes(cfg)
-        samples = self.find_samples(cfg, self.split_dirs.get(split, split), strict)
-        # Every split but the test split is a labelled one, so a missing label folder is not a silent "OK";
-        # a test split is labelled where its files are (COCO-Stuff 10k's).
+        folder = self.split_dirs.get(split, split)
+        samples = self.find_samples(cfg, folder, strict)
+        # Every split but the test split and those released without labels is a labelled one, so a missing
+        # label folder is not a silent "OK"; a test split is labelled where its files are (COCO-Stuff 10k's).
+        expects_labels = False if folder in self.unlabelled_splits else True if split != d.TEST_SPLIT else None
         super().__init__(samples, names, palette, d.IGNORE_INDEX, self.label_table(cfg), transform,
                          reader=self.label_reader(), train_id_to_label_id=self.export_table() if self.export_table else None,
-                         expects_labels=True if split != d.TEST_SPLIT else None)
+                         expects_labels=expects_labels)
         self.root, self.split = d.ROOT, split
         self.groups: list[str] | None = self.sample_groups(cfg)
         if strict:

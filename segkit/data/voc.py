@@ -1,18 +1,21 @@
 """Pascal VOC 2012 with the SBD augmented training set (DATASET.NAME voc_aug): 21 classes, 255 ignored.
 
 The VOC2012 devkit as it unpacks, with SegmentationClassAug (the SBD masks as 8-bit PNGs of class ids,
-SegmentationClassAug.zip of the DeepLab release, or what mmsegmentation's voc_aug.py writes) and its list
-of 10,582 training images beside the official lists:
+SegmentationClassAug.zip of the DeepLab release, or what mmsegmentation's voc_aug.py writes) and a list
+of the augmented training images beside the official lists:
 
     ROOT = VOCdevkit/VOC2012
     ROOT/JPEGImages/<id>.jpg
     ROOT/SegmentationClass/<id>.png         (official, indexed PNG: 0..20, 255 boundaries and difficult)
     ROOT/SegmentationClassAug/<id>.png      (0..20, 255)
     ROOT/ImageSets/Segmentation/{train,val,trainval,test}.txt
-    ROOT/ImageSets/Segmentation/train_aug.txt   (or mmsegmentation's aug.txt: the same 10,582 ids)
+    ROOT/ImageSets/Segmentation/train_aug.txt   (DeepLab's 10,582 ids), or
+    ROOT/ImageSets/Segmentation/aug.txt         (mmsegmentation's: the 9,118 SBD ids outside VOC train and val)
 
-Split 'train' reads train_aug with SegmentationClassAug; the official lists (train, val, trainval) read
-SegmentationClass; test (VOC2012 test download) has no labels. val (1,449) is what papers report.
+Split 'train' is the 10,582 images: train_aug with SegmentationClassAug, or, where only mmsegmentation's
+lists are, aug.txt with SegmentationClassAug plus the official train.txt (1,464) with SegmentationClass, as
+mmsegmentation's own config joins them. The official lists (train, val, trainval) read SegmentationClass;
+test (VOC2012 test download) has no labels. val (1,449) is what papers report.
 """
 from __future__ import annotations
 
@@ -30,7 +33,8 @@ CLASS_NAMES: list[str] = [
 ]
 PALETTE = bitwise_palette(len(CLASS_NAMES))  # the devkit's colour map: background black
 BOUNDARY = 255  # object boundaries and difficult regions, ignored
-AUG_LISTS = ("train_aug", "aug")  # the DeepLab name and mmsegmentation's
+AUG_LIST = "train_aug"  # DeepLab's list of all 10,582
+MMSEG_AUG_LIST = "aug"  # mmsegmentation's: the SBD images outside VOC train and val, joined with train
 
 
 def voc_table(ignore_index: int = 255) -> np.ndarray:
@@ -50,13 +54,18 @@ class VOCAugDataset(OfficialDataset):
     def find_samples(self, cfg: CfgNode, folder: str, strict: bool) -> list[Sample]:
         root = cfg.DATASET.ROOT
         lists = os.path.join(root, "ImageSets", "Segmentation")
-        label_dir = "SegmentationClass"
-        if folder in AUG_LISTS:
-            label_dir = "SegmentationClassAug"
-            folder = next((n for n in AUG_LISTS if os.path.isfile(os.path.join(lists, f"{n}.txt"))), folder)
-        labels = None if folder == "test" else os.path.join(root, label_dir, "{id}.png")
-        return list_pairs(os.path.join(lists, f"{folder}.txt"), os.path.join(root, "JPEGImages", "{id}.jpg"),
-                          labels, strict)
+
+        def listed(name: str, label_dir: str | None) -> list[Sample]:
+            labels = None if label_dir is None else os.path.join(root, label_dir, "{id}.png")
+            return list_pairs(os.path.join(lists, f"{name}.txt"), os.path.join(root, "JPEGImages", "{id}.jpg"),
+                              labels, strict)
+
+        if folder == AUG_LIST and not os.path.isfile(os.path.join(lists, f"{AUG_LIST}.txt")) \
+                and os.path.isfile(os.path.join(lists, f"{MMSEG_AUG_LIST}.txt")):
+            return listed("train", "SegmentationClass") + listed(MMSEG_AUG_LIST, "SegmentationClassAug")
+        if folder == AUG_LIST:
+            return listed(AUG_LIST, "SegmentationClassAug")
+        return listed(folder, None if folder == "test" else "SegmentationClass")
 
     @classmethod
     def label_table(cls, cfg: CfgNode) -> np.ndarray:

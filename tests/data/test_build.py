@@ -56,6 +56,31 @@ def test_loaders(tiny_dataset):
     assert batch["image"].shape[:2] == (1, 3) and batch["label"].shape[-2:] == batch["image"].shape[-2:]
 
 
+def test_splits_joined_with_plus_are_one_dataset(tiny_dataset):
+    d = tiny_dataset.DATASET
+    if d.TRAIN_SPLIT == d.VAL_SPLIT:
+        pytest.skip("this tiny set trains on its val split")
+    joined = f"{d.TRAIN_SPLIT}+{d.VAL_SPLIT}"
+    train, val = (build_dataset(tiny_dataset, s, train=False, check_labels=True) for s in (d.TRAIN_SPLIT, d.VAL_SPLIT))
+    both = build_dataset(tiny_dataset, joined, train=False, check_labels=True)
+    assert both.samples == train.samples + val.samples and both.split == joined
+    assert both.has_labels and both.expects_labels
+    assert both.label_histograms == train.label_histograms + val.label_histograms
+    assert both.groups == (None if train.groups is None else train.groups + val.groups)
+    item = both[len(train)]  # the first val image
+    assert item["path"] == val.samples[0].image and torch.equal(item["label"], val[0]["label"])
+    # As the training split it trains: train transforms (the tiny sets' 16x16 crop), batches from both splits.
+    tiny_dataset.DATASET.TRAIN_SPLIT = joined
+    assert build_dataset(tiny_dataset, joined)[len(train)]["image"].shape == (3, 16, 16)
+    assert next(build_train_loader(tiny_dataset))["image"].shape == (2, 3, 16, 16)
+
+
+@pytest.mark.parametrize("split", ["train+", "+val", "train+train", "train++val"])
+def test_a_malformed_joined_split_is_named(split):
+    with pytest.raises(ValueError, match=r"split '.*': join distinct split names with '\+'"):
+        build_dataset(get_cfg(), split, train=False)
+
+
 def test_collate_keeps_extra_keys():
     items = [{"image": torch.zeros(3, 2, 2), "label": torch.zeros(2, 2), "name": n, "path": "",
               "inst": torch.ones(2, 2)} for n in "ab"]

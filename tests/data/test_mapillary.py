@@ -57,8 +57,16 @@ def test_builtin_tables():
     for version in TABLES:
         labels = builtin_labels(version)
         assert labels[-1].name == "void--unlabeled" and not labels[-1].evaluate
-        assert all(lab.evaluate for lab in labels[:-1]) and len({lab.name for lab in labels}) == len(labels)
+        assert len({lab.name for lab in labels}) == len(labels)
     assert TABLES["v1.2"][13] == ("construction--flat--road", (128, 64, 128))
+    assert [lab.name for lab in builtin_labels("v1.2") if not lab.evaluate] == ["void--unlabeled"]
+    # config_v2.0.json's "evaluate": false labels, by their stored values.
+    v20 = builtin_labels("v2.0")
+    assert [i for i, lab in enumerate(v20) if not lab.evaluate] == [2, 31, 38, 79, 86, 96, 115, 123]
+    assert v20[86].name == "object--support--pole-group" and v20[115].name == "object--vehicle--vehicle-group"
+    # The traffic lights in the release's order, not alphabetical.
+    assert [v20[i].name.rsplit("--", 1)[1] for i in range(90, 96)] == [
+        "general-single", "pedestrians", "general-upright", "general-horizontal", "cyclists", "other"]
 
 
 def test_layout_table_and_palette_png(tmp_path):
@@ -72,7 +80,7 @@ def test_layout_table_and_palette_png(tmp_path):
     assert set(np.unique(val[0]["label"].numpy())) <= {0, 13, 64, 255}
     assert not build_dataset(cfg, "test", train=False).has_labels
     v20 = write_tiny_dataset("mapillary_v20", tmp_path / "vistas20")
-    assert build_dataset(v20, "train", train=False).num_classes == 123
+    assert build_dataset(v20, "train", train=False).num_classes == 116
 
 
 def test_the_downloads_config_json_is_read(tmp_path):
@@ -87,3 +95,24 @@ def test_the_downloads_config_json_is_read(tmp_path):
     (tmp_path / "vistas" / "config_v1.2.json").write_text('{"classes": []}')
     with pytest.raises(ValueError, match=r"config_v1.2.json is not a Mapillary Vistas config"):
         dataset_classes(cfg)
+
+
+def test_the_v12_release_on_its_own(tmp_path):
+    """The v1.2 download without the v2.0 bundle: config.json and <split>/labels, no version folder."""
+    root = tmp_path / "vistas"
+    cfg = write_tiny_dataset("mapillary_v12", root)
+    for split in ("training", "validation"):
+        (root / split / "v1.2" / "labels").rename(root / split / "labels")
+        (root / split / "v1.2").rmdir()
+    labels = [{"name": n, "color": list(c), "evaluate": n not in ("void--unlabeled", "nature--sand")}
+              for n, c in TABLES["v1.2"]]
+    (root / "config.json").write_text(json.dumps({"labels": labels}))
+    val = build_dataset(cfg, "val", train=False)
+    assert all(s.label.startswith(str(root / "validation" / "labels")) for s in val.samples)
+    assert val.num_classes == 64 and "nature--sand" not in val.class_names  # config.json was read
+    # v2.0 has no such layout: its labels are looked for under v2.0/ and the error names that folder.
+    v20 = write_tiny_dataset("mapillary_v20", tmp_path / "vistas20")
+    for split in ("training", "validation"):
+        (tmp_path / "vistas20" / split / "v2.0" / "labels").rename(tmp_path / "vistas20" / split / "labels")
+    with pytest.raises(FileNotFoundError, match=r"v2\.0/labels"):
+        build_dataset(v20, "val", train=False)

@@ -25,11 +25,16 @@ def test_train_reads_the_augmented_set_and_val_the_official_masks(tmp_path):
     assert not build_dataset(cfg, "test", train=False).has_labels
 
 
-def test_mmsegmentation_aug_list_name(tmp_path):
+def test_mmsegmentation_lists(tmp_path):
+    """mmsegmentation's aug.txt holds only the SBD images outside VOC train and val: training joins it with
+    the official train.txt, each read from its own label folder."""
     cfg = write_tiny_dataset("voc_aug", tmp_path / "VOC2012")
     lists = tmp_path / "VOC2012" / "ImageSets" / "Segmentation"
     (lists / "train_aug.txt").rename(lists / "aug.txt")
-    assert len(build_dataset(cfg, "train", train=False)) == 2
+    (lists / "train.txt").write_text((lists / "val.txt").read_text())  # ids that have SegmentationClass masks
+    train = build_dataset(cfg, "train", train=False)
+    folders = [s.label.split("/")[-2] for s in train.samples]
+    assert folders == ["SegmentationClass"] * 2 + ["SegmentationClassAug"] * 2
     (lists / "aug.txt").unlink()
     with pytest.raises(FileNotFoundError, match="train_aug.txt"):
         build_dataset(cfg, "train", train=False)
