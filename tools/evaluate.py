@@ -45,7 +45,7 @@ from segkit.deploy import DEFAULT_CALIB_IMAGES, PRECISIONS, RUNTIMES, config_run
 from segkit.utils.cli import (SPLIT_KEYS, WEIGHTS_HELP, add_config_args, add_inference_args,  # noqa: E402
                               add_runtime_args, check_runtime_flags, dataset_split, parse_tool_args, run_tool)
 from segkit.utils.comm import init_distributed, is_main_process, main_process_first  # noqa: E402
-from segkit.utils.io import check_writable  # noqa: E402
+from segkit.utils.io import check_not_input, check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
 from segkit.zoo import load_model_for_inference, resolve_config  # noqa: E402
 
@@ -85,7 +85,9 @@ def evaluate(args: argparse.Namespace) -> None:
                                      device=device)
     # Outputs and inputs are checked before the evaluation, whose result would otherwise be lost.
     out = args.out or os.path.join(cfg.OUTPUT_DIR, "metrics_eval.json")
-    check_writable(out, "--out" if args.out else "OUTPUT_DIR/metrics_eval.json")
+    out_flag = "--out" if args.out else "OUTPUT_DIR/metrics_eval.json"
+    check_not_input(out, out_flag, args.onnx or args.weights, "--onnx" if args.onnx else "--weights")
+    check_writable(out, out_flag)
     if args.save_pred:
         check_writable(args.save_pred, "--save-pred", folder=True)
     logger = setup_logger(cfg.OUTPUT_DIR, rank)

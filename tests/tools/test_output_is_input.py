@@ -38,3 +38,14 @@ def test_convert_weights_onto_its_source(tmp_path, capsys):
                                  "--dst", f"{tmp_path}/sub/../tv.pth"]) == 1
     _refused(capsys, "--dst", f"{tmp_path}/sub/../tv.pth", "--src")
     assert src.read_bytes() == before
+
+
+def test_evaluate_onto_its_weights(tmp_path, capsys):
+    from tools import evaluate
+
+    weights = tmp_path / "model_final.pth"
+    weights.write_bytes(b"a checkpoint")
+    assert evaluate.main(["--config-file", "configs/demo/bisenetv1_demo.yaml", "--weights", str(weights),
+                          "--out", str(weights), "OUTPUT_DIR", str(tmp_path)]) == 1
+    _refused(capsys, "--out", weights, "--weights")
+    assert weights.read_bytes() == b"a checkpoint"
