@@ -41,7 +41,8 @@ from segkit.data import build_dataset  # noqa: E402
 from segkit.evaluation import InferenceMode, evaluate_dataset, format_metrics_table, save_metrics  # noqa: E402
 from segkit.evaluation.cross_dataset import adapt_to_dataset, checkpoint_config  # noqa: E402
 from segkit.evaluation.report import write_report_plots  # noqa: E402
-from segkit.deploy import DEFAULT_CALIB_IMAGES, PRECISIONS, RUNTIMES, config_runtime, runtime_label  # noqa: E402
+from segkit.deploy import (DEFAULT_CALIB_IMAGES, PRECISIONS, RUNTIMES, ExportError, ParityError,  # noqa: E402
+                           config_runtime, runtime_label)
 from segkit.utils.cli import (SPLIT_KEYS, WEIGHTS_HELP, add_config_args, add_inference_args,  # noqa: E402
                               add_runtime_args, check_runtime_flags, dataset_split, parse_tool_args, run_tool)
 from segkit.utils.comm import init_distributed, is_main_process, main_process_first  # noqa: E402
@@ -73,7 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # OSError: an image that passes the header check but does not decode (the message names it).
-    return run_tool(lambda: evaluate(args), extra_errors=(OSError,))
+    # ExportError / ParityError: an export an explicit --runtime needs that fails or disagrees with the model.
+    return run_tool(lambda: evaluate(args), extra_errors=(ExportError, ParityError, OSError))
 
 
 def evaluate(args: argparse.Namespace) -> None:

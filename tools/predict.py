@@ -31,7 +31,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout too
 
 from segkit.data import build_dataset  # noqa: E402
-from segkit.deploy import DEFAULT_CALIB_IMAGES, PRECISIONS, RUNTIMES, Predictor  # noqa: E402
+from segkit.deploy import DEFAULT_CALIB_IMAGES, PRECISIONS, RUNTIMES, ExportError, ParityError, Predictor  # noqa: E402
 from segkit.deploy.files import is_video, predict_files  # noqa: E402
 from segkit.deploy.video import overlay_video  # noqa: E402
 from segkit.evaluation import predict_dataset  # noqa: E402
@@ -61,7 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # OSError: an input that cannot be opened or decoded (the message names it).
-    return run_tool(lambda: predict(args), extra_errors=(OSError,))
+    # ExportError / ParityError: an export an explicit --runtime needs that fails or disagrees with the model.
+    return run_tool(lambda: predict(args), extra_errors=(ExportError, ParityError, OSError))
 
 
 def predict(args: argparse.Namespace) -> int:

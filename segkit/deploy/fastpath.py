@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from ..utils.comm import check_device
-from ..utils.io import cache_dir as segkit_cache_dir
+from ..utils.io import cache_dir as segkit_cache_dir, check_writable
 from ..evaluation.inference import Model
 from ..models.fuse import prepare_for_inference
 from .onnx_export import CHECK_SIZES, DEFAULT_OPSET, ExportError, export_onnx
@@ -105,6 +105,8 @@ def cached_onnx_export(model: nn.Module, cache_dir: str | None = None, opset: in
     cpu_model = model if next(model.parameters()).device.type == "cpu" else copy.deepcopy(model).cpu()
     path = os.path.join(cache_dir, f"{type(model).__name__.lower()}-{_weights_digest(cpu_model, opset)}.onnx")
     if not os.path.isfile(path):
+        # Before the export: an unwritable cache is a line naming where it is and how to move it.
+        check_writable(cache_dir, "the ONNX cache (under $SEGKIT_CACHE, default ~/.cache/segkit)", folder=True)
         logger.info("exporting %s to ONNX once (cached at %s)", type(model).__name__, path)
         export_onnx(cpu_model, path, opset=opset)
     return path

@@ -16,7 +16,7 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -65,20 +65,51 @@ def calibration_indices(length: int, num_images: int) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, length - 1, min(num_images, length))})
 
 
+def held_out_indices(length: int, num_calibration: int, num_images: int = 4) -> list[int]:
+    """Up to `num_images` indices, evenly spread, of the images `calibration_indices(length, num_calibration)`
+    leaves out (none when calibration takes every image)."""
+    used = set(calibration_indices(length, num_calibration))
+    rest = [i for i in range(length) if i not in used]
+    return [rest[i] for i in calibration_indices(len(rest), num_images)] if rest else []
+
+
 def calibration_inputs(dataset: Sequence[dict], cfg: CfgNode, num_images: int,
                        mode: InferenceMode | None = None) -> Iterator[np.ndarray]:
-    """Model inputs [N,3,H,W] of `num_images` images of `dataset`, one image at a time (memory stays flat).
+    """Model inputs [N,3,H,W] of `num_images` images of `dataset`, one image at a time (memory stays flat)."""
+    return model_inputs(dataset, cfg, calibration_indices(len(dataset), num_images), mode)
+
+
+def model_inputs(dataset: Sequence[dict], cfg: CfgNode, indices: Sequence[int],
+                 mode: InferenceMode | None = None) -> Iterator[np.ndarray]:
+    """The model inputs [N,3,H,W] of the images `indices` of `dataset`, one image at a time.
 
     `dataset[i]["image"]` is the eval transform's normalised float [3,H,W] (`build_dataset(..., train=False)`)
-    or a BGR uint8 [H,W,3] image, normalised here with INPUT.MEAN/STD. `mode`: the views to
-    calibrate on, by default the config's TEST settings.
+    or a BGR uint8 [H,W,3] image, normalised here with INPUT.MEAN/STD. `mode`: the views the model is run
+    on, by default the config's TEST settings.
     """
     mode = mode or InferenceMode.from_config(cfg)
     luts = normalise_luts(cfg.INPUT.MEAN, cfg.INPUT.STD)
-    for index in calibration_indices(len(dataset), num_images):
+    for index in indices:
         recorder = _InputRecorder(int(cfg.MODEL.NUM_CLASSES))
         inference(recorder, _model_input(dataset[index]["image"], luts), mode, return_probs=False)
         yield from recorder.batches
+
+
+def int8_agreement(fp32_path: str, int8_path: str, inputs: Iterable[np.ndarray]) -> tuple[float, float, int]:
+    """(argmax agreement, max |logit difference|, number of inputs) of the INT8 file against the fp32 file it
+    was quantized from, both in onnxruntime: what the quantization changed, on images of real use."""
+    fp32, int8 = create_session(fp32_path), create_session(int8_path)
+    same = total = count = 0
+    max_diff = 0.0
+    for x in inputs:
+        a, b = (session.run(None, {INPUT_NAME: x})[0] for session in (fp32, int8))
+        same += int((a.argmax(1) == b.argmax(1)).sum())
+        total += a.shape[0] * a.shape[2] * a.shape[3]
+        max_diff = max(max_diff, float(np.abs(a - b).max()))
+        count += x.shape[0]
+    if not count:
+        raise ValueError("int8_agreement: no inputs to compare on")
+    return same / total, max_diff, count
 
 
 def _reader(inputs: Iterator[np.ndarray], input_name: str):

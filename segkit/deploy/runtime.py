@@ -14,6 +14,7 @@ of the logits `forward` returns.
 """
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 from typing import Any, Sequence
@@ -38,14 +39,23 @@ def missing_packages(names: Sequence[str] = EXPORT_PACKAGES) -> list[str]:
 
 
 def require_packages(names: Sequence[str], what: str) -> None:
-    """Raise one ValueError naming those of `names` that are missing and the extra that installs them.
+    """Raise one ValueError naming those of `names` that are missing or fail to import, and the extra that
+    installs them.
 
     Called before the work starts, so a missing onnxscript is not a traceback minutes into an export, or an
-    ExportError blaming the model.
+    ExportError blaming the model; an installed package that does not import (a broken or mismatched
+    install) is imported here, so its error is that line too.
     """
     missing = missing_packages(names)
-    if missing:
-        raise ValueError(f"{what} needs {', '.join(missing)} (not installed): {DEPLOY_INSTALL}")
+    problems = [f"{', '.join(missing)} (not installed)"] if missing else []
+    for name in names:
+        if name not in missing:
+            try:
+                importlib.import_module(name)
+            except Exception as e:  # noqa: BLE001 - a broken install raises anything from its own code
+                problems.append(f"{name} (installed, but importing it fails: {e.__class__.__name__}: {e})")
+    if problems:
+        raise ValueError(f"{what} needs {'; '.join(problems)}: {DEPLOY_INSTALL}")
 
 
 def create_session(path: str, threads: int | None = None, device: str = "cpu", model: bytes | None = None) -> Any:

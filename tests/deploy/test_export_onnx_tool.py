@@ -1,6 +1,8 @@
 """tools/export_onnx.py: the verified file, the INT8 file on the generated demo set, the error exits."""
 from __future__ import annotations
 
+import re
+
 import onnx
 import pytest
 import torch
@@ -16,7 +18,11 @@ def test_export_and_int8_on_the_demo_set(exported, tmp_path, capsys):
     assert main(["--config-file", exported.cfg_file, "--weights", exported.weights, "--out", str(out),
                  "--int8", "--calib-images", "2", "DATASET.ROOT", str(demo), "DATASET.GENERATE_DEMO", "True",
                  "DATASET.DEMO_SIZE", "[64, 128]", "DATASET.DEMO_NUM_TRAIN", "3", "DATASET.DEMO_NUM_VAL", "1"]) == 0
-    assert "argmax agreement" in capsys.readouterr().out
+    log = capsys.readouterr().out
+    assert "argmax agreement" in log
+    # 2 of the 3 training images calibrate; the third is the held-out check of the INT8 file.
+    assert re.search(r"INT8 against fp32 on 1 training images not used for calibration: argmax agreement "
+                     r"\d+\.\d\d%, max \|logit diff\| \S+", log)
     int8 = tmp_path / "v2_int8.onnx"
     ops = {n.op_type for n in onnx.load(str(int8)).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops

@@ -13,6 +13,7 @@ import segkit.deploy.fastpath as fastpath
 from segkit.deploy import build_runtime, default_runtime, runtime_label
 from segkit.deploy.fastpath import ChannelsLast
 from segkit.deploy.quantize import Calibration
+from segkit.utils.io import UnwritablePathError
 
 
 def _tiny_segmentor() -> nn.Module:
@@ -125,3 +126,13 @@ def test_a_cache_entry_that_does_not_load_is_exported_again(tmp_path, monkeypatc
     assert f"ONNX cache entry does not load, exporting it again: cannot load ONNX file {first.path}" in segkit_log.text
     x = torch.randn(1, 3, 20, 28)
     torch.testing.assert_close(again(x), model(x), rtol=1e-4, atol=1e-4)
+
+
+def test_an_unwritable_cache_is_named_before_the_export(tmp_path, monkeypatch):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    monkeypatch.setenv("SEGKIT_CACHE", str(blocker))  # the cache would be a folder inside a file
+    monkeypatch.setattr(fastpath, "export_onnx", lambda *a, **k: pytest.fail("exported before the check"))
+    with pytest.raises(UnwritablePathError, match=rf"cannot write the ONNX cache \(under \$SEGKIT_CACHE.*\) "
+                                                 rf"{blocker}/onnx: {blocker} is a file"):
+        build_runtime(_tiny_segmentor(), "onnx", num_classes=5)

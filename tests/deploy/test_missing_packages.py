@@ -128,3 +128,17 @@ def test_the_export_tool_prints_one_line_naming_the_package(monkeypatch, tmp_pat
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ONNX export") and "onnxscript" in err and err.endswith(HINT)
     assert "\n" not in err and "BiSeNetV2" not in err
+
+
+def test_an_installed_package_that_does_not_import_is_one_line(tmp_path, monkeypatch):
+    """A broken install (here a package whose import raises) is named with its error, not a traceback."""
+    from segkit.deploy.runtime import require_packages
+
+    (tmp_path / "segkit_broken_pkg").mkdir()
+    (tmp_path / "segkit_broken_pkg" / "__init__.py").write_text("raise ImportError('libfoo.so: cannot open')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _hide(monkeypatch, "segkit_missing_pkg")
+    with pytest.raises(ValueError) as err:
+        require_packages(("segkit_missing_pkg", "segkit_broken_pkg", "numpy"), "runtime onnx")
+    assert str(err.value) == ("runtime onnx needs segkit_missing_pkg (not installed); segkit_broken_pkg (installed, "
+                              "but importing it fails: ImportError: libfoo.so: cannot open): " + HINT)

@@ -8,8 +8,8 @@ from segkit.deploy.parity import MAX_ABS_DIFF, MIN_AGREEMENT, ParityResult, chec
 
 
 def result(diff: float, agreement: float = 1.0, torch_error: float | None = None,
-           onnx_error: float | None = None) -> ParityResult:
-    return ParityResult(1, (8, 8), diff, agreement, 1.0, torch_error, onnx_error)
+           onnx_error: float | None = None, scale: float = 0.0) -> ParityResult:
+    return ParityResult(1, (8, 8), diff, agreement, 1.0, torch_error, onnx_error, scale)
 
 
 def test_the_fixed_bar() -> None:
@@ -25,6 +25,14 @@ def test_large_logits_are_judged_against_float64(onnx_error: float, ok: bool) ->
     assert r.ok is ok
     assert "against a float64 run" in r.describe()
     assert not result(1.5e-2, agreement=0.5, torch_error=6e-3, onnx_error=1e-3).ok  # agreement still binds
+
+
+@pytest.mark.parametrize("scale, ok", [(500.0, True), (100.0, False)])
+def test_float32_rounding_grows_with_the_largest_logit(scale: float, ok: bool) -> None:
+    # An untrained PIDNet: logits of 500, the folded graph 2e-2 from float64 where PyTorch is 1e-3 from it.
+    r = result(2e-2, torch_error=1e-3, onnx_error=2e-2, scale=scale)
+    assert r.float64_bar == pytest.approx(max(2e-3, 1e-4 * scale)) and r.ok is ok
+    assert f"bar <= {r.float64_bar:.2e}, twice PyTorch's or 1e-04 of the largest logit" in r.describe()
 
 
 def test_description_states_each_bar_and_whether_it_is_met() -> None:
@@ -62,3 +70,18 @@ def test_check_parity_counts_flipped_decisions_within_the_difference_bar() -> No
     moved = check_parity(model, "unused.onnx", [(4, 6)], runner=flipped)[0]
     assert moved.max_abs_diff == pytest.approx(1e-4, rel=1e-3) and moved.decided == 1.0
     assert moved.agreement == pytest.approx(0.5) and not moved.ok
+
+
+def test_a_large_difference_does_not_excuse_its_own_disagreements() -> None:
+    """Ties are pixels closer than the difference the bar tolerates; a wrong export's larger difference
+    would otherwise excuse every pixel it flips (agreement 100% counted on 0% of the pixels)."""
+    model = _Fixed()
+
+    def wrong(x: torch.Tensor) -> torch.Tensor:  # class 1 far ahead on the left half
+        out = model(x)
+        out[:, 1, :, : x.shape[-1] // 2] += 2.0
+        return out
+
+    r = check_parity(model, "unused.onnx", [(4, 6)], runner=wrong)[0]
+    assert r.max_abs_diff == pytest.approx(2.0) and r.onnx_error == pytest.approx(2.0) and r.torch_error == 0.0
+    assert r.decided == 1.0 and r.agreement == pytest.approx(0.5) and not r.ok

@@ -10,7 +10,7 @@ import torch
 from segkit.config import load_cfg
 from segkit.data import build_dataset, generate_demo_dataset
 from segkit.deploy import OnnxSegmentor, calibration_inputs, quantize_int8
-from segkit.deploy.quantize import calibration_indices
+from segkit.deploy.quantize import calibration_indices, int8_agreement
 from segkit.evaluation import InferenceMode, inference
 
 
@@ -67,6 +67,12 @@ def test_int8_end_to_end_on_the_demo_set(exported, demo, tmp_path):
     # Random weights, so no mIoU to compare; the probabilities must still follow the fp32 ones.
     assert np.corrcoef(a.flatten().numpy(), b.flatten().numpy())[0, 1] > 0.9
     assert torch.isfinite(a).all()
+    # int8_agreement: the argmax of the two files, as computed here by hand, and no difference to itself.
+    x = next(calibration_inputs(dataset, cfg, 1))
+    agreement, max_diff, count = int8_agreement(exported.onnx, out, [x])
+    by_hand = (int8(torch.from_numpy(x)).argmax(1) == fp32(torch.from_numpy(x)).argmax(1)).float().mean()
+    assert count == 1 and agreement == pytest.approx(float(by_hand)) and 0 < max_diff < float("inf")
+    assert int8_agreement(out, out, [x, x])[:2] == (1.0, 0.0)
 
 
 def _qdq_pairs_away_from_convolutions(path: str) -> int:
@@ -95,3 +101,10 @@ def test_int8_of_the_convolutions_only_leaves_the_other_ops_float(exported, demo
     a = inference(OnnxSegmentor(conv, num_classes=19), x, InferenceMode(), num_classes=19)
     b = inference(OnnxSegmentor(exported.onnx, num_classes=19), x, InferenceMode(), num_classes=19)
     assert np.corrcoef(a.flatten().numpy(), b.flatten().numpy())[0, 1] > 0.9
+
+
+def test_held_out_indices_are_those_calibration_leaves():
+    from segkit.deploy.quantize import calibration_indices, held_out_indices
+
+    assert held_out_indices(10, 3) == [1, 3, 6, 8] and set(held_out_indices(10, 3)).isdisjoint(calibration_indices(10, 3))
+    assert held_out_indices(3, 2) == [1] and held_out_indices(3, 5) == []

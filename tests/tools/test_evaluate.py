@@ -84,6 +84,21 @@ def test_weights_of_another_model_are_a_clear_error(setup, capsys):
     assert str(other) in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("error", ["ExportError", "ParityError"])
+def test_an_export_that_fails_or_disagrees_is_one_line(setup, capsys, monkeypatch, error):
+    import segkit.deploy as deploy
+    import segkit.deploy.fastpath as fastpath
+
+    tmp, cfg_file, _, _, weights = setup
+
+    def fail(*args, **kwargs):
+        raise getattr(deploy, error)("the export of BiSeNetV1 disagrees at 1x3x96x160")
+
+    monkeypatch.setattr(fastpath, "_exported_runtime", fail)
+    assert main(["--config-file", str(cfg_file), "--weights", str(weights), "--runtime", "onnx"]) == 1
+    assert capsys.readouterr().err == "error: the export of BiSeNetV1 disagrees at 1x3x96x160\n"
+
+
 def test_a_bad_test_setting_is_refused_before_the_weights_are_read(setup, capsys):
     tmp, cfg_file, _, _, _ = setup
     assert main(["--config-file", str(cfg_file), "--weights", str(tmp / "missing.pth"), "TEST.SIZE_DIVISOR", "0"]) == 1

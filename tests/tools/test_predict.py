@@ -177,3 +177,18 @@ def test_unwritable_out_fails_before_any_prediction(setup, capsys, monkeypatch):
     assert capsys.readouterr().err.strip() == f"error: --out {blocker} is a file, not a folder"
     assert run(cfg_file, weights, "--input", str(tmp / "absent"), "--out", str(tmp / "p")) == 1
     assert capsys.readouterr().err.strip() == f"error: --input not found: {tmp / 'absent'}"
+
+
+def test_an_export_that_disagrees_is_one_line(setup, capsys, monkeypatch, tmp_path):
+    import segkit.deploy.fastpath as fastpath
+    from segkit.deploy import ParityError
+
+    tmp, cfg_file, *_ = setup
+
+    def disagree(*args, **kwargs):
+        raise ParityError("the export of BiSeNetV1 disagrees at 1x3x96x160")
+
+    monkeypatch.setattr(fastpath, "_exported_runtime", disagree)
+    assert main(["--config-file", str(cfg_file), "--weights", str(tmp / "weights.pth"), "--input", str(tmp / "images"),
+                 "--out", str(tmp_path / "preds"), "--runtime", "onnx"]) == 1
+    assert capsys.readouterr().err == "error: the export of BiSeNetV1 disagrees at 1x3x96x160\n"
