@@ -14,7 +14,8 @@ metrics; a file whose inputs, outputs or class count do not fit the config is an
 records the runtime and precision that ran.
 W may be zoo:NAME (a published checkpoint, fetched into the segkit cache: python tools/zoo.py list) or an
 official checkpoint file; without --config-file the config is the one W carries (a segkit checkpoint's, a
-zoo entry's with its published protocol), and a --config-file that builds another model than W is refused.
+zoo entry's with its published protocol, or for --onnx the one tools/export_onnx.py saved in the file), and a
+--config-file that builds another model than W is refused.
 
 Flags left out fall back to TEST.SLIDE / TEST.MSC / TEST.FLIP; `--scales` implies --msc. The JSON
 (metrics in percent, NaN as null, plus the inference mode) goes to --out, by default to

@@ -33,6 +33,7 @@ from segkit.utils.cli import (INT8_OPS_HELP, WEIGHTS_HELP, add_config_args, int8
                               run_tool)
 from segkit.utils.io import check_not_input, check_writable  # noqa: E402
 from segkit.utils.logger import setup_logger  # noqa: E402
+from segkit.utils.onnx_meta import CONFIG_KEY  # noqa: E402
 from segkit.zoo import load_model_for_inference, resolve_config  # noqa: E402
 
 
@@ -79,7 +80,9 @@ def export(args: argparse.Namespace) -> None:
         check_writable(int8_out, "--int8-out")
         dataset = build_dataset(cfg, cfg.DATASET.TRAIN_SPLIT, train=False)
     model = load_model_for_inference(cfg, args.weights).eval()
-    export_onnx(model, args.out, opset=args.opset, num_classes=cfg.MODEL.NUM_CLASSES)  # logs the parity per size
+    # The file carries its config: it runs without --config-file, and a config given beside it is checked.
+    export_onnx(model, args.out, opset=args.opset, num_classes=cfg.MODEL.NUM_CLASSES,
+                metadata={CONFIG_KEY: cfg.dump()})  # logs the parity per size
     logger.info("wrote %s (opset %d)", args.out, args.opset)
     if dataset is not None:
         quantize_int8(args.out, int8_out, calibration_inputs(dataset, cfg, args.calib_images), op_types=args.int8_ops)

@@ -17,7 +17,7 @@ Cityscapes size keeps the latter away (capture runs on fake tensors, so the size
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -138,7 +138,7 @@ def input_size_range(program: torch.export.ExportedProgram) -> tuple[tuple[int, 
 
 
 def _translate(program: torch.export.ExportedProgram, sample: torch.Tensor, path: str, opset: int,
-               model_name: str) -> None:
+               model_name: str, metadata: Mapping[str, str]) -> None:
     low, high = input_size_range(program)
     try:
         onnx_program = torch.onnx.export(program, (sample,), None, dynamo=True, input_names=[INPUT_NAME],
@@ -148,6 +148,7 @@ def _translate(program: torch.export.ExportedProgram, sample: torch.Tensor, path
         where = f"op {node[1]} in module {node[0]}" if node else "an op of an unidentified module"
         raise ExportError(f"{model_name} cannot be translated to ONNX opset {opset}: {where} has no ONNX "
                           f"form: {_root_cause(e)}") from e
+    onnx_program.model.metadata_props.update(metadata)
     onnx_program.model.metadata_props[MIN_SIZE_KEY] = f"{low[0]},{low[1]}"
     if high is not None:
         onnx_program.model.metadata_props[MAX_SIZE_KEY] = f"{high[0]},{high[1]}"
@@ -162,8 +163,11 @@ def export_onnx(
     export_size: Sequence[int] = EXPORT_SIZE,
     check_sizes: Sequence[Sequence[int]] = CHECK_SIZES,
     num_classes: int | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> list[ParityResult]:
     """Export `model`'s eval-mode logits to `path` and verify the file against the model.
+
+    metadata: key-value strings stored in the file (tools/export_onnx.py stores the config, `CONFIG_KEY`).
 
     The file is written beside `path` and moved there only when onnxruntime agrees with PyTorch at
     every size of `check_sizes` (see `check_parity`); an ExportError names a module that cannot be
@@ -181,7 +185,7 @@ def export_onnx(
     was_training = model.training
     model.eval()
     try:
-        results = _export_checked(model, path, opset, export_size, check_sizes, num_classes)
+        results = _export_checked(model, path, opset, export_size, check_sizes, num_classes, dict(metadata or {}))
     finally:
         model.train(was_training)
     for r in results:
@@ -190,13 +194,14 @@ def export_onnx(
 
 
 def _export_checked(model: nn.Module, path: str, opset: int, export_size: Sequence[int],
-                    check_sizes: Sequence[Sequence[int]], num_classes: int | None) -> list[ParityResult]:
+                    check_sizes: Sequence[Sequence[int]], num_classes: int | None,
+                    metadata: dict[str, str]) -> list[ParityResult]:
     name = type(model).__name__
     sample = torch.randn(2, 3, int(export_size[0]), int(export_size[1]))
     with torch.no_grad():
         program = capture(make_exportable(model), sample)
     with atomic_path(path) as tmp:
-        _translate(program, sample, tmp, opset, name)
+        _translate(program, sample, tmp, opset, name, metadata)
         results = check_parity(model, tmp, check_sizes, num_classes=num_classes)
         failed = [r for r in results if not r.ok]
         if failed:

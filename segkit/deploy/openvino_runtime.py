@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from .runtime import INPUT_NAME, OUTPUT_NAME, checked_input, require_packages, size_range
+from ..utils.onnx_meta import onnx_metadata
 
 HINTS = {"fp32": "f32", "bf16": "bf16"}  # segkit precision -> OpenVINO element type of the hint
 
@@ -44,12 +45,6 @@ def _core() -> Any:
 def cpu_has_bf16() -> bool:
     """Whether OpenVINO's CPU plugin computes in bf16 here (AMX or AVX512-BF16)."""
     return openvino_available() and "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-
-
-def _file_metadata(path: str) -> dict[str, str]:
-    import onnx
-
-    return {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
 
 
 def _with_argmax(model: Any) -> Any:
@@ -95,7 +90,7 @@ class OpenVinoSegmentor(nn.Module):
         self.request = self.compiled.create_infer_request()
         self._core, self._model, self._config = core, model, config
         self.labels_request: Any = None  # made by the first predict_labels
-        self.min_size, self.max_size = size_range(_file_metadata(path))
+        self.min_size, self.max_size = size_range(onnx_metadata(path))
         self.eval()
 
     @staticmethod

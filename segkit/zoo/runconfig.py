@@ -14,6 +14,7 @@ from yacs.config import CfgNode
 
 from ..config import ConfigError, load_cfg, load_cfg_text
 from ..utils.checkpoint import CheckpointError, load_checkpoint
+from ..utils.onnx_meta import CONFIG_KEY, onnx_metadata
 from .entries import ZooEntry, get_entry
 from .hub import is_hub_spec
 
@@ -22,6 +23,8 @@ CONFIGS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.pa
 
 # The keys that decide which network the weights belong to.
 STRUCTURE_KEYS = ("MODEL.NAME", "MODEL.VARIANT", "MODEL.BACKBONE.NAME", "MODEL.NUM_CLASSES")
+# An ONNX file takes its input normalised outside the graph: a config normalising otherwise feeds it wrong.
+ONNX_KEYS = (*STRUCTURE_KEYS, "INPUT.MEAN", "INPUT.STD")
 
 
 def entry_cfg(entry: ZooEntry, opts: Sequence[str] = ()) -> CfgNode:
@@ -39,7 +42,7 @@ def _configs_file(relative: str, who: str, opts: Sequence[str]) -> CfgNode:
 
 def carried_cfg(weights: str, opts: Sequence[str] = ()) -> tuple[CfgNode, str] | None:
     """The config `weights` carry, with `opts` applied, and a phrase saying where it comes from; None for
-    weights that carry none (a bare state_dict, an ONNX file, a file of no known format)."""
+    weights that carry none (a bare state_dict, an ONNX file segkit did not export, a file of no known format)."""
     from .weights import detect_official, entry_for, is_segkit_checkpoint, zoo_name
 
     name = zoo_name(weights)
@@ -50,7 +53,11 @@ def carried_cfg(weights: str, opts: Sequence[str] = ()) -> tuple[CfgNode, str] |
         raise ConfigError(f"{weights} names ImageNet backbone weights (MODEL.BACKBONE.WEIGHTS), not a "
                           "segmentation model")
     if weights.endswith(".onnx"):
-        return None
+        if not os.path.isfile(weights):
+            return None  # the runtime names the missing file
+        text = onnx_metadata(weights).get(CONFIG_KEY)
+        where = f"the config saved in {weights}"
+        return None if text is None else (load_cfg_text(text, where, opts), where)
     obj = load_checkpoint(weights)
     if is_segkit_checkpoint(obj):
         return load_cfg_text(obj["config"], f"the config saved in {weights}", opts), f"the config saved in {weights}"
@@ -83,7 +90,8 @@ def resolve_config(config_file: str | None, weights: str | None, opts: Sequence[
         if found is not None:
             carried, source = found
             allowed = ("MODEL.NUM_CLASSES",) if finetune else ()
-            differences = [f"{key} {_get(cfg, key)!r} (weights: {_get(carried, key)!r})" for key in STRUCTURE_KEYS
+            keys = ONNX_KEYS if weights.endswith(".onnx") else STRUCTURE_KEYS
+            differences = [f"{key} {_get(cfg, key)!r} (weights: {_get(carried, key)!r})" for key in keys
                            if key not in allowed and _get(cfg, key) != _get(carried, key)]
             if differences:
                 raise ConfigError(f"--config-file {config_file} builds another model than {weights} holds (its "
@@ -94,8 +102,8 @@ def resolve_config(config_file: str | None, weights: str | None, opts: Sequence[
         raise ConfigError("give --config-file, or --weights that carry their config (a segkit checkpoint or zoo:NAME)")
     found = carried_cfg(weights, opts)
     if found is None:
-        raise ConfigError(f"{weights} carries no config (a bare state_dict, an ONNX file or an unknown format): "
-                          "give --config-file")
+        raise ConfigError(f"{weights} carries no config (a bare state_dict, an ONNX file not exported by "
+                          "tools/export_onnx.py, or an unknown format): give --config-file")
     return found[0]
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from segkit.deploy import OnnxSegmentor
+from segkit.zoo import resolve_config
 from tools.export_onnx import main
 
 
@@ -28,6 +29,11 @@ def test_export_and_int8_on_the_demo_set(exported, tmp_path, capsys):
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     logits = OnnxSegmentor(str(int8), num_classes=19)(torch.randn(1, 3, 64, 128))
     assert logits.shape == (1, 19, 64, 128) and torch.isfinite(logits).all()
+    # Both files carry the config they were made with (quantization keeps the metadata).
+    for path in (out, int8):
+        carried = resolve_config(None, str(path))
+        assert carried.MODEL.NAME == "bisenetv2" and carried.INPUT.MEAN == exported.cfg.INPUT.MEAN
+        assert carried.DATASET.ROOT == str(demo)
 
 
 def test_wrong_weights_exit_1_naming_the_file(exported, tmp_path, capsys):

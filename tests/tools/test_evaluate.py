@@ -152,6 +152,13 @@ def test_onnx_file_gives_the_pytorch_table_and_a_foreign_file_is_named(setup, ca
                  "DATASET.NAME", "camvid"]) == 1
     err = capsys.readouterr().err
     assert "model.onnx" in err and "19" in err and "11" in err
+    # The file carries the config it was exported with: it runs alone, and a config normalising otherwise is
+    # refused (the file's input is normalised outside its graph).
+    alone_json = tmp / "alone.json"
+    assert main(["--onnx", str(onnx), "--flip", "--out", str(alone_json)]) == 0
+    assert json.loads(alone_json.read_text())["mIoU"] == b["mIoU"]
+    assert main(["--config-file", str(cfg_file), "--onnx", str(onnx), "INPUT.STD", "[1.0, 1.0, 1.0]"]) == 1
+    assert f"builds another model than {onnx} holds" in capsys.readouterr().err
 
 
 def test_runtime_other_than_onnx_with_an_onnx_file_is_refused(capsys):

@@ -87,3 +87,29 @@ def test_train_seg_starts_from_zoo_weights(zoo, tmp_path):
                            "SOLVER.IMS_PER_BATCH", "2", "INPUT.CROP_SIZE", "[32, 32]", "TEST.EVAL_PERIOD", "0",
                            "DATASET.TRAIN_SPLIT", "val", "SOLVER.WARMUP_ITERS", "0"]) == 0
     assert (tmp_path / "ft" / "model_final.pth").is_file()
+
+
+def test_an_onnx_file_carries_its_config_and_its_normalisation_is_checked(zoo, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from segkit.utils.onnx_meta import CONFIG_KEY
+
+    entry, cfg, model = zoo
+    graph = helper.make_graph([helper.make_node("Identity", ["images"], ["logits"])], "g",
+                              [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["n", 3, "h", "w"])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 3, "h", "w"])])
+    file = helper.make_model(graph)
+    helper.set_model_props(file, {CONFIG_KEY: cfg.dump()})
+    path = str(tmp_path / "model.onnx")
+    onnx.save(file, path)
+    got = resolve_config(None, path, ["TEST.SCALE", "0.5"])
+    assert got.MODEL.BACKBONE.NAME == "tiny" and got.INPUT.MEAN == cfg.INPUT.MEAN and got.TEST.SCALE == 0.5
+    other = tmp_path / "other.yaml"
+    other.write_text(cfg.dump().replace(f"STD:\n  - {cfg.INPUT.STD[0]}", "STD:\n  - 1.0"))
+    with pytest.raises(ConfigError, match=r"INPUT.STD \[1.0, .*\] \(weights: \[0.229, .*\]\); drop --config-file"):
+        resolve_config(str(other), path)
+    bare = tmp_path / "bare.onnx"  # a file from elsewhere: no config
+    onnx.save(helper.make_model(graph), str(bare))
+    with pytest.raises(ConfigError, match="carries no config"):
+        resolve_config(None, str(bare))
