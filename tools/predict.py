@@ -14,7 +14,7 @@ source's frame count and rate. The class names and palette come from the dataset
 (DATASET.NAME); its files are not needed. Everything runs through segkit.Predictor, so the files equal
 what the Python API returns, pixel for pixel. --weights may be a .onnx file (tools/export_onnx.py), zoo:NAME
 (python tools/zoo.py list) or an official checkpoint file; without --config-file the config is the one the
-weights carry (an ONNX file carries none).
+weights carry (an ONNX file the one tools/export_onnx.py saved in it).
 
 --split runs on DATASET.VAL_SPLIT / TEST_SPLIT of any dataset and writes what `tools/evaluate.py
 --save-pred` writes (Cityscapes: labelIds/ for the benchmark server); with torchrun the images are split

@@ -163,9 +163,14 @@ class SegDataset(Dataset):
     def join(self, other: "SegDataset") -> None:
         """Append the samples of another split of the same dataset (DATASET.TRAIN_SPLIT 'train+val');
         what holds per sample (label histograms, groups) is kept where both splits have it."""
+        joined = f"cannot join split {getattr(other, 'split', '?')!r} to {getattr(self, 'split', '?')!r}"
         if other.class_names != self.class_names or not np.array_equal(other.value_lut, self.value_lut):
-            raise ValueError(f"cannot join split {getattr(other, 'split', '?')!r} to {getattr(self, 'split', '?')!r}: "
-                             "their classes or label tables differ")
+            raise ValueError(f"{joined}: their classes or label tables differ")
+        images, names = {s.image for s in self.samples}, {s.name for s in self.samples}
+        again = [s for s in other.samples if s.image in images or s.name in names]
+        if again:  # one folder read twice (KITTI's train and val), or two files of one name (predictions collide)
+            raise ValueError(f"{joined}: {len(again)} of its images are already in it, or share a name with one "
+                             f"(first: {again[0].image}); join splits of distinct images")
         self.samples += other.samples
         self.has_labels = self.has_labels and other.has_labels
         self.expects_labels = self.expects_labels and other.expects_labels

@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 from yacs.config import CfgNode
 
 from .base import Sample, read_image
-from .build import build_dataset, build_train_loader
+from .build import build_dataset, build_train_loader, split_parts
 from .seg_transforms import SegTrainTransform, jitter_colours, normalise
 from .subset import split_samples
 
@@ -88,8 +88,10 @@ def unlabeled_samples(cfg: CfgNode) -> list[Sample]:
         return [Sample(s.image, None, s.name) for s in split_samples(whole.samples, cfg.DATASET.TRAIN_SUBSET, cfg.DATASET.TRAIN_SUBSET_SEED)[1]]
     if spec.startswith("split:"):
         split = spec[len("split:"):]
-        if split == cfg.DATASET.TRAIN_SPLIT and cfg.DATASET.TRAIN_SUBSET:
-            raise ValueError(f"DATASET.UNLABELED '{spec}' would feed the labelled subset's images again; "
+        shared = set(split_parts(split)) & set(split_parts(cfg.DATASET.TRAIN_SPLIT))
+        if shared and cfg.DATASET.TRAIN_SUBSET:
+            raise ValueError(f"DATASET.UNLABELED '{spec}' would feed the labelled subset's images again (split "
+                             f"{', '.join(sorted(shared))} is in DATASET.TRAIN_SPLIT {cfg.DATASET.TRAIN_SPLIT!r}); "
                              "use 'train_rest'")
         found = build_dataset(cfg, split, train=False, check_labels=False, strict=False)
         return [Sample(s.image, None, s.name) for s in found.samples]

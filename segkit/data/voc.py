@@ -63,8 +63,8 @@ class VOCAugDataset(OfficialDataset):
         if folder == AUG_LIST and not os.path.isfile(os.path.join(lists, f"{AUG_LIST}.txt")) \
                 and os.path.isfile(os.path.join(lists, f"{MMSEG_AUG_LIST}.txt")):
             return listed("train", "SegmentationClass") + listed(MMSEG_AUG_LIST, "SegmentationClassAug")
-        if folder == AUG_LIST:
-            return listed(AUG_LIST, "SegmentationClassAug")
+        if folder in (AUG_LIST, MMSEG_AUG_LIST):
+            return listed(folder, "SegmentationClassAug")
         return listed(folder, None if folder == "test" else "SegmentationClass")
 
     @classmethod

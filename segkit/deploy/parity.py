@@ -12,9 +12,9 @@ differs by more than the tolerance, so its disagreements are counted, not excuse
 Where the logits are so large that float32 rounding alone exceeds 1e-3 (an untrained PIDNet reaches
 logits of 400 and PyTorch's own float32 result is then 6e-3 from exact arithmetic), no float32 runtime can
 meet the first bar; there the file is judged against a float64 run of the model instead: it must be within
-twice PyTorch's own float32 error of it, or within 1e-4 of the largest logit, the float32 rounding that a
-different order of the same sums (folded Conv+BN, another convolution algorithm) reaches in the deep
-models. A wrong export (a pooling sized for the trace input, a branch taken for the wrong size) is off by
+twice PyTorch's own float32 error of it, or, where that is still within 1e-4 of the largest logit, ten
+times it: the float32 rounding a different order of the same sums (folded Conv+BN, another convolution
+algorithm) reaches in the deep models, 2 to 10 times PyTorch's. A wrong export (a pooling sized for the trace input, a branch taken for the wrong size) is off by
 orders of magnitude more and fails either way.
 """
 from __future__ import annotations
@@ -32,6 +32,7 @@ from .runtime import OnnxSegmentor
 MAX_ABS_DIFF = 1e-3
 MIN_AGREEMENT = 0.9999  # share of pixels whose argmax class agrees
 REL_FLOAT32 = 1e-4  # over the fixed bar: float32 rounding tolerated, as a share of the largest exact logit
+FLOAT32_SPREAD = 10  # ... but never more than this many times PyTorch's own float32 error
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class ParityResult:
         """How far from the float64 run the file may be (None: not judged against it)."""
         if self.torch_error is None:
             return None
-        return max(2 * self.torch_error, REL_FLOAT32 * self.scale)
+        return max(2 * self.torch_error, min(FLOAT32_SPREAD * self.torch_error, REL_FLOAT32 * self.scale))
 
     @property
     def ok(self) -> bool:
@@ -80,8 +81,9 @@ class ParityResult:
                 "(PyTorch's top-2 logit margin > the tolerated diff)")
         if self.onnx_error is not None:
             text += (f"; against a float64 run (largest |logit| {self.scale:.3g}): ONNX off by {self.onnx_error:.2e}, "
-                     f"PyTorch float32 by {self.torch_error:.2e} (bar <= {self.float64_bar:.2e}, twice PyTorch's or "
-                     f"{REL_FLOAT32:.0e} of the largest logit: {verdict(self.onnx_error <= self.float64_bar)})")
+                     f"PyTorch float32 by {self.torch_error:.2e} (bar <= {self.float64_bar:.2e}: twice PyTorch's, or up to "
+                     f"{FLOAT32_SPREAD}x it within {REL_FLOAT32:.0e} of the largest logit: "
+                     f"{verdict(self.onnx_error <= self.float64_bar)})")
         return text
 
 

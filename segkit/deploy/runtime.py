@@ -23,13 +23,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..utils.onnx_meta import DEPLOY_INSTALL
+
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
 LABELS_NAME = "labels"
 # Metadata "H,W": the smallest and largest input the exported graph is valid for (no largest: unbounded).
 MIN_SIZE_KEY = "segkit.min_input_size"
 MAX_SIZE_KEY = "segkit.max_input_size"
-DEPLOY_INSTALL = 'pip install -e ".[deploy]"'  # the extra of setup.py that holds every package below
 EXPORT_PACKAGES = ("onnx", "onnxscript", "onnxruntime")  # export (torch.onnx dynamo), parity check and run
 
 

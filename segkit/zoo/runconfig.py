@@ -53,8 +53,6 @@ def carried_cfg(weights: str, opts: Sequence[str] = ()) -> tuple[CfgNode, str] |
         raise ConfigError(f"{weights} names ImageNet backbone weights (MODEL.BACKBONE.WEIGHTS), not a "
                           "segmentation model")
     if weights.endswith(".onnx"):
-        if not os.path.isfile(weights):
-            return None  # the runtime names the missing file
         text = onnx_metadata(weights).get(CONFIG_KEY)
         where = f"the config saved in {weights}"
         return None if text is None else (load_cfg_text(text, where, opts), where)

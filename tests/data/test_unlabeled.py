@@ -78,6 +78,11 @@ def test_unlabeled_sources_and_their_errors(cfg, tmp_path):
     cfg.DATASET.UNLABELED, cfg.DATASET.TRAIN_SUBSET = "split:train", 0.5
     with pytest.raises(ValueError, match="use 'train_rest'"):
         unlabeled_samples(cfg)
+    # A split inside a joined training split is as much the labelled subset's.
+    cfg.DATASET.UNLABELED, cfg.DATASET.TRAIN_SPLIT = "split:val", "train+val"
+    with pytest.raises(ValueError, match=r"split val is in DATASET.TRAIN_SPLIT 'train\+val'\); use 'train_rest'"):
+        unlabeled_samples(cfg)
+    cfg.DATASET.TRAIN_SPLIT = "train"
     cfg.DATASET.UNLABELED = ""
     with pytest.raises(ValueError, match="SEMI.ENABLED needs DATASET.UNLABELED"):
         unlabeled_samples(cfg)

@@ -35,6 +35,8 @@ def test_mmsegmentation_lists(tmp_path):
     train = build_dataset(cfg, "train", train=False)
     folders = [s.label.split("/")[-2] for s in train.samples]
     assert folders == ["SegmentationClass"] * 2 + ["SegmentationClassAug"] * 2
+    # The list named as a split is the SBD images alone, with their SBD masks.
+    assert {s.label.split("/")[-2] for s in build_dataset(cfg, "aug", train=False).samples} == {"SegmentationClassAug"}
     (lists / "aug.txt").unlink()
     with pytest.raises(FileNotFoundError, match="train_aug.txt"):
         build_dataset(cfg, "train", train=False)

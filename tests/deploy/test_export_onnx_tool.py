@@ -22,7 +22,8 @@ def test_export_and_int8_on_the_demo_set(exported, tmp_path, capsys):
     log = capsys.readouterr().out
     assert "argmax agreement" in log
     # 2 of the 3 training images calibrate; the third is the held-out check of the INT8 file.
-    assert re.search(r"INT8 against fp32 on 1 training images not used for calibration: argmax agreement "
+    assert re.search(r"INT8 against fp32 on 1 training images not used for calibration \(their views in the "
+                     r"config's TEST mode\): argmax agreement "
                      r"\d+\.\d\d%, max \|logit diff\| \S+", log)
     int8 = tmp_path / "v2_int8.onnx"
     ops = {n.op_type for n in onnx.load(str(int8)).graph.node}

@@ -32,4 +32,15 @@ def test_read_by_onnxruntime_alone_or_by_nothing(file_with_metadata, monkeypatch
     monkeypatch.setattr(onnx_meta.importlib.util, "find_spec", lambda name: None if name == "onnx" else real(name))
     assert onnx_meta.onnx_metadata(file_with_metadata) == {"segkit.config": "MODEL:\n  NAME: x\n", "other": "1"}
     monkeypatch.setattr(onnx_meta.importlib.util, "find_spec", lambda name: None)
-    assert onnx_meta.onnx_metadata(file_with_metadata) == {}
+    with pytest.raises(ValueError, match=r"reading .*m.onnx needs onnx or onnxruntime \(not installed\): pip install"):
+        onnx_meta.onnx_metadata(file_with_metadata)
+
+
+@pytest.mark.parametrize("content", [b"<html>404 not found</html>", b"\x08\x07\x12\x50pyt"])  # a string cut short
+def test_a_missing_or_unreadable_file_is_named(tmp_path, content):
+    with pytest.raises(FileNotFoundError, match=f"ONNX file not found: {tmp_path}/absent.onnx"):
+        onnx_meta.onnx_metadata(str(tmp_path / "absent.onnx"))
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(content)
+    with pytest.raises(ValueError, match=rf"cannot load ONNX file {bad} \({len(content)} bytes\): truncated or not"):
+        onnx_meta.onnx_metadata(str(bad))

@@ -52,7 +52,7 @@ def test_weights_without_config_need_a_config_file(zoo, tmp_path):
     torch.save(model.state_dict(), bare)
     with pytest.raises(ConfigError, match="carries no config .*: give --config-file"):
         resolve_config(None, str(bare))
-    with pytest.raises(ConfigError, match="carries no config"):
+    with pytest.raises(FileNotFoundError, match=f"ONNX file not found: {tmp_path}/model.onnx"):
         resolve_config(None, str(tmp_path / "model.onnx"))
 
 
