@@ -99,7 +99,7 @@ def evaluate(args: argparse.Namespace) -> None:
 
     def runner():
         return config_runtime(cfg, model, args.runtime, device=device, onnx_path=args.onnx, precision=args.precision,
-                              calib_images=args.calib_images, int8_ops=args.int8_ops, threads=args.threads)
+                              calib_images=args.calib_images, int8_ops=args.int8_ops, threads=args.threads, mode=mode)
 
     # Cheap checks first: the weights or the ONNX file against the config, then the split; the export of
     # --weights to ONNX (runtime auto on a CPU) comes last.

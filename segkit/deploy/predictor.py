@@ -42,13 +42,15 @@ def config_runtime(
     calib_images: int = DEFAULT_CALIB_IMAGES,
     int8_ops: Sequence[str] | None = None,
     threads: int | None = None,
+    mode: InferenceMode | None = None,
 ) -> Model:
     """`build_runtime` for the model of `cfg` (or the ONNX file `onnx_path`): its output checked against
     MODEL.NUM_CLASSES, an INT8 model calibrated on `calib_images` images of DATASET.TRAIN_SPLIT (read only when
-    one is built). What the Predictor and tools/evaluate.py run."""
+    one is built) in the inference `mode` it will run (default: the config's). What the Predictor and
+    tools/evaluate.py run."""
     return build_runtime(model, runtime, device=device, onnx_path=onnx_path, precision=precision,
                          num_classes=int(cfg.MODEL.NUM_CLASSES), threads=threads,
-                         calibration=dataset_calibration(cfg, calib_images), int8_ops=int8_ops)
+                         calibration=dataset_calibration(cfg, calib_images, mode=mode), int8_ops=int8_ops)
 
 
 class Predictor:
@@ -99,13 +101,14 @@ class Predictor:
         """
         cfg = resolve_config(config_file, weights, opts)
         check_device(device)  # before the weights are read or exported
+        # The mode first: a bad value fails before any export, and INT8 is calibrated on its views.
+        mode = InferenceMode.from_config(cfg, slide=slide, msc=msc, flip=flip, scales=scales, device=device)
         if weights.endswith(".onnx"):
             model, onnx_path = None, weights
         else:
             model, onnx_path = load_model_for_inference(cfg, weights), None
         runner = config_runtime(cfg, model, runtime, device=device, onnx_path=onnx_path, precision=precision,
-                                calib_images=calib_images, int8_ops=int8_ops, threads=threads)
-        mode = InferenceMode.from_config(cfg, slide=slide, msc=msc, flip=flip, scales=scales, device=device)
+                                calib_images=calib_images, int8_ops=int8_ops, threads=threads, mode=mode)
         return cls(cfg, runner, device=device, mode=mode)
 
     @classmethod

@@ -193,14 +193,17 @@ class Calibration:
 DEFAULT_CALIB_IMAGES = 100  # DATASET.TRAIN_SPLIT images that calibrate an INT8 model when no count is given
 
 
-def dataset_calibration(cfg: CfgNode, num_images: int = DEFAULT_CALIB_IMAGES, split: str | None = None) -> Calibration:
-    """`num_images` images of DATASET.TRAIN_SPLIT (or `split`), preprocessed as evaluation preprocesses them."""
+def dataset_calibration(cfg: CfgNode, num_images: int = DEFAULT_CALIB_IMAGES, split: str | None = None,
+                        mode: InferenceMode | None = None) -> Calibration:
+    """`num_images` images of DATASET.TRAIN_SPLIT (or `split`), preprocessed as evaluation preprocesses them in
+    `mode` (default: the config's TEST settings), so the ranges come from the views the model will be run on."""
     split = split or cfg.DATASET.TRAIN_SPLIT
+    mode = mode or InferenceMode.from_config(cfg)
 
     def inputs() -> Iterator[np.ndarray]:
-        return calibration_inputs(build_dataset(cfg, split, train=False), cfg, num_images)
+        return calibration_inputs(build_dataset(cfg, split, train=False), cfg, num_images, mode)
 
-    key = (f"{cfg.DATASET.NAME}|{os.path.abspath(cfg.DATASET.ROOT)}|{split}|{num_images}|{InferenceMode.from_config(cfg).describe()}|"
+    key = (f"{cfg.DATASET.NAME}|{os.path.abspath(cfg.DATASET.ROOT)}|{split}|{num_images}|{mode.describe()}|"
            f"{list(cfg.INPUT.MEAN)}|{list(cfg.INPUT.STD)}|{cfg.TEST.SIZE_DIVISOR}")
     return Calibration(key, inputs)
 

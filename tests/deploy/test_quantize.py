@@ -39,6 +39,18 @@ def test_calibration_sees_what_evaluation_feeds_the_model(demo):
     assert not batches[0][:, :, 48:].any()  # zero padding, the normalised mean
 
 
+def test_the_runs_own_mode_calibrates_and_keys_the_cache(demo):
+    """A run with --msc/--flip calibrates INT8 on the views it runs, and its cached file is another one."""
+    from segkit.deploy.quantize import dataset_calibration
+
+    cfg, dataset = demo
+    mode = InferenceMode.from_config(cfg, scales=[0.75], flip=True)
+    default, own = dataset_calibration(cfg, 2), dataset_calibration(cfg, 2, mode=mode)
+    assert default.key != own.key and str(mode.describe()) in own.key
+    assert [b.shape for b in own.inputs()] == [b.shape for b in calibration_inputs(dataset, cfg, 2, mode)]
+    assert [b.shape for b in default.inputs()] != [b.shape for b in own.inputs()]
+
+
 def test_uint8_images_are_normalised_with_the_config(demo):
     cfg, dataset = demo
     raw = [{"image": cv2.imread(sample.image)} for sample in dataset.samples]  # BGR uint8, not normalised
