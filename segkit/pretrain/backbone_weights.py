@@ -24,8 +24,9 @@ def classifier_backbone_state(state: Mapping[str, torch.Tensor], source: str) ->
     return strip_prefix(dict(state), "backbone.")
 
 
-def export_backbone(checkpoint: str | Mapping[str, Any], out_path: str, use_ema: bool = False) -> dict[str, torch.Tensor]:
-    """Write the backbone-only state_dict of a classifier checkpoint (raw weights, or the EMA's) to `out_path`."""
+def classifier_state(checkpoint: str | Mapping[str, Any], use_ema: bool = False) -> dict[str, torch.Tensor]:
+    """The classifier's state_dict in a pretraining checkpoint (or a bare state_dict): its raw weights, or with
+    `use_ema` the moving average a run with EMA.ENABLED kept."""
     source = checkpoint if isinstance(checkpoint, str) else "checkpoint"
     obj = load_checkpoint(checkpoint) if isinstance(checkpoint, str) else checkpoint
     if not isinstance(obj, Mapping):
@@ -35,10 +36,14 @@ def export_backbone(checkpoint: str | Mapping[str, Any], out_path: str, use_ema:
         raise ValueError(f"{source} is a '{kind}' checkpoint, not a classifier: export its backbone from a pretraining run")
     if use_ema:
         if not isinstance(obj.get("ema"), Mapping):
-            raise ValueError(f"{source} has no EMA weights (trained with EMA.ENABLED False?); export the raw model")
-        state = extract_model_state(obj["ema"]["module"])
-    else:
-        state = extract_model_state(dict(obj))
-    backbone = classifier_backbone_state(state, source)
+            raise ValueError(f"{source} has no EMA weights (trained with EMA.ENABLED False?); use the raw model")
+        return extract_model_state(obj["ema"]["module"])
+    return extract_model_state(dict(obj))
+
+
+def export_backbone(checkpoint: str | Mapping[str, Any], out_path: str, use_ema: bool = False) -> dict[str, torch.Tensor]:
+    """Write the backbone-only state_dict of a classifier checkpoint (raw weights, or the EMA's) to `out_path`."""
+    source = checkpoint if isinstance(checkpoint, str) else "checkpoint"
+    backbone = classifier_backbone_state(classifier_state(checkpoint, use_ema), source)
     save_state(out_path, backbone)
     return backbone

@@ -14,6 +14,7 @@ from ..utils.checkpoint import load_weights
 from ..utils.comm import stopped_on_any
 from ..engine.run import start_run
 from .data import build_cls_dataset, build_cls_val_loader, check_cls_config
+from .backbone_weights import classifier_state
 
 
 def topk_correct(logits: torch.Tensor, target: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[int]:
@@ -58,13 +59,15 @@ def evaluate_classifier(
             "count": int(sums[3])}
 
 
-def evaluate_weights(cfg: CfgNode, weights: str) -> dict[str, float]:
-    """Top-1 / top-5 of a classifier checkpoint or state_dict on the config's val set (starts the process
-    as a trainer does, logging to the console only)."""
+def evaluate_weights(cfg: CfgNode, weights: str, use_ema: bool = False) -> dict[str, float]:
+    """Top-1 / top-5 of a classifier checkpoint or state_dict (with `use_ema`: the checkpoint's EMA weights)
+    on the config's val set (starts the process as a trainer does, logging to the console only)."""
     check_cls_config(cfg, train=False)  # what evaluation reads; the training keys may be anything here
+    state = classifier_state(weights, use_ema)  # before the run starts: a file without EMA is one line
     run = start_run(None, cfg.SEED, cfg.DETERMINISTIC)
     net = build_classifier(cfg)
-    load_weights(net, weights, what=f"classifier {cfg.MODEL.NAME}", strict=True)
+    load_weights(net, state, what=f"classifier {cfg.MODEL.NAME}", strict=True,
+                 name=f"the EMA weights of {weights}" if use_ema else weights)
     net.to(run.device)
     if cfg.CHANNELS_LAST:
         net.to(memory_format=torch.channels_last)

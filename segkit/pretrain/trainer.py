@@ -27,7 +27,7 @@ from ..models.build import build_classifier
 from ..models.classifier import create_classifier
 from ..solver import ModelEma, peak_lr
 from ..utils.checkpoint import load_weights
-from ..utils.comm import all_reduce_sum, is_main_process
+from ..utils.comm import all_reduce_sum, broadcast_buffers, is_main_process
 from ..utils.io import atomic_write_json
 from .backbone_weights import CHECKPOINT_KIND, export_backbone
 from .data import build_cls_dataset, build_cls_train_loader, build_cls_val_loader, check_cls_config
@@ -170,6 +170,10 @@ class ClsTrainer(TrainerBase):
     # ------------------------------------------------------------------ evaluation
     def _validate(self) -> dict[str, float | None]:
         cl = self.cfg.CHANNELS_LAST
+        # Rank 0's BN statistics (raw and EMA), the ones its checkpoints hold, on every shard: each process
+        # otherwise scores its shard with its own running averages, and top-1 mixes them.
+        for module in (self.eval_model, *((self.ema.module,) if self.ema is not None else ())):
+            broadcast_buffers(module)
         raw = evaluate_classifier(self.eval_model, self.val_loader, self.device, self.amp_dtype, cl,
                                   should_stop=self.stop_requested)
         out: dict[str, float | None] = {"top1": raw["top1"], "top5": raw["top5"], "val_loss": raw["loss"],

@@ -49,6 +49,9 @@ class PCALighting(nn.Module):
         return f"alpha_std={self.alpha_std}"
 
 
+MAX_MAGNITUDE = 10  # RandAugment's M scale
+
+
 def rand_augment(num_ops: int, magnitude: int, prob: float, interpolation=T.InterpolationMode.BILINEAR) -> nn.Module:
     """RandAugment with a probability per operation.
 
@@ -57,13 +60,16 @@ def rand_augment(num_ops: int, magnitude: int, prob: float, interpolation=T.Inte
     """
     if num_ops <= 0:
         return T.Identity()
-    if not 0 < magnitude <= 30:
-        raise ValueError(f"INPUT.RAND_AUGMENT_M must be in 1..30, got {magnitude}")
+    if not 0 < magnitude <= MAX_MAGNITUDE:
+        raise ValueError(f"INPUT.RAND_AUGMENT_M must be in 1..{MAX_MAGNITUDE}, got {magnitude}")
     if not 0.0 <= prob <= 1.0:
         raise ValueError(f"INPUT.RAND_AUGMENT_PROB must be in 0..1, got {prob}")
-    one = lambda: T.RandAugment(num_ops=1, magnitude=magnitude, interpolation=interpolation)  # noqa: E731
+    # M on the paper's (and timm's) 0..10 scale: M 9 rotates up to 27 degrees. torchvision's default 31 bins
+    # would read it on 0..30, a third of the strength the recipes quoting "M=9" were measured with.
+    kw = dict(magnitude=magnitude, num_magnitude_bins=MAX_MAGNITUDE + 1, interpolation=interpolation)
+    one = lambda: T.RandAugment(num_ops=1, **kw)  # noqa: E731
     if prob >= 1.0:
-        return T.RandAugment(num_ops=num_ops, magnitude=magnitude, interpolation=interpolation)
+        return T.RandAugment(num_ops=num_ops, **kw)
     return T.Compose([T.RandomApply([one()], p=prob) for _ in range(num_ops)])
 
 

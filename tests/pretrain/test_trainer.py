@@ -233,3 +233,27 @@ def test_eval_only_checks_what_evaluation_reads(tmp_path):
     cfg.INPUT.VAL_SIZE = 0
     with pytest.raises(ConfigError, match="INPUT.VAL_SIZE must be >= 1, got 0"):
         evaluate_weights(cfg, str(tmp_path / "missing.pth"))
+
+
+def test_eval_only_scores_the_raw_or_the_ema_weights_as_training_did(data_root, tmp_path, monkeypatch):
+    from segkit.pretrain import evaluate_weights
+    import segkit.pretrain.trainer as trainer_module
+
+    cfg = tiny_cfg(data_root, tmp_path, epochs=1)
+    cfg.freeze()
+    trainer = ClsTrainer(cfg)
+    # Validation first puts rank 0's BN statistics (raw and EMA) on every process, as the checkpoint holds them.
+    broadcast = []
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer_module, "broadcast_buffers", lambda module: broadcast.append(module))
+        trainer._validate()
+    assert trainer.eval_model in broadcast and trainer.ema.module in broadcast
+    trainer.train()
+    last = json.load(open(tmp_path / "metrics.json"))  # the last epoch's
+    final = str(tmp_path / "model_final.pth")
+    assert evaluate_weights(cfg, final)["top1"] == pytest.approx(last["top1"])
+    assert evaluate_weights(cfg, final, use_ema=True)["top1"] == pytest.approx(last["ema_top1"])
+    bare = tmp_path / "bare.pth"
+    torch.save(trainer.eval_model.state_dict(), bare)
+    with pytest.raises(ValueError, match=f"{bare} has no EMA weights"):
+        evaluate_weights(cfg, str(bare), use_ema=True)

@@ -55,8 +55,19 @@ def test_rand_augment_probability_per_op():
     assert isinstance(rand_augment(2, 9, 1.0), T.RandAugment)
     comp = rand_augment(2, 9, 0.5)
     assert len(comp.transforms) == 2 and all(t.p == 0.5 for t in comp.transforms)
-    with pytest.raises(ValueError, match="RAND_AUGMENT_M"):
-        rand_augment(2, 40, 0.5)
+    with pytest.raises(ValueError, match=r"RAND_AUGMENT_M must be in 1\.\.10, got 11"):
+        rand_augment(2, 11, 0.5)
+
+
+def test_rand_augment_magnitude_is_on_the_papers_0_to_10_scale():
+    """M 9 rotates by 27 degrees as in timm and the paper (9/10 of 30), not torchvision's default 9/30."""
+    ra = rand_augment(1, 9, 1.0)
+
+    def strength(op: str) -> float:  # torchvision's table of op -> (magnitudes of the bins, signed)
+        return float(ra._AUGMENTATION_SPACE[op][0](ra.num_magnitude_bins, 32, 32)[ra.magnitude])
+
+    assert strength("Rotate") == pytest.approx(27.0) and strength("ShearX") == pytest.approx(0.27)
+    assert strength("Brightness") == pytest.approx(0.81)
 
 
 def test_pca_lighting_adds_one_colour_offset_along_eigvecs():

@@ -58,6 +58,10 @@ def test_pretrain_eval_and_export_tools(tmp_path, capsys):
     assert "top-1" in printed and "top-5" in printed
     top1 = float(printed.split("top-1")[-1].split()[0])
     assert top1 == pytest.approx(json.load(open(out / "metrics.json"))["top1"], abs=1e-2)
+    assert pretrain.main(["--config-file", cfg_file, "--eval-only", "--ema", "--weights", str(out / "model_final.pth")]) == 0
+    printed = capsys.readouterr().out
+    assert "model_final.pth (EMA) on" in printed
+    assert float(printed.split("top-1")[-1].split()[0]) == pytest.approx(metrics["ema_top1"], abs=1e-2)
 
     export = _tool("export_backbone")
     assert export.main([str(out / "model_final.pth"), str(tmp_path / "bb.pth"), "--ema"]) == 0
@@ -74,6 +78,8 @@ def test_tool_errors_name_the_fault(tmp_path, capsys):
     assert "SOLVER.NO_SUCH_KEY" in capsys.readouterr().err
     assert pretrain.main(["--config-file", cfg_file, "--eval-only"]) == 1
     assert "--weights" in capsys.readouterr().err
+    assert pretrain.main(["--config-file", cfg_file, "--ema"]) == 1
+    assert "--ema chooses the weights --eval-only evaluates" in capsys.readouterr().err
     assert pretrain.main(["--config-file", cfg_file, "DATASET.GENERATE_DEMO", "False"]) == 1
     assert "image folder not found" in capsys.readouterr().err
 
