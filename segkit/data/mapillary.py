@@ -11,8 +11,8 @@ or, for v1.2 downloaded on its own, ROOT/config.json and ROOT/{training,validati
 The classes are the labels whose "evaluate" flag is true, in table order: 65 of v1.2's 66 (not
 void--unlabeled) and 116 of v2.0's 124 (not void--unlabeled nor the ambiguous and group labels); the labels
 not evaluated map to the ignore index. The config JSON of the download is read when ROOT holds it;
-otherwise the built-in tables (mapillary_tables.py, the same names, colours and flags) stand in. Class names are the official machine names
-("construction--flat--road").
+otherwise the built-in tables (mapillary_tables.py, the same names, colours and flags) stand in. Class
+names are the official machine names ("construction--flat--road").
 
 `CITYSCAPES_RULES` declares how Mapillary labels become Cityscapes' 19 classes (segkit/data/class_mapping.py
 applies it, for cross-dataset evaluation in both directions); labels it does not name have no counterpart.

@@ -14,8 +14,8 @@ logits of 400 and PyTorch's own float32 result is then 6e-3 from exact arithmeti
 meet the first bar; there the file is judged against a float64 run of the model instead: it must be within
 twice PyTorch's own float32 error of it, or, where that is still within 1e-4 of the largest logit, ten
 times it: the float32 rounding a different order of the same sums (folded Conv+BN, another convolution
-algorithm) reaches in the deep models, 2 to 10 times PyTorch's. A wrong export (a pooling sized for the trace input, a branch taken for the wrong size) is off by
-orders of magnitude more and fails either way.
+algorithm) reaches in the deep models, 2 to 10 times PyTorch's. A wrong export (a pooling sized for the
+trace input, a branch taken for the wrong size) is off by orders of magnitude more and fails either way.
 """
 from __future__ import annotations
 
