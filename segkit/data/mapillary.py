@@ -31,7 +31,6 @@ from .official import OfficialDataset, find_pairs, value_table
 from .mapillary_tables import NOT_EVALUATED, TABLES
 
 
-
 @dataclass(frozen=True)
 class Label:
     name: str
@@ -44,22 +43,24 @@ class Label:
 STANDALONE = "v1.2"
 
 
+def _bundled_or_standalone(version: str, bundled: str, standalone: str) -> str:
+    """`bundled` (the path in the v1.2 + v2.0 download), or `standalone` for a v1.2 download of its own
+    where only that exists."""
+    if version == STANDALONE and not os.path.exists(bundled) and os.path.exists(standalone):
+        return standalone
+    return bundled
+
+
 def config_path(root: str, version: str) -> str:
     """The download's label table: config_<version>.json, or a v1.2 download's own config.json."""
-    path = os.path.join(root, f"config_{version}.json")
-    standalone = os.path.join(root, "config.json")
-    if version == STANDALONE and not os.path.isfile(path) and os.path.isfile(standalone):
-        return standalone
-    return path
+    return _bundled_or_standalone(version, os.path.join(root, f"config_{version}.json"),
+                                  os.path.join(root, "config.json"))
 
 
 def label_folder(root: str, folder: str, version: str) -> str:
-    """<folder>/<version>/labels, or a v1.2 download's own <folder>/labels when only that exists."""
-    path = os.path.join(root, folder, version, "labels")
-    standalone = os.path.join(root, folder, "labels")
-    if version == STANDALONE and not os.path.isdir(path) and os.path.isdir(standalone):
-        return standalone
-    return path
+    """<folder>/<version>/labels, or a v1.2 download's own <folder>/labels."""
+    return _bundled_or_standalone(version, os.path.join(root, folder, version, "labels"),
+                                  os.path.join(root, folder, "labels"))
 
 
 def read_config(path: str) -> list[Label]:
